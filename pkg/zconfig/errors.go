@@ -1,0 +1,126 @@
+package zconfig
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The kinds of configuration error. Every error returned by this package
+// is an *Error whose Kind is one of these, so callers can test with
+// errors.Is(err, zconfig.ErrUnknownKey) and still print a message that
+// names the place and the value.
+var (
+	ErrSyntax         = errors.New("syntax error")
+	ErrUnknownKey     = errors.New("unknown key")
+	ErrUnknownSection = errors.New("unknown section")
+	ErrMissing        = errors.New("missing required value")
+	ErrBadValue       = errors.New("bad value")
+	ErrDuplicate      = errors.New("duplicate value")
+	ErrUnterminated   = errors.New("unterminated section")
+	ErrSubstitution   = errors.New("bad substitution")
+	ErrInclude        = errors.New("include error")
+	ErrOverride       = errors.New("bad override")
+)
+
+// Pos is a place in a configuration source.
+type Pos struct {
+	File string // file name as given, "" for an anonymous reader
+	Line int    // 1-based; 0 when unknown
+}
+
+// String formats the position as ZConfig does in its messages:
+// "line 3, in file:///etc/zeo.conf" (the URL form keeps messages the same
+// as the Python tools', which users grep for).
+func (p Pos) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d", p.Line)
+	}
+	if p.File != "" {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("in ")
+		b.WriteString(fileURL(p.File))
+	}
+	return b.String()
+}
+
+// fileURL renders a path the way ZConfig names its resources.
+func fileURL(name string) string {
+	if strings.HasPrefix(name, "/") {
+		return "file://" + name
+	}
+	if strings.HasPrefix(name, "<") { // "<command line>" and similar
+		return name
+	}
+	return name
+}
+
+// Error is a configuration error with its position and, where there is
+// one, the key and the offending value.
+type Error struct {
+	Kind  error  // one of the Err* sentinels
+	Msg   string // the message without position, worded like ZConfig's
+	Pos   Pos
+	Key   string // the key involved, if any
+	Value string // the offending value, if any
+	Err   error  // an underlying error (file system, conversion), if any
+}
+
+func (e *Error) Error() string {
+	where := e.Pos.String()
+	if where == "" {
+		return e.Msg
+	}
+	return e.Msg + " (" + where + ")"
+}
+
+// Is makes errors.Is(err, ErrUnknownKey) and friends work.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes the underlying error, e.g. an *fs.PathError.
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(kind error, pos Pos, format string, args ...any) *Error {
+	return &Error{Kind: kind, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// pyRepr quotes a string the way Python's repr() does for the common
+// cases, so that messages read like ZConfig's ('bogus-key' is not a known
+// key name).
+func pyRepr(s string) string {
+	q := "'"
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		q = `"`
+	}
+	var b strings.Builder
+	b.WriteString(q)
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case string(r) == q:
+			b.WriteString(`\` + q)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r == 0xfffd:
+			b.WriteString(`\ufffd`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString(q)
+	return b.String()
+}
+
+// PyRepr is pyRepr for other packages that print Python-style messages
+// about configuration values.
+func PyRepr(s string) string { return pyRepr(s) }

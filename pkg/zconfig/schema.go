@@ -1,0 +1,391 @@
+package zconfig
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Key describes one key of a section type.
+type Key struct {
+	Name     string   // lower-case name
+	Type     Datatype // the zero Datatype means String
+	Default  string   // used when the key is absent; "" means no default
+	Required bool     // absent and no default: an error
+	Multi    bool     // the key may repeat (a ZConfig multikey)
+}
+
+// NameRule says whether sections in a slot carry a name.
+type NameRule int
+
+const (
+	NameOptional NameRule = iota // ZConfig name="*"
+	NameRequired                 // ZConfig name="+"
+)
+
+// Slot is a place for child sections in a section type: one concrete
+// type, or several for an abstract type such as ZODB.storage.
+type Slot struct {
+	Types    []*SectionType
+	Abstract string // the abstract type's name, for messages ("" if concrete)
+	Names    NameRule
+	Required bool
+	Multi    bool
+}
+
+// SectionType describes a kind of section.
+type SectionType struct {
+	Name     string
+	Keys     []Key
+	Sections []Slot
+	// AnyKeys accepts arbitrary keys with string values and keeps their
+	// case (ZConfig keytype="string" with a "+" key, as <environment>).
+	AnyKeys bool
+	// Check, if set, runs after the section's keys are converted; it is
+	// where constraints between keys live.
+	Check func(*Node) error
+}
+
+// Schema is the top of a configuration: the root section type plus the
+// section types accepted at the top and skipped without checking.
+type Schema struct {
+	Name   string
+	Root   *SectionType
+	Ignore []string
+}
+
+// Value is one converted value with its source.
+type Value struct {
+	Raw     string
+	Typed   any
+	Pos     Pos
+	Default bool // came from the schema default
+}
+
+type entry struct {
+	key  Key
+	vals []Value
+}
+
+// Node is a schema-checked section with typed values.
+type Node struct {
+	Type string
+	Name string
+	Pos  Pos
+
+	st       *SectionType
+	entries  map[string]*entry
+	pairs    []KeyValue
+	children []*Node
+}
+
+// Override is one command-line override ("runner/backoff-limit=5").
+type Override struct {
+	Path  []string // lower-cased section names or types, then the key
+	Key   string   // the last element as written (<environment> keeps case)
+	Value string
+	Spec  string // as given, for messages
+	used  bool
+}
+
+// ParseOverride parses a ZConfig command-line override specifier.
+func ParseOverride(spec string) (*Override, error) {
+	pos := Pos{File: "-X " + spec}
+	i := strings.IndexByte(spec, '=')
+	if i < 0 {
+		e := newError(ErrOverride, pos, "invalid configuration specifier %s: expected path/to/key=value", pyRepr(spec))
+		e.Value = spec
+		return nil, e
+	}
+	path := strings.Split(spec[:i], "/")
+	for _, p := range path {
+		if p == "" {
+			e := newError(ErrOverride, pos, "'//' or an empty name is not allowed in an option path: %s", pyRepr(spec))
+			e.Value = spec
+			return nil, e
+		}
+	}
+	key := path[len(path)-1]
+	for j := range path {
+		path[j] = strings.ToLower(path[j])
+	}
+	return &Override{Path: path, Key: key, Value: spec[i+1:], Spec: spec}, nil
+}
+
+// LoadFile parses path and checks it against the schema, applying the
+// -X style overrides on top.
+func (s *Schema) LoadFile(path string, overrides ...string) (*Node, error) {
+	root, err := ParseFile(path, ParseOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return s.Check(root, overrides...)
+}
+
+// Check applies the schema (and overrides) to a parsed tree.
+func (s *Schema) Check(root *Section, overrides ...string) (*Node, error) {
+	var ovs []*Override
+	for _, spec := range overrides {
+		o, err := ParseOverride(spec)
+		if err != nil {
+			return nil, err
+		}
+		ovs = append(ovs, o)
+	}
+	ignore := map[string]bool{}
+	for _, t := range s.Ignore {
+		ignore[t] = true
+	}
+	n, err := match(s.Root, root, ovs, ignore)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ovs {
+		if !o.used {
+			e := newError(ErrOverride, Pos{File: "-X " + o.Spec},
+				"override %s matches no section or key of the configuration", pyRepr(o.Spec))
+			e.Value = o.Spec
+			return nil, e
+		}
+	}
+	return n, nil
+}
+
+// match checks one section against its type. ovs are the overrides whose
+// path, relative to this section, is still to be consumed.
+func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]bool) (*Node, error) {
+	n := &Node{Type: sec.Type, Name: sec.Name, Pos: sec.Pos, st: st, entries: map[string]*entry{}}
+	keys := map[string]Key{}
+	for _, k := range st.Keys {
+		keys[k.Name] = k
+	}
+
+	// Keys overridden on the command line replace what the file says,
+	// as ZConfig's cmdline module does.
+	overridden := map[string]bool{}
+	for _, o := range ovs {
+		if len(o.Path) == 1 {
+			overridden[o.Path[0]] = true
+		}
+	}
+
+	add := func(kv KeyValue) error {
+		name := strings.ToLower(kv.Key)
+		k, known := keys[name]
+		if !known {
+			if st.AnyKeys {
+				n.pairs = append(n.pairs, kv)
+				return nil
+			}
+			e := newError(ErrUnknownKey, kv.Pos, "%s is not a known key name", pyRepr(kv.Key))
+			if st.Name != "" {
+				e.Msg += " in <" + st.Name + "> sections"
+			}
+			e.Key, e.Value = kv.Key, kv.Value
+			return e
+		}
+		ent := n.entries[name]
+		if ent == nil {
+			ent = &entry{key: k}
+			n.entries[name] = ent
+		} else if !k.Multi {
+			e := newError(ErrDuplicate, kv.Pos, "%s does not support multiple values (first given at %s)",
+				pyRepr(kv.Key), ent.vals[0].Pos)
+			e.Key, e.Value = kv.Key, kv.Value
+			return e
+		}
+		v, err := convert(k, kv.Value, kv.Pos)
+		if err != nil {
+			return err
+		}
+		ent.vals = append(ent.vals, v)
+		return nil
+	}
+
+	for _, kv := range sec.Values {
+		if overridden[strings.ToLower(kv.Key)] {
+			continue
+		}
+		if err := add(kv); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range ovs {
+		if len(o.Path) == 1 {
+			o.used = true
+			if err := add(KeyValue{Key: o.Key, Value: o.Value, Pos: Pos{File: "-X " + o.Spec}}); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// Child sections.
+	counts := make([]int, len(st.Sections))
+	names := map[string]Pos{}
+	for _, child := range sec.Sections {
+		slot := -1
+		var ct *SectionType
+		for i, sl := range st.Sections {
+			for _, t := range sl.Types {
+				if t.Name == child.Type {
+					slot, ct = i, t
+					break
+				}
+			}
+			if slot >= 0 {
+				break
+			}
+		}
+		if slot < 0 {
+			if ignore[child.Type] {
+				continue
+			}
+			e := newError(ErrUnknownSection, child.Pos, "unknown section type %s", pyRepr(child.Type))
+			if st.Name != "" {
+				e.Msg = fmt.Sprintf("%s sections are not allowed in <%s> sections", pyRepr(child.Type), st.Name)
+			} else if allowed := allowedTypes(st); allowed != "" {
+				e.Msg += "; expected one of " + allowed
+			}
+			e.Key = child.Type
+			return nil, e
+		}
+		sl := st.Sections[slot]
+		if child.Name == "" && sl.Names == NameRequired {
+			e := newError(ErrSyntax, child.Pos, "%s sections must be named", pyRepr(child.Type))
+			e.Key = child.Type
+			return nil, e
+		}
+		if child.Name != "" {
+			if first, dup := names[child.Name]; dup {
+				e := newError(ErrDuplicate, child.Pos,
+					"section names must not be re-used within the same container: %s (first used at %s)",
+					pyRepr(child.Name), first)
+				e.Key = child.Name
+				return nil, e
+			}
+			names[child.Name] = child.Pos
+		}
+		counts[slot]++
+		if counts[slot] > 1 && !sl.Multi {
+			what := child.Type
+			if sl.Abstract != "" {
+				what = sl.Abstract
+			}
+			e := newError(ErrDuplicate, child.Pos, "too many instances of %s section", pyRepr(what))
+			e.Key = child.Type
+			return nil, e
+		}
+		// Overrides for this child: those whose first element names it.
+		var sub []*Override
+		for _, o := range ovs {
+			if len(o.Path) > 1 && !o.used && (o.Path[0] == child.Name && child.Name != "" || o.Path[0] == child.Type) {
+				sub = append(sub, &Override{Path: o.Path[1:], Key: o.Key, Value: o.Value, Spec: o.Spec})
+			}
+		}
+		cn, err := match(ct, child, sub, ignore)
+		if err != nil {
+			return nil, err
+		}
+		// ZConfig hands each override to the first section that claims it.
+		for i, o := range sub {
+			if o.used {
+				markUsed(ovs, sub[i].Spec)
+			}
+		}
+		n.children = append(n.children, cn)
+	}
+	for i, sl := range st.Sections {
+		if sl.Required && counts[i] == 0 {
+			what := sl.Types[0].Name
+			if sl.Abstract != "" {
+				what = sl.Abstract
+			}
+			e := newError(ErrMissing, sec.Pos, "no values for section type %s; 1 required", pyRepr(what))
+			if sec.Type != "" {
+				e.Msg += " in <" + sec.Type + "> section"
+				e.Pos = sec.Pos
+			} else {
+				e.Pos = Pos{File: sec.Pos.File}
+			}
+			e.Key = what
+			return nil, e
+		}
+	}
+
+	// Defaults and required keys.
+	for _, k := range st.Keys {
+		if _, ok := n.entries[k.Name]; ok {
+			continue
+		}
+		if k.Default != "" {
+			v, err := convert(k, k.Default, Pos{})
+			if err != nil {
+				return nil, fmt.Errorf("zconfig: schema default of %s is invalid: %w", k.Name, err)
+			}
+			v.Default = true
+			n.entries[k.Name] = &entry{key: k, vals: []Value{v}}
+			continue
+		}
+		if k.Required {
+			e := newError(ErrMissing, sec.Pos, "no values for %s; 1 required", pyRepr(k.Name))
+			if sec.Type != "" {
+				e.Msg += " in <" + sec.Type + "> section"
+			} else {
+				e.Pos = Pos{File: sec.Pos.File}
+			}
+			e.Key = k.Name
+			return nil, e
+		}
+	}
+	if st.Check != nil {
+		if err := st.Check(n); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func markUsed(ovs []*Override, spec string) {
+	for _, o := range ovs {
+		if o.Spec == spec && len(o.Path) > 1 && !o.used {
+			o.used = true
+			return
+		}
+	}
+}
+
+func allowedTypes(st *SectionType) string {
+	var names []string
+	for _, sl := range st.Sections {
+		for _, t := range sl.Types {
+			names = append(names, t.Name)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func convert(k Key, raw string, pos Pos) (Value, error) {
+	dt := k.Type
+	if dt.Convert == nil {
+		dt = String
+	}
+	typed, err := dt.Convert(raw)
+	if err != nil {
+		e := &Error{Kind: ErrBadValue, Pos: pos, Key: k.Name, Value: raw, Err: err,
+			Msg: err.Error() + " for key " + pyRepr(k.Name)}
+		return Value{}, e
+	}
+	return Value{Raw: raw, Typed: typed, Pos: pos}, nil
+}
+
+// ValueError builds an *Error about a key's value from a section check,
+// so cross-key constraints report like everything else.
+func (n *Node) ValueError(key string, format string, args ...any) error {
+	e := newError(ErrBadValue, n.Pos, format, args...)
+	e.Key = key
+	if v, ok := n.Value(key); ok {
+		e.Pos, e.Value = v.Pos, v.Raw
+	}
+	return e
+}
