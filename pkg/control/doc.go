@@ -1,0 +1,21 @@
+// Package control implements zdaemon's control-socket protocol between the
+// controller (zdctl) and the daemon manager (zdrun).
+//
+// The protocol is the one of zdaemon's zdrun.py (spec §4): an AF_UNIX stream
+// socket, one request per connection; the client sends a single line
+// "COMMAND [ARGS]\n", shuts down its write side and reads the reply until EOF.
+//
+// The client side is Call plus ParseStatus, which follows zdctl's own rules
+// for deciding whether a manager is up (an "application=<digits>" line) so a
+// Go zdctl can also talk to a Python zdrun and the reverse.
+//
+// The server side is Listen / Server: it takes the socket "lock" the way
+// zdrun does (bind a temporary name, then link(2) it to the real name), but
+// detects a stale socket without zdrun's one-second sleep (spec §9.15), and it
+// answers several connections at once instead of superseding the pending one.
+//
+// The Python-literal helpers (PyRepr, PyListRepr, ParsePyStrList) produce and
+// read the exact text of Python's repr() for str and list-of-str values, which
+// the status reply uses for "filename=" and "args=" (spec §10: keep the
+// Python repr so a Python zdctl can compare its program words).
+package control

@@ -1,0 +1,41 @@
+package control
+
+import (
+	"reflect"
+	"testing"
+)
+
+// FuzzParsePyStrList checks that the args= parser never panics and that
+// whatever it accepts survives a PyListRepr round trip.
+func FuzzParsePyStrList(f *testing.F) {
+	for _, s := range []string{`['sleep', '100']`, `[]`, `["it's", 'a\\b\x00\u200b\U0001f600']`, `['\udcff']`, `[`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, lit string) {
+		words, err := ParsePyStrList(lit)
+		if err != nil {
+			return
+		}
+		again, err := ParsePyStrList(PyListRepr(words))
+		if err != nil || !reflect.DeepEqual(again, words) {
+			t.Fatalf("round trip of %q: %q, %v", words, again, err)
+		}
+	})
+}
+
+// FuzzParseStatus checks that ParseStatus never panics and that a reply it
+// formats itself parses back to the same pid and args.
+func FuzzParseStatus(f *testing.F) {
+	f.Add("status=running\nnow=1.5\nshould_be_up=1\ndelay=0\nbackoff=0\nlasttime=0\napplication=5\ntesting=0\nmanager=4\nbackofflimit=10\nfilename='/bin/x'\nargs=['x']\n")
+	f.Add("application=99999999999999999999999\n")
+	f.Fuzz(func(t *testing.T, reply string) {
+		st, ok := ParseStatus(reply)
+		if !ok {
+			return
+		}
+		st2, ok2 := ParseStatus(st.Format())
+		if !ok2 || st2.Application != st.Application {
+			t.Fatalf("reformatted status lost the pid: %+v vs %+v", st2, st)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package control
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Status is the content of a "status" reply (spec §4). Field order in the
+// reply is the order of the fields here.
+type Status struct {
+	Running      bool    // status=running|stopped
+	Now          float64 // now=<epoch float>
+	ShouldBeUp   int     // should_be_up=0|1
+	Delay        float64 // delay=<epoch float of the next spawn, or 0>
+	Backoff      int     // backoff=<int>
+	LastTime     float64 // lasttime=<epoch float of the last spawn, or 0>
+	Application  int     // application=<pid or 0>
+	Testing      int     // testing=0|1
+	Manager      int     // manager=<zdrun pid>
+	BackoffLimit int     // backofflimit=<int>
+	Filename     string  // filename=<repr of the resolved program path>
+	Args         []string
+	// ArgsOK reports whether the args= line was present and parsed.
+	ArgsOK bool
+	// Raw is the reply as received (ParseStatus) or produced (Format).
+	Raw string
+}
+
+// zdctl searches the reply with multi-line regular expressions; doing the
+// same (rather than a strict line-by-line parse) keeps a Go zdctl working
+// against a Python zdrun, and against a seed-era zdrun that sends mood=
+// instead of should_be_up= and no testing=.
+var (
+	reApplication = regexp.MustCompile(`(?m)^application=(\d+)$`)
+	reShouldBeUp  = regexp.MustCompile(`(?m)^should_be_up=(\d+)$`)
+	reTesting     = regexp.MustCompile(`(?m)^testing=(\d+)$`)
+	reArgs        = regexp.MustCompile(`(?m)^args=(.*)$`)
+	reField       = regexp.MustCompile(`(?m)^([a-z_]+)=(.*)$`)
+)
+
+// ParseStatus interprets a status reply the way zdctl does (spec §2). ok is
+// false when the reply does not show a live manager, i.e. it has no
+// "application=<digits>" line; the caller then reports "daemon manager not
+// running". should_be_up defaults to 1 and testing to 0 when absent. The
+// other fields are filled in when present and well formed, else left zero.
+func ParseStatus(reply string) (st Status, ok bool) {
+	st.Raw = reply
+	m := reApplication.FindStringSubmatch(reply)
+	if m == nil {
+		return st, false
+	}
+	pid, err := strconv.Atoi(m[1])
+	if err != nil { // digits but out of range: not a manager we understand
+		return st, false
+	}
+	st.Application = pid
+	st.ShouldBeUp = 1
+	if m := reShouldBeUp.FindStringSubmatch(reply); m != nil {
+		st.ShouldBeUp, _ = strconv.Atoi(m[1])
+	}
+	if m := reTesting.FindStringSubmatch(reply); m != nil {
+		st.Testing, _ = strconv.Atoi(m[1])
+	}
+	if m := reArgs.FindStringSubmatch(reply); m != nil {
+		if args, err := ParsePyStrList(m[1]); err == nil {
+			st.Args, st.ArgsOK = args, true
+		}
+	}
+	for _, f := range reField.FindAllStringSubmatch(reply, -1) {
+		v := f[2]
+		switch f[1] {
+		case "status":
+			st.Running = v == "running"
+		case "now":
+			st.Now, _ = strconv.ParseFloat(v, 64)
+		case "delay":
+			st.Delay, _ = strconv.ParseFloat(v, 64)
+		case "backoff":
+			st.Backoff, _ = strconv.Atoi(v)
+		case "lasttime":
+			st.LastTime, _ = strconv.ParseFloat(v, 64)
+		case "manager":
+			st.Manager, _ = strconv.Atoi(v)
+		case "backofflimit":
+			st.BackoffLimit, _ = strconv.Atoi(v)
+		case "filename":
+			if ws, err := ParsePyStrList("[" + v + "]"); err == nil && len(ws) == 1 {
+				st.Filename = ws[0]
+			}
+		}
+	}
+	return st, true
+}
+
+// Format renders the 12-line status reply exactly as zdrun does (spec §4),
+// ending in a newline.
+func (st *Status) Format() string {
+	var b strings.Builder
+	status := "stopped"
+	if st.Running {
+		status = "running"
+	}
+	b.WriteString("status=" + status + "\n")
+	b.WriteString("now=" + PyFloat(st.Now) + "\n")
+	b.WriteString("should_be_up=" + strconv.Itoa(st.ShouldBeUp) + "\n")
+	b.WriteString("delay=" + pyTimeOrZero(st.Delay) + "\n")
+	b.WriteString("backoff=" + strconv.Itoa(st.Backoff) + "\n")
+	b.WriteString("lasttime=" + pyTimeOrZero(st.LastTime) + "\n")
+	b.WriteString("application=" + strconv.Itoa(st.Application) + "\n")
+	b.WriteString("testing=" + strconv.Itoa(st.Testing) + "\n")
+	b.WriteString("manager=" + strconv.Itoa(st.Manager) + "\n")
+	b.WriteString("backofflimit=" + strconv.Itoa(st.BackoffLimit) + "\n")
+	b.WriteString("filename=" + PyRepr(st.Filename) + "\n")
+	b.WriteString("args=" + PyListRepr(st.Args) + "\n")
+	return b.String()
+}
+
+// zdrun keeps delay and lasttime as the int 0 until they are set, so they
+// print as "0", not "0.0" (fixture 16-raw-socket: "delay=0").
+func pyTimeOrZero(f float64) string {
+	if f == 0 {
+		return "0"
+	}
+	return PyFloat(f)
+}
+
+// PyFloat formats f like Python's repr(float): the shortest text that reads
+// back as f, always with a '.' or an exponent ("1795587435.0728025",
+// "12.0", "1e+16").
+func PyFloat(f float64) string {
+	abs := f
+	if abs < 0 {
+		abs = -abs
+	}
+	if abs != 0 && (abs >= 1e16 || abs < 1e-4) {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		// Go writes e+16 / e-05, Python e+16 / e-05: both pad to two
+		// digits, so they already agree.
+		return s
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".eEnN") {
+		s += ".0"
+	}
+	return s
+}
