@@ -29,4 +29,49 @@
 // The schemas that zdkit's programs use are defined here as well
 // (ZDaemonSchema for zdctl/zdrun, ZEOSchema for runzeo), mirroring the
 // way ZConfig ships the logger components beside its parser.
+//
+// # Loading a file and reading values
+//
+//	cfg, err := zconfig.ZDaemonSchema.LoadFile(path, "runner/backoff-limit=5")
+//	if err != nil {
+//		// err is a *zconfig.Error: print it as it is (it names file,
+//		// line, key and value) and test its kind with errors.Is, e.g.
+//		// errors.Is(err, zconfig.ErrUnknownKey). zdctl exits 2.
+//	}
+//	r := cfg.Section("runner")             // never nil: the schema requires it
+//	argv := r.Strings("program")           // word list
+//	daemon := r.Bool("daemon")             // default true
+//	limit := r.Int("backoff-limit")        // default 10
+//	stop := r.Duration("stop-timeout")     // integer seconds as a Duration
+//	codes := r.Ints("exit-codes")          // []int{0, 2}
+//	umask := r.Int("umask")                // 0o22
+//	given := r.Has("backoff-limit")        // set by the file or -X, not defaulted
+//	env := cfg.Section("environment").Pairs() // names keep their case; nil-safe
+//	ev := r.Section("eventlog")            // <runner><eventlog> wins over the top one
+//	if ev == nil {
+//		ev = cfg.Section("eventlog")       // may be nil: no event log configured
+//	}
+//	for _, lf := range ev.Sections("logfile") {
+//		_ = lf.String("path")              // "STDOUT", "STDERR" or a file
+//		_ = lf.Int("level")                // Python level number; String gives "info"
+//	}
+//
+// For runzeo:
+//
+//	cfg, err := zconfig.ZEOSchema.LoadFile(path, overrides...)
+//	z := cfg.Section("zeo")
+//	addr := z.Address("address")           // Network "tcp", "tcp6" or "unix"
+//	for _, st := range cfg.Storages() {    // file order
+//		_ = st.Name                        // storage name; the unnamed one is "1"
+//		_ = st.Type                        // "filestorage", "mappingstorage", ...
+//	}
+//	if ssl := z.Section("ssl"); ssl != nil { ... }
+//
+// Every accessor is safe on a nil *Node and on an absent key (zero value)
+// and never panics. Overrides follow ZConfig's cmdline module (zdctl's
+// and runzeo's -X): "key=value" for a top-level key,
+// "section/key=value" where section is a section type or name, and
+// deeper paths for nested sections ("runner/eventlog/level=debug"). An
+// override replaces every value the file gives that key; an override no
+// section claims is an error.
 package zconfig

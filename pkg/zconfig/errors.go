@@ -3,6 +3,7 @@ package zconfig
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -47,15 +48,19 @@ func (p Pos) String() string {
 	return b.String()
 }
 
-// fileURL renders a path the way ZConfig names its resources.
+// fileURL renders a path the way ZConfig names its resources: a file is
+// named by the file: URL of its absolute path. Names that are not paths
+// ("<command line>", "-X runner/daemon=x") are kept as they are.
 func fileURL(name string) string {
-	if strings.HasPrefix(name, "/") {
-		return "file://" + name
-	}
-	if strings.HasPrefix(name, "<") { // "<command line>" and similar
+	if strings.HasPrefix(name, "<") || strings.HasPrefix(name, "-X ") {
 		return name
 	}
-	return name
+	if !filepath.IsAbs(name) {
+		if abs, err := filepath.Abs(name); err == nil {
+			name = abs
+		}
+	}
+	return "file://" + name
 }
 
 // Error is a configuration error with its position and, where there is
@@ -67,14 +72,23 @@ type Error struct {
 	Key   string // the key involved, if any
 	Value string // the offending value, if any
 	Err   error  // an underlying error (file system, conversion), if any
+	// After is context printed after the position, so that the part
+	// ZConfig prints ("not a valid boolean value: 'maybe' (line 3, in
+	// file:///x/conf)") stays an exact prefix users and scripts can grep.
+	After string
 }
 
+// Error formats the message, then the position in ZConfig's
+// "(line N, in file:///path)" form, then any extra context.
 func (e *Error) Error() string {
-	where := e.Pos.String()
-	if where == "" {
-		return e.Msg
+	s := e.Msg
+	if where := e.Pos.String(); where != "" {
+		s += " (" + where + ")"
 	}
-	return e.Msg + " (" + where + ")"
+	if e.After != "" {
+		s += " " + e.After
+	}
+	return s
 }
 
 // Is makes errors.Is(err, ErrUnknownKey) and friends work.

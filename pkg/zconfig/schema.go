@@ -2,6 +2,7 @@ package zconfig
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 )
@@ -13,6 +14,9 @@ type Key struct {
 	Default  string   // used when the key is absent; "" means no default
 	Required bool     // absent and no default: an error
 	Multi    bool     // the key may repeat (a ZConfig multikey)
+	// Obsolete, when set, makes any use of the key an error with this
+	// explanation (ZEO 3's digest-auth keys point users to <ssl>).
+	Obsolete string
 }
 
 // NameRule says whether sections in a slot carry a name.
@@ -69,9 +73,12 @@ type entry struct {
 
 // Node is a schema-checked section with typed values.
 type Node struct {
-	Type string
-	Name string
+	Type string // section type, lower-cased ("runner"); "" for the root
+	Name string // section name, lower-cased; "" when unnamed
 	Pos  Pos
+	// Unnamed is set when Name was given by a rule rather than the file
+	// (runzeo calls its one unnamed storage "1").
+	Unnamed bool
 
 	st       *SectionType
 	entries  map[string]*entry
@@ -116,6 +123,16 @@ func ParseOverride(spec string) (*Override, error) {
 // -X style overrides on top.
 func (s *Schema) LoadFile(path string, overrides ...string) (*Node, error) {
 	root, err := ParseFile(path, ParseOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return s.Check(root, overrides...)
+}
+
+// Load parses configuration text from r (name is used in messages and
+// for relative %include paths) and checks it against the schema.
+func (s *Schema) Load(r io.Reader, name string, overrides ...string) (*Node, error) {
+	root, err := Parse(r, name, ParseOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +195,13 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 				return nil
 			}
 			e := newError(ErrUnknownKey, kv.Pos, "%s is not a known key name", pyRepr(kv.Key))
-			if st.Name != "" {
-				e.Msg += " in <" + st.Name + "> sections"
-			}
+			e.After = inSection(st)
+			e.Key, e.Value = kv.Key, kv.Value
+			return e
+		}
+		if k.Obsolete != "" {
+			e := newError(ErrUnknownKey, kv.Pos, "%s is no longer supported: %s", pyRepr(kv.Key), k.Obsolete)
+			e.After = inSection(st)
 			e.Key, e.Value = kv.Key, kv.Value
 			return e
 		}
@@ -189,12 +210,16 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 			ent = &entry{key: k}
 			n.entries[name] = ent
 		} else if !k.Multi {
-			e := newError(ErrDuplicate, kv.Pos, "%s does not support multiple values (first given at %s)",
-				pyRepr(kv.Key), ent.vals[0].Pos)
+			e := newError(ErrDuplicate, kv.Pos, "%s does not support multiple values", pyRepr(kv.Key))
+			first := ent.vals[0]
+			e.After = fmt.Sprintf("value %s, first given as %s (%s)", pyRepr(kv.Value), pyRepr(first.Raw), first.Pos)
+			if in := inSection(st); in != "" {
+				e.After = in + "; " + e.After
+			}
 			e.Key, e.Value = kv.Key, kv.Value
 			return e
 		}
-		v, err := convert(k, kv.Value, kv.Pos)
+		v, err := convert(k, kv.Value, kv.Pos, st)
 		if err != nil {
 			return err
 		}
@@ -251,7 +276,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 		}
 		sl := st.Sections[slot]
 		if child.Name == "" && sl.Names == NameRequired {
-			e := newError(ErrSyntax, child.Pos, "%s sections must be named", pyRepr(child.Type))
+			e := newError(ErrSyntax, child.Pos, "%s sections may not be unnamed", pyRepr(child.Type))
 			e.Key = child.Type
 			return nil, e
 		}
@@ -318,7 +343,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 			continue
 		}
 		if k.Default != "" {
-			v, err := convert(k, k.Default, Pos{})
+			v, err := convert(k, k.Default, Pos{}, st)
 			if err != nil {
 				return nil, fmt.Errorf("zconfig: schema default of %s is invalid: %w", k.Name, err)
 			}
@@ -365,15 +390,27 @@ func allowedTypes(st *SectionType) string {
 	return strings.Join(names, ", ")
 }
 
-func convert(k Key, raw string, pos Pos) (Value, error) {
+// inSection names a section type for messages ("in <runner>"); "" for
+// the top level.
+func inSection(st *SectionType) string {
+	if st == nil || st.Name == "" {
+		return ""
+	}
+	return "in <" + st.Name + ">"
+}
+
+func convert(k Key, raw string, pos Pos, st *SectionType) (Value, error) {
 	dt := k.Type
 	if dt.Convert == nil {
 		dt = String
 	}
 	typed, err := dt.Convert(raw)
 	if err != nil {
+		// ZConfig's DataConversionError: the conversion's message, then
+		// the position; the key and section follow so the message names
+		// all four.
 		e := &Error{Kind: ErrBadValue, Pos: pos, Key: k.Name, Value: raw, Err: err,
-			Msg: err.Error() + " for key " + pyRepr(k.Name)}
+			Msg: err.Error(), After: strings.TrimSpace("for key " + pyRepr(k.Name) + " " + inSection(st))}
 		return Value{}, e
 	}
 	return Value{Raw: raw, Typed: typed, Pos: pos}, nil

@@ -51,6 +51,7 @@ var (
 	ExistingParentDirpath   = Datatype{"existing-parent-dirpath", convExistingParentDirpath}     // string
 	ExistingPath            = Datatype{"existing-path", convExistingPath}                        // string
 	LoggingLevel            = Datatype{"logging-level", convLoggingLevel}                        // int (Python level)
+	LogFormatStyle          = Datatype{"log-format-style", convLogFormatStyle}                   // string
 )
 
 func convBool(s string) (any, error) {
@@ -397,12 +398,27 @@ var levelNames = map[string]int{
 	"info": 20, "blather": 15, "debug": 10, "trace": 5, "all": 1, "notset": 0,
 }
 
+// convLoggingLevel is ZConfig's logging_level: a level name (any case) or
+// an integer 0..50.
 func convLoggingLevel(s string) (any, error) {
 	if v, ok := levelNames[strings.ToLower(s)]; ok {
 		return v, nil
 	}
-	if v, ok := pyInt(s, 10); ok && v >= 0 && v <= 50 {
-		return int(v), nil
+	v, ok := pyInt(s, 10)
+	if !ok {
+		return nil, intError(strings.ToLower(s), 10)
 	}
-	return nil, fmt.Errorf("logging level must be a name or an integer 0..50, not %s", pyRepr(s))
+	if v < 0 || v > 50 {
+		return nil, fmt.Errorf("log level not in range: %d", v)
+	}
+	return int(v), nil
+}
+
+// convLogFormatStyle is ZConfig's log_format_style (lower-cased result).
+func convLogFormatStyle(s string) (any, error) {
+	switch l := strings.ToLower(s); l {
+	case "classic", "format", "safe-template", "template":
+		return l, nil
+	}
+	return nil, fmt.Errorf("log_format_style must be one of 'classic', 'format', 'safe-template', 'template'; found %s", pyRepr(s))
 }
