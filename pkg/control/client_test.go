@@ -51,10 +51,10 @@ func TestPyRepr(t *testing.T) {
 
 func TestParsePyStrList(t *testing.T) {
 	good := map[string][]string{
-		`[]`:                      {},
-		` [ 'a' , "b", ] `:        {"a", "b"},
-		`['sleep', '100']`:        {"sleep", "100"},
-		`['"a', "'b"]`:            {`"a`, `'b`},
+		`[]`:                       {},
+		` [ 'a' , "b", ] `:         {"a", "b"},
+		`['sleep', '100']`:         {"sleep", "100"},
+		`['"a', "'b"]`:             {`"a`, `'b`},
 		`['\x41\u0042\U00000043']`: {"ABC"},
 	}
 	for in, want := range good {

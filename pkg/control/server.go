@@ -1,0 +1,335 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MaxCommand is the longest command zdrun accepts without a newline: more
+// than this many bytes with no newline gets "Command exceeds 10 KB" (spec §4).
+const MaxCommand = 10000
+
+// CommandTimeout bounds how long a client may take to send its command line.
+// zdrun waited forever (until a newer connection superseded the pending
+// one); since connections are served concurrently here, a silent client
+// must not hold a goroutine and a descriptor for ever.
+const CommandTimeout = 10 * time.Second
+
+// Framing errors of the command reader; their texts are the replies zdrun
+// sends (spec §4).
+var (
+	ErrNotTerminated = errors.New("Command not terminated by newline")
+	ErrTooLong       = errors.New("Command exceeds 10 KB")
+)
+
+// ReadCommand reads one request from r and returns its first line without
+// the newline. It stops reading at the first newline, so a client that sends
+// more after it is not waited for. EOF (or any read error) before a newline
+// gives ErrNotTerminated, more than MaxCommand bytes without one ErrTooLong.
+func ReadCommand(r io.Reader) (string, error) {
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		// Never read past MaxCommand+1 bytes: enough to tell "too long".
+		n, err := r.Read(buf[len(buf):min(cap(buf), MaxCommand+1)])
+		if i := bytes.IndexByte(buf[len(buf):len(buf)+n], '\n'); i >= 0 {
+			return string(buf[:len(buf)+i]), nil
+		}
+		buf = buf[:len(buf)+n]
+		if len(buf) > MaxCommand {
+			return "", ErrTooLong
+		}
+		if err != nil {
+			return "", ErrNotTerminated
+		}
+	}
+}
+
+// Command is one control command the server knows.
+type Command struct {
+	// Help is the one-line description shown by the "help" command.
+	Help string
+	// Run executes the command with the words after the command name and
+	// returns the reply. An empty reply closes the connection with no data
+	// (zdrun's reopen_transcript, kept as spec §9.18 says).
+	Run func(args []string) string
+}
+
+// Dispatch answers one command line the way zdrun does: "Empty command" for
+// a blank line, "Unknown command 'X'; 'help' for a list" for an unknown word,
+// and a real list for "help" (zdrun 3.0+ answered "Unknown command 'help'",
+// spec §9.18). The reply is returned without a forced trailing newline.
+func Dispatch(cmds map[string]Command, line string) string {
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		return "Empty command"
+	}
+	name := words[0]
+	if name == "help" {
+		if _, ok := cmds["help"]; !ok {
+			return HelpText(cmds)
+		}
+	}
+	c, ok := cmds[name]
+	if !ok || c.Run == nil {
+		return "Unknown command " + PyRepr(name) + "; 'help' for a list"
+	}
+	return c.Run(words[1:])
+}
+
+// HelpText lists the commands, one "name -- help" line each, sorted.
+func HelpText(cmds map[string]Command) string {
+	names := make([]string, 0, len(cmds)+1)
+	width := len("help")
+	for n := range cmds {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	if _, ok := cmds["help"]; !ok {
+		names = append(names, "help")
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Available commands (one per connection):\n")
+	for _, n := range names {
+		h := "list the available commands"
+		if c, ok := cmds[n]; ok {
+			h = c.Help
+		}
+		fmt.Fprintf(&b, "%-*s -- %s\n", width, n, h)
+	}
+	return b.String()
+}
+
+// ErrPathTooLong is returned (wrapped) when a socket path does not fit in
+// sockaddr_un. zdaemon surfaced this only as "AF_UNIX path too long"
+// (spec §9.15).
+var ErrPathTooLong = errors.New("socket path too long for AF_UNIX")
+
+// MaxPathLen is the longest socket path the kernel accepts (sun_path less
+// its terminating NUL): 107 bytes on Linux, 103 on the BSDs.
+var MaxPathLen = len(syscall.RawSockaddrUnix{}.Path) - 1
+
+// PathTooLongError names the path, its length and the limit.
+type PathTooLongError struct {
+	Path string
+}
+
+func (e *PathTooLongError) Error() string {
+	return fmt.Sprintf("socket path %q is %d bytes long; AF_UNIX allows at most %d (use a shorter socket-name)", e.Path, len(e.Path), MaxPathLen)
+}
+
+func (e *PathTooLongError) Unwrap() error { return ErrPathTooLong }
+
+// ErrAlreadyRunning is returned (wrapped in *AlreadyRunningError) when
+// another manager answers on the socket.
+var ErrAlreadyRunning = errors.New("another daemon manager is using the socket")
+
+// AlreadyRunningError carries the other manager's status reply. Its text is
+// zdrun's (spec §5.1), typo included, as scripts may match it.
+type AlreadyRunningError struct {
+	Path  string
+	Reply string
+}
+
+func (e *AlreadyRunningError) Error() string {
+	return fmt.Sprintf("Another zrdun is already up using socket %s:\n%s", PyRepr(e.Path), e.Reply)
+}
+
+func (e *AlreadyRunningError) Unwrap() error { return ErrAlreadyRunning }
+
+// Listener is a manager's control socket, created with Listen.
+type Listener struct {
+	path  string
+	ln    *net.UnixListener
+	lock  *os.File
+	Stale bool // a stale socket was found and removed
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// probeTimeout bounds the status probe of an existing socket. A live zdrun
+// answers at once; a dead one refuses the connection at once.
+const probeTimeout = 2 * time.Second
+
+// Listen takes ownership of the control socket at path and listens on it
+// with mode 0700 (spec §4).
+//
+// zdrun's lock (bind a temporary name, link it, on failure probe the socket
+// and, if nothing answers, unlink it and sleep 1 s) races when two managers
+// start together: both may find the socket stale and the second unlinks the
+// first one's fresh socket (spec §9.15). Here an exclusive flock on
+// "<path>.lock" is held for the listener's whole life, so among Go managers
+// only the lock holder ever touches the socket and no sleep is needed; a
+// manager that does not take the lock (a Python zdrun) is still detected by
+// probing the socket before it is removed, and bind(2) itself refuses to
+// replace a socket created in between.
+func Listen(path string) (*Listener, error) {
+	if len(path) > MaxPathLen {
+		return nil, &PathTooLongError{Path: path}
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("control: lock for socket %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("control: lock %s.lock: %w", path, err)
+		}
+		// Another Go manager holds the lock: it is up (or starting).
+		reply, _ := probe(path)
+		return nil, &AlreadyRunningError{Path: path, Reply: reply}
+	}
+	l := &Listener{path: path, lock: lock}
+	for attempt := 0; ; attempt++ {
+		ln, err := listenUnix(path)
+		if err == nil {
+			l.ln = ln
+			return l, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt >= 3 {
+			lock.Close()
+			return nil, fmt.Errorf("control: listen on %s: %w", path, err)
+		}
+		if reply, perr := probe(path); perr == nil {
+			lock.Close()
+			return nil, &AlreadyRunningError{Path: path, Reply: reply}
+		}
+		// Nothing answers: the socket is stale (its manager died without
+		// cleaning up). We hold the lock, so no Go manager can be creating
+		// it right now; remove it and try again at once.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			lock.Close()
+			return nil, fmt.Errorf("control: remove stale socket %s: %w", path, err)
+		}
+		l.Stale = true
+	}
+}
+
+// listenUnix binds path, restricts it to the owner before anyone can
+// connect (connect(2) fails until listen(2)), then listens.
+func listenUnix(path string) (*net.UnixListener, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o700); err != nil {
+		syscall.Close(fd)
+		os.Remove(path)
+		return nil, err
+	}
+	if err := syscall.Listen(fd, 64); err != nil {
+		syscall.Close(fd)
+		os.Remove(path)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // FileListener dups the descriptor
+	fl, err := net.FileListener(f)
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	ln := fl.(*net.UnixListener)
+	// A listener made from a file does not unlink on Close by default; we
+	// created the name, so we remove it.
+	ln.SetUnlinkOnClose(true)
+	return ln, nil
+}
+
+// probe asks whatever listens on path for its status.
+func probe(path string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	return Call(ctx, path, "status")
+}
+
+// Path returns the socket path.
+func (l *Listener) Path() string { return l.path }
+
+// Serve accepts connections until Close, answering each in its own
+// goroutine so concurrent callers are all served (zdrun served one and
+// superseded the pending one). handle receives the command line and returns
+// the reply; handle must be safe for concurrent use.
+func (l *Listener) Serve(handle func(line string) string) error {
+	for {
+		c, err := l.ln.AcceptUnix()
+		if err != nil {
+			l.mu.Lock()
+			closed := l.closed
+			l.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of descriptors: back off briefly instead of spinning.
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("control: accept on %s: %w", l.path, err)
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			serveConn(c, handle)
+		}()
+	}
+}
+
+func serveConn(c *net.UnixConn, handle func(string) string) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(CommandTimeout))
+	line, err := ReadCommand(c)
+	var reply string
+	if err != nil {
+		reply = err.Error()
+	} else {
+		reply = handle(line)
+	}
+	if reply == "" {
+		return
+	}
+	if !strings.HasSuffix(reply, "\n") {
+		reply += "\n"
+	}
+	_, _ = io.WriteString(c, reply)
+}
+
+// Close stops accepting, removes the socket, waits for connections being
+// answered, and releases the lock.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	err := l.ln.Close()
+	l.wg.Wait()
+	l.lock.Close()
+	return err
+}
