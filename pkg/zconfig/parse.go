@@ -2,6 +2,7 @@ package zconfig
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +37,47 @@ type ParseOptions struct {
 	Env func(name string) (string, bool)
 	// Defines are predefined %define names (lower-case keys).
 	Defines map[string]string
+	// ReadFile reads the main file of ParseFile and every %include. Nil
+	// means the file system, accepting only regular files of at most
+	// MaxFileSize bytes (an "%include /dev/zero" must not hang or eat
+	// memory).
+	ReadFile func(path string) ([]byte, error)
+}
+
+// Limits that keep hostile input from exhausting memory or the stack.
+// ZConfig has none; real configurations are nowhere near them.
+const (
+	MaxFileSize     = 16 << 20 // bytes in one configuration file
+	MaxIncludeDepth = 64       // nested %include levels
+	MaxNesting      = 256      // nested sections
+	MaxValueLen     = 1 << 20  // bytes in one value after substitution
+)
+
+// readRegularFile is the default ParseOptions.ReadFile.
+func readRegularFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+	}
+	if st.Size() > MaxFileSize {
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("file larger than %d bytes", MaxFileSize)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("file larger than %d bytes", MaxFileSize)}
+	}
+	return data, nil
 }
 
 // parser holds the state shared by a file and the files it includes:
@@ -44,6 +86,7 @@ type parser struct {
 	opts    ParseOptions
 	defines map[string]string
 	files   []string // absolute paths being parsed, for cycle detection
+	depth   int      // section nesting of the %include being parsed
 	imports *[]string
 }
 
@@ -62,9 +105,12 @@ func ParseFile(path string, opts ParseOptions) (*Section, error) {
 // as the base for relative %include paths (its directory; the current
 // directory when name has none).
 func Parse(r io.Reader, name string, opts ParseOptions) (*Section, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
 		return nil, &Error{Kind: ErrInclude, Msg: fmt.Sprintf("error reading %s: %v", name, err), Err: err}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{Kind: ErrInclude, Msg: fmt.Sprintf("error reading %s: larger than %d bytes", name, MaxFileSize)}
 	}
 	p := newParser(opts)
 	root := &Section{Pos: Pos{File: name}}
@@ -86,6 +132,9 @@ func newParser(opts ParseOptions) *parser {
 	if p.opts.Env == nil {
 		p.opts.Env = os.LookupEnv
 	}
+	if p.opts.ReadFile == nil {
+		p.opts.ReadFile = readRegularFile
+	}
 	return p
 }
 
@@ -101,7 +150,11 @@ func (p *parser) parseFile(sect *Section, path string, from Pos) error {
 				Msg: "%include cycle: " + strings.Join(chain, " -> ")}
 		}
 	}
-	data, err := os.ReadFile(path)
+	if len(p.files) >= MaxIncludeDepth {
+		return &Error{Kind: ErrInclude, Pos: from, Value: path,
+			Msg: fmt.Sprintf("%%include nested more than %d levels deep: %s", MaxIncludeDepth, path)}
+	}
+	data, err := p.opts.ReadFile(path)
 	if err != nil {
 		// ZConfig: "error opening file /x: [Errno 2] No such file or directory: '/x'".
 		msg := fmt.Sprintf("error opening file %s: %v", path, describeOSError(err))
@@ -180,11 +233,14 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 			s := &Section{Type: strings.ToLower(typ), Name: strings.ToLower(name), Pos: pos}
 			cur.Sections = append(cur.Sections, s)
 			if !empty {
+				if len(stack)+p.depth >= MaxNesting {
+					return newError(ErrSyntax, pos, "sections nested more than %d levels deep", MaxNesting)
+				}
 				stack = append(stack, openSection{sect: s, parent: cur})
 				cur = s
 			}
 		case line[0] == '%':
-			if err := p.directive(cur, line[1:], pos); err != nil {
+			if err := p.directive(cur, line[1:], pos, len(stack)); err != nil {
 				return err
 			}
 		default:
@@ -273,7 +329,7 @@ func splitSectionHeader(s string) (typ, name string, ok bool) {
 	return typ, name, name != ""
 }
 
-func (p *parser) directive(cur *Section, rest string, pos Pos) error {
+func (p *parser) directive(cur *Section, rest string, pos Pos, nesting int) error {
 	name, arg, ok := splitKeyValue(rest)
 	if !ok {
 		return newError(ErrSyntax, pos, "missing or unrecognized directive: %s", pyRepr("%"+rest))
@@ -308,6 +364,10 @@ func (p *parser) directive(cur *Section, rest string, pos Pos) error {
 		if !filepath.IsAbs(target) {
 			target = filepath.Join(filepath.Dir(pos.File), target)
 		}
+		// The included text lands in the current section, so its
+		// sections count towards the nesting limit from there.
+		p.depth += nesting
+		defer func() { p.depth -= nesting }()
 		return p.parseFile(cur, target, pos)
 	}
 }

@@ -93,6 +93,11 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 			e.Key, e.Value = name, s
 			return "", e
 		}
+		if b.Len()+len(v) > MaxValueLen {
+			e := newError(ErrSubstitution, pos, "value longer than %d bytes after substitution", MaxValueLen)
+			e.Key = name
+			return "", e
+		}
 		b.WriteString(v)
 	}
 }
