@@ -169,6 +169,10 @@ type Option struct {
 	Convert func(string) (any, error)
 	// Flag is the value a flag option (HasArg false) sets; nil means true.
 	Flag any
+	// Stop ends Parse when the option is reached (zdaemon's -h and
+	// --version act, and exit, as soon as option processing gets to them,
+	// so "-h -b x" prints help while "-b x -h" reports the bad -b).
+	Stop bool
 }
 
 // Parser holds a program's option table.
@@ -182,6 +186,9 @@ type Result struct {
 	Multi  map[string][]string // Name -> every value of a Multi option
 	Order  []Pair              // every occurrence in command-line order
 	Args   []string            // positional words after the options
+	// Stopped is the option (as written) at which Parse stopped because
+	// its Option.Stop is set; "" when every option was processed.
+	Stopped string
 }
 
 // Given reports whether the option filling name was on the command line.
@@ -236,6 +243,10 @@ func (p *Parser) Parse(args []string) (*Result, error) {
 	r := &Result{Values: map[string]any{}, Multi: map[string][]string{}, Order: pairs, Args: rest}
 	for _, pr := range pairs {
 		o := p.lookup(pr.Opt)
+		if o != nil && o.Stop {
+			r.Stopped = pr.Opt
+			return r, nil
+		}
 		if o == nil || o.Name == "" {
 			continue
 		}

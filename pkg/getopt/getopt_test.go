@@ -153,3 +153,16 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestParseStop(t *testing.T) {
+	p := testParser()
+	p.Options[0].Stop = true
+	r, err := p.Parse([]string{"-h", "-b", "x"})
+	if err != nil || r.Stopped != "-h" {
+		t.Errorf("-h first: %v %v", r, err)
+	}
+	_, err = p.Parse([]string{"-b", "x", "--help"})
+	if err == nil || !strings.HasPrefix(err.Error(), "invalid value for -b 'x'") {
+		t.Errorf("-b x first: %v", err)
+	}
+}
