@@ -347,6 +347,11 @@ func (s *segment) compile(minus, plus, space, alt, zero bool, width, prec int) s
 		if s.kind != kindInt && s.kind != kindFloat {
 			return "a real number is required"
 		}
+		// Python's default precision is 6 for every float conversion;
+		// Go's %g without one prints the shortest exact form instead.
+		if prec < 0 {
+			prec = 6
+		}
 		numeric(true)
 		tail(s.conv)
 	case 'c':
@@ -471,7 +476,9 @@ func (r *record) intField(id fieldID) int64 {
 func (r *record) floatField(id fieldID) float64 {
 	switch id {
 	case fCreated:
-		return float64(r.time.UnixNano()) / 1e9
+		// time.time(): whole seconds plus the fraction, which rounds
+		// like Python's float for the usual microsecond clocks.
+		return float64(r.time.Unix()) + float64(r.time.Nanosecond())/1e9
 	case fMsecs:
 		// Python 3.13 computes msecs from the nanosecond clock, whole
 		// milliseconds as a float ("123.0").
