@@ -311,7 +311,9 @@ func Parse(prog string, args []string, mode Mode) (*Options, error) {
 				o.Environment = append(o.Environment, KeyValue{kv.Key, kv.Value})
 			}
 		}
-		o.EventLog = rnode.Section("eventlog")
+		if logs := rnode.Sections("eventlog", "logger"); len(logs) > 0 {
+			o.EventLog = logs[0]
+		}
 		if o.EventLog == nil {
 			o.EventLog = root.Section("eventlog")
 		}
