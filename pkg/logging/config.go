@@ -150,6 +150,14 @@ func handlerFromNode(n *zconfig.Node) (HandlerConfig, error) {
 		}
 		h.Level = l
 	}
+	// A Python formatter class or ZConfig's arbitrary fields cannot be
+	// honoured without Python; say so instead of logging differently.
+	if v, ok := n.Value("formatter"); ok && !v.Default && v.Raw != "" {
+		return h, valueError(n, "formatter", v, fmt.Errorf("%w: Python formatter classes are not supported", ErrConfig))
+	}
+	if v, ok := n.Value("arbitrary-fields"); ok && !v.Default && meaningful("arbitrary-fields", v.Raw) {
+		return h, valueError(n, "arbitrary-fields", v, fmt.Errorf("%w: arbitrary fields are not supported", ErrConfig))
+	}
 	if v, ok := n.Value("style"); ok && !strings.EqualFold(v.Raw, "classic") {
 		return h, valueError(n, "style", v, fmt.Errorf("%w: only the classic %%-style is supported", ErrConfig))
 	}
