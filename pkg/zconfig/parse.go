@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Section is one section of a parsed file, before any schema is applied.
@@ -167,9 +169,20 @@ func (p *parser) parseFile(sect *Section, path string, from Pos) error {
 
 // describeOSError gives the reason part of a file-system error without
 // repeating the path the message already names.
+// It follows Python's OSError text, "[Errno 2] No such file or directory:
+// '/x'", which ZConfig prints.
 func describeOSError(err error) string {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		var errno syscall.Errno
+		if errors.As(pe.Err, &errno) {
+			text := errno.Error()
+			if text != "" {
+				text = strings.ToUpper(text[:1]) + text[1:]
+			}
+			return fmt.Sprintf("[Errno %d] %s: %s", int(errno), text, pyRepr(pe.Path))
+		}
+		return pe.Err.Error() + ": " + pyRepr(pe.Path)
 	}
 	return err.Error()
 }
@@ -250,6 +263,10 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 			}
 			v, err := p.substitute(value, pos)
 			if err != nil {
+				if e, ok := err.(*Error); ok {
+					e.Key = key
+					e.After = "in value of key " + pyRepr(key) + ": " + pyRepr(value)
+				}
 				return err
 			}
 			cur.Values = append(cur.Values, KeyValue{Key: key, Value: v, Pos: pos})

@@ -100,14 +100,15 @@ func ParseOverride(spec string) (*Override, error) {
 	pos := Pos{File: "-X " + spec}
 	i := strings.IndexByte(spec, '=')
 	if i < 0 {
-		e := newError(ErrOverride, pos, "invalid configuration specifier %s: expected path/to/key=value", pyRepr(spec))
+		e := newError(ErrOverride, pos, "invalid configuration specifier")
+		e.After = "(expected section/key=value)"
 		e.Value = spec
 		return nil, e
 	}
 	path := strings.Split(spec[:i], "/")
 	for _, p := range path {
 		if p == "" {
-			e := newError(ErrOverride, pos, "'//' or an empty name is not allowed in an option path: %s", pyRepr(spec))
+			e := newError(ErrOverride, pos, "'//' is not allowed in an option path")
 			e.Value = spec
 			return nil, e
 		}
@@ -153,14 +154,16 @@ func (s *Schema) Check(root *Section, overrides ...string) (*Node, error) {
 	for _, t := range s.Ignore {
 		ignore[t] = true
 	}
-	n, err := match(s.Root, root, ovs, ignore)
+	known := map[string]bool{}
+	collectTypes(s.Root, known)
+	n, err := match(s.Root, root, ovs, ignore, known)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range ovs {
 		if !o.used {
-			e := newError(ErrOverride, Pos{File: "-X " + o.Spec},
-				"override %s matches no section or key of the configuration", pyRepr(o.Spec))
+			e := newError(ErrOverride, Pos{File: "-X " + o.Spec}, "not all command line options were consumed")
+			e.After = "(no section of the configuration has this path)"
 			e.Value = o.Spec
 			return nil, e
 		}
@@ -170,7 +173,7 @@ func (s *Schema) Check(root *Section, overrides ...string) (*Node, error) {
 
 // match checks one section against its type. ovs are the overrides whose
 // path, relative to this section, is still to be consumed.
-func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]bool) (*Node, error) {
+func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[string]bool) (*Node, error) {
 	n := &Node{Type: sec.Type, Name: sec.Name, Pos: sec.Pos, st: st, entries: map[string]*entry{}}
 	keys := map[string]Key{}
 	for _, k := range st.Keys {
@@ -265,11 +268,19 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 			if ignore[child.Type] {
 				continue
 			}
-			e := newError(ErrUnknownSection, child.Pos, "unknown section type %s", pyRepr(child.Type))
-			if st.Name != "" {
-				e.Msg = fmt.Sprintf("%s sections are not allowed in <%s> sections", pyRepr(child.Type), st.Name)
-			} else if allowed := allowedTypes(st); allowed != "" {
-				e.Msg += "; expected one of " + allowed
+			// ZConfig's words: "unknown type name" for a type the
+			// schema does not have at all; a type that exists but not
+			// here gets its own message.
+			e := newError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyRepr(child.Type))
+			if known[child.Type] {
+				e.Msg = fmt.Sprintf("section type %s not allowed here", pyRepr(child.Type))
+			}
+			e.After = inSection(st)
+			if allowed := allowedTypes(st); allowed != "" {
+				if e.After != "" {
+					e.After += "; "
+				}
+				e.After += "allowed here: " + allowed
 			}
 			e.Key = child.Type
 			return nil, e
@@ -307,7 +318,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 				sub = append(sub, &Override{Path: o.Path[1:], Key: o.Key, Value: o.Value, Spec: o.Spec})
 			}
 		}
-		cn, err := match(ct, child, sub, ignore)
+		cn, err := match(ct, child, sub, ignore, known)
 		if err != nil {
 			return nil, err
 		}
@@ -327,8 +338,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 			}
 			e := newError(ErrMissing, sec.Pos, "no values for section type %s; 1 required", pyRepr(what))
 			if sec.Type != "" {
-				e.Msg += " in <" + sec.Type + "> section"
-				e.Pos = sec.Pos
+				e.After = inSection(st)
 			} else {
 				e.Pos = Pos{File: sec.Pos.File}
 			}
@@ -354,7 +364,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 		if k.Required {
 			e := newError(ErrMissing, sec.Pos, "no values for %s; 1 required", pyRepr(k.Name))
 			if sec.Type != "" {
-				e.Msg += " in <" + sec.Type + "> section"
+				e.After = inSection(st)
 			} else {
 				e.Pos = Pos{File: sec.Pos.File}
 			}
@@ -368,6 +378,18 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore map[string]boo
 		}
 	}
 	return n, nil
+}
+
+// collectTypes gathers the names of every section type reachable from st.
+func collectTypes(st *SectionType, into map[string]bool) {
+	for _, sl := range st.Sections {
+		for _, t := range sl.Types {
+			if !into[t.Name] {
+				into[t.Name] = true
+				collectTypes(t, into)
+			}
+		}
+	}
 }
 
 func markUsed(ovs []*Override, spec string) {

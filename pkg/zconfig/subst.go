@@ -35,7 +35,7 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 	bad := func(format string, args ...any) error {
 		e := newError(ErrSubstitution, pos, format, args...)
 		e.Value = s
-		e.Msg += " in " + pyRepr(s)
+		e.After = "in " + pyRepr(s)
 		return e
 	}
 	for {
@@ -91,6 +91,7 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 				e.Msg = "no replacement for " + pyRepr(name) + " (environment variable not set)"
 			}
 			e.Key, e.Value = name, s
+			e.After = "in " + pyRepr(s)
 			return "", e
 		}
 		if b.Len()+len(v) > MaxValueLen {
