@@ -52,7 +52,11 @@ const (
 	MaxFileSize     = 16 << 20 // bytes in one configuration file
 	MaxIncludeDepth = 64       // nested %include levels
 	MaxNesting      = 256      // nested sections
-	MaxValueLen     = 1 << 20  // bytes in one value after substitution
+	MaxValueLen     = 1 << 16  // bytes in one value after substitution
+	// MaxExpansion bounds the bytes all substitutions of one parse may
+	// produce, so a chain of %defines that doubles at every step cannot
+	// make a small file expand into gigabytes.
+	MaxExpansion = 16 << 20
 )
 
 // readRegularFile is the default ParseOptions.ReadFile.
@@ -89,6 +93,7 @@ type parser struct {
 	defines map[string]string
 	files   []string // absolute paths being parsed, for cycle detection
 	depth   int      // section nesting of the %include being parsed
+	expand  int      // bytes produced by substitutions so far
 	imports *[]string
 }
 

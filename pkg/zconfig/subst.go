@@ -1,6 +1,9 @@
 package zconfig
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // isSubstName matches ZConfig's substitution names: [a-zA-Z_][a-zA-Z0-9_]*.
 func isSubstName(s string) bool {
@@ -94,11 +97,15 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 			e.After = "in " + pyRepr(s)
 			return "", e
 		}
-		if b.Len()+len(v) > MaxValueLen {
+		if b.Len()+len(v) > MaxValueLen || p.expand+len(v) > MaxExpansion {
 			e := newError(ErrSubstitution, pos, "value longer than %d bytes after substitution", MaxValueLen)
-			e.Key = name
+			if b.Len()+len(v) <= MaxValueLen {
+				e.Msg = fmt.Sprintf("substitutions produce more than %d bytes in all", MaxExpansion)
+			}
+			e.Key, e.Value = name, s
 			return "", e
 		}
+		p.expand += len(v)
 		b.WriteString(v)
 	}
 }
