@@ -1,0 +1,117 @@
+package zdctl
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zdkit/zdkit/pkg/linereader"
+)
+
+// prompt is the "prompt" option or zdaemon's default: the program's
+// base name without ".py", plus ">"; the shell adds a space.
+func (c *Controller) prompt() string {
+	p := c.Opts.Prompt
+	if p == "" {
+		p = strings.TrimSuffix(filepath.Base(c.argv0), ".py") + ">"
+	}
+	return p + " "
+}
+
+func (c *Controller) historyFile() string {
+	if c.Opts.HistoryFile != "" {
+		return c.Opts.HistoryFile
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".zdctl_history")
+	}
+	return ""
+}
+
+// Shell is the interactive loop (zdaemon-spec §6): "program: ..." and the
+// status, then one command per line. A blank line repeats the last
+// command (status when there is none yet); only EOF and quit leave.
+func (c *Controller) Shell() {
+	lr, err := linereader.New(linereader.Config{
+		In: c.Stdin, Out: c.Stdout, HistoryFile: c.historyFile(), Complete: c.complete,
+	})
+	if err != nil {
+		lr = linereader.NewPlain(c.Stdin, c.Stdout)
+	}
+	defer lr.Close()
+	c.printf("program: %s\n", strings.Join(c.Opts.Program, " "))
+	c.doStatus("")
+	for {
+		c.drainInterrupts()
+		line, err := lr.ReadLine(c.prompt())
+		if errors.Is(err, linereader.ErrInterrupt) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			line = "EOF"
+		} else if err != nil {
+			line = "EOF"
+		}
+		if strings.TrimSpace(line) == "" {
+			line = c.last
+		} else if line != "EOF" {
+			c.last = line
+		}
+		if _, leave := c.OneCmd(line); leave {
+			return
+		}
+	}
+}
+
+// complete proposes TAB completions: verbs at the start of the line,
+// then per verb its arguments (signal names, show topics, verbs for
+// help), file names otherwise.
+func (c *Controller) complete(line string) []string {
+	fields := strings.Fields(line)
+	atNewWord := strings.HasSuffix(line, " ") || line == ""
+	if len(fields) == 0 || (len(fields) == 1 && !atNewWord) {
+		var out []string
+		for _, cmd := range commands {
+			out = append(out, cmd.name)
+		}
+		return out
+	}
+	switch fields[0] {
+	case "kill":
+		names := signalNames()
+		for _, n := range signalNames() {
+			names = append(names, strings.TrimPrefix(n, "SIG"))
+		}
+		return names
+	case "show":
+		return []string{"options", "python", "all"}
+	case "help", "?":
+		var out []string
+		for _, cmd := range commands {
+			out = append(out, cmd.name)
+		}
+		return out
+	}
+	word := ""
+	if !atNewWord {
+		word = fields[len(fields)-1]
+	}
+	return completeFiles(word)
+}
+
+func completeFiles(word string) []string {
+	matches, _ := filepath.Glob(globEscape(word) + "*")
+	for i, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.IsDir() {
+			matches[i] = m + "/"
+		}
+	}
+	return matches
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
+	return r.Replace(s)
+}

@@ -1,0 +1,68 @@
+package zdctl
+
+import (
+	"time"
+)
+
+// awhile is zdaemon's wait loop: poll until cond holds, writing ". " for
+// every second spent waiting, then a newline and the message. It fails
+// with "daemon manager not running" when the manager is gone after having
+// answered, has never answered for neverSeenGrace, or - the fast path -
+// the zdrun this session spawned has exited unsuccessfully without ever
+// answering. With forStart, it also enforces start-timeout ("Program took
+// too long to start"). Ctrl-C prints "^C" and ends the wait (seed zdctl).
+func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) int {
+	start := time.Now()
+	seen := c.getStatus()
+	dots := 0
+	childFailed := false
+	timeout := time.Duration(c.Opts.StartTimeout) * time.Second
+	for {
+		if forStart && time.Since(start) > timeout {
+			c.printf("\nProgram took too long to start\n")
+			return 1
+		}
+		if cond() {
+			break
+		}
+		if !c.up && (seen || childFailed || time.Since(start) > neverSeenGrace) {
+			c.printf("\ndaemon manager not running\n")
+			return 1
+		}
+		for time.Since(start) >= time.Duration(dots+1)*time.Second {
+			c.printf(". ")
+			dots++
+		}
+		timer := time.NewTimer(pollInterval)
+		select {
+		case <-timer.C:
+		case err := <-c.spawned:
+			// zdrun's first stage has exited: non-zero means it or the
+			// daemon it started failed before the program was up.
+			c.spawned = nil
+			childFailed = err != nil
+		case <-c.intr:
+			timer.Stop()
+			c.printf("^C\n")
+			return 0
+		}
+		timer.Stop()
+		if c.getStatus() {
+			seen = true
+		}
+	}
+	c.printf("\n%s\n", msg())
+	return 0
+}
+
+// linger keeps polling, for at most d, while the manager is still up
+// with no program and keep(…) holds: zdrun exits right after its program
+// is stopped, and reporting "stopped" while it is still on its way out
+// would make an immediately following "status" see a half-dead manager.
+func (c *Controller) linger(d time.Duration, keep func() bool) {
+	deadline := time.Now().Add(d)
+	for c.up && c.pid == 0 && keep() && time.Now().Before(deadline) {
+		time.Sleep(pollInterval / 5)
+		c.getStatus()
+	}
+}

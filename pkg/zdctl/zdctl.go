@@ -1,0 +1,328 @@
+package zdctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/control"
+	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/runner"
+)
+
+// Usage is zdctl's -h text: zdaemon's, naming the Go program and the
+// options zdkit adds (-i, -X, --stop-timeout, --settle-time).
+const Usage = `zdctl -- control an application run by zdaemon.
+
+Usage: zdctl [-C URL] [-S schema.xml] [-h] [-p PROGRAM]
+       [zdrun-options] [action [arguments]]
+
+Options:
+-b/--backoff-limit SECONDS -- set backoff limit to SECONDS (default 10)
+-C/--configure URL -- configuration file or URL
+-d/--daemon -- run as a proper daemon; fork a subprocess, close files etc.
+-f/--forever -- run forever (by default, exit when backoff limit is exceeded)
+-h/--help -- print this usage message and exit
+-i/--interactive -- start an interactive shell after executing commands
+-t/--transcript FILE -- log file where to redirect stdout and stderr
+-l/--logfile -- log file to be read by logtail command
+-p/--program PROGRAM -- the program to run
+-S/--schema XML Schema -- XML schema for configuration file
+-T/--start-timeout SECONDS -- Start timeout when a test program is used
+-s/--socket-name SOCKET -- Unix socket name for client (default "zdsock")
+-u/--user USER -- run as this user (or numeric uid)
+-m/--umask UMASK -- use this umask for daemon subprocess (default is 022)
+-x/--exit-codes LIST -- list of fatal exit codes (default "0,2")
+-X key=value -- override a configuration file setting (repeatable)
+--stop-timeout SECONDS -- SIGKILL the program this long after SIGTERM (default 300)
+--settle-time MS -- a new program counts as started after MS milliseconds up (default 50)
+--version -- print zdaemon version and exit
+-z/--directory DIRECTORY -- directory to chdir to when using -d (default off)
+action [arguments] -- see below
+
+Actions are commands like "start", "stop" and "status".  If -i is
+specified or no action is specified on the command line, a "shell"
+interpreting actions typed interactively is started (unless the
+configuration option default-to-interactive is set to false).  Use the
+action "help" to find out about available actions.
+`
+
+// pollInterval is how often the wait loops ask zdrun for its status.
+// zdaemon polled once a second, which made every start take a second.
+const pollInterval = 50 * time.Millisecond
+
+// neverSeenGrace is how long a wait loop keeps polling a manager that has
+// never answered before it gives up (zdaemon: more than 10 polls).
+const neverSeenGrace = 10 * time.Second
+
+// Controller is one zdctl session.
+type Controller struct {
+	Opts   *runner.Options
+	Stdin  *os.File
+	Stdout io.Writer
+	Stderr io.Writer
+	argv0  string
+	argv   []string // the original arguments, for reload
+
+	account *runner.Account // resolved "user"; nil when unset
+
+	// Latest status, as zdaemon's zd_up / zd_pid / zd_should_be_up /
+	// zd_testing / zd_status.
+	up         bool
+	pid        int
+	shouldBeUp int
+	testing    int
+	raw        string
+
+	// spawned reports the exit of the zdrun this session started.
+	spawned chan error
+	intr    chan os.Signal
+	last    string // the shell's last command
+}
+
+// Main runs zdctl with argv (argv[0] first) and returns the exit status.
+func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
+	argv0 := "zdctl"
+	if len(argv) > 0 {
+		argv0 = argv[0]
+		argv = argv[1:]
+	}
+	opts, err := runner.Parse(argv0, argv, runner.Zdctl)
+	switch {
+	case errors.Is(err, runner.ErrHelp):
+		io.WriteString(stdout, Usage)
+		return 0
+	case errors.Is(err, runner.ErrVersion):
+		fmt.Fprintln(stdout, runner.Version)
+		return 0
+	case err != nil:
+		return usageExit(err, stderr, argv0)
+	}
+	interactive := opts.Interactive || (len(opts.Args) == 0 && opts.DefaultToInteractive)
+	if len(opts.Args) == 0 && !interactive {
+		return usageExit(getopt.Usagef("either -i or an action argument is required"), stderr, argv0)
+	}
+	c := &Controller{Opts: opts, Stdin: stdin, Stdout: stdout, Stderr: stderr, argv0: argv0, argv: argv}
+	c.intr = make(chan os.Signal, 1)
+	signal.Notify(c.intr, os.Interrupt)
+	defer signal.Stop(c.intr)
+	if err := c.setUp(); err != nil {
+		return usageExit(err, stderr, argv0)
+	}
+	result := 0
+	if len(opts.Args) > 0 {
+		result, _ = c.OneCmd(strings.Join(opts.Args, " "))
+	}
+	if interactive {
+		c.Shell()
+		return 0
+	}
+	return result
+}
+
+func usageExit(err error, stderr io.Writer, argv0 string) int {
+	var ue *getopt.UsageError
+	if errors.As(err, &ue) {
+		ue.Report(stderr, argv0)
+	} else {
+		fmt.Fprintf(stderr, "Error: %v\nFor help, use %s -h\n", err, argv0)
+	}
+	return 2
+}
+
+func (c *Controller) printf(format string, args ...any) { fmt.Fprintf(c.Stdout, format, args...) }
+func (c *Controller) println(args ...any)               { fmt.Fprintln(c.Stdout, args...) }
+
+// setUp does what zdaemon's ZDCmd.__init__ does before any command: the
+// different-program warning, <environment> export, directory creation,
+// and the user check.
+func (c *Controller) setUp() error {
+	c.getStatus()
+	c.warnDifferentProgram()
+	for _, kv := range c.Opts.Environment {
+		os.Setenv(kv.Name, kv.Value)
+	}
+	if c.Opts.User != "" {
+		acct, err := runner.LookupUser(c.Opts.User)
+		if err != nil {
+			return err
+		}
+		if euid := os.Geteuid(); euid != 0 && euid != acct.UID {
+			return getopt.Usagef("only root can use -u USER to change users")
+		}
+		c.account = acct
+	}
+	if c.Opts.Directory != "" {
+		if err := c.createDirectory(c.Opts.Directory); err != nil {
+			return err
+		}
+	}
+	if dir := filepath.Dir(c.Opts.SocketName); strings.Contains(c.Opts.SocketName, "/") && dir != "" {
+		if err := c.createDirectory(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createDirectory makes one missing directory level; run as root with a
+// user set, it hands the directory to that user (zdaemon meant to, and
+// crashed instead: spec §9 #3).
+func (c *Controller) createDirectory(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		return fmt.Errorf("cannot create directory %s: %w", getopt.PyRepr(dir), err)
+	}
+	if c.account != nil && os.Geteuid() == 0 && c.account.UID != 0 {
+		if err := os.Chown(dir, c.account.UID, c.account.GID); err != nil {
+			return fmt.Errorf("cannot give directory %s to user %s: %w", getopt.PyRepr(dir), c.account.Name, err)
+		}
+	}
+	return nil
+}
+
+func (c *Controller) warnDifferentProgram() {
+	if !c.up {
+		return
+	}
+	st, _ := control.ParseStatus(c.raw)
+	if !st.ArgsOK {
+		return
+	}
+	prog := c.Opts.Program
+	same := len(st.Args) >= len(prog)
+	for i := 0; same && i < len(prog); i++ {
+		same = st.Args[i] == prog[i]
+	}
+	if !same {
+		c.println("WARNING! zdrun is managing a different program!")
+		c.println("our program   =", getopt.PyList(prog))
+		c.println("daemon's args =", getopt.PyList(st.Args))
+	}
+}
+
+// sendAction sends one command to zdrun and returns the reply; ok is
+// false when zdrun could not be reached.
+func (c *Controller) sendAction(action string) (string, bool) {
+	reply, err := control.Call(context.Background(), c.Opts.SocketName, action)
+	return reply, err == nil
+}
+
+// getStatus refreshes the status fields, as zdaemon's get_status.
+func (c *Controller) getStatus() bool {
+	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = false, 0, 0, 0, ""
+	reply, ok := c.sendAction("status")
+	if !ok || reply == "" {
+		return false
+	}
+	st, ok := control.ParseStatus(reply)
+	if !ok {
+		return false
+	}
+	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.Application, st.ShouldBeUp, st.Testing, reply
+	return true
+}
+
+// credential is the SysProcAttr that runs a child as the configured user
+// (only root switches; anyone else was checked to be that user already).
+func (c *Controller) credential() *syscall.SysProcAttr {
+	if c.account == nil || os.Geteuid() != 0 {
+		return nil
+	}
+	groups := make([]uint32, len(c.account.Groups))
+	for i, g := range c.account.Groups {
+		groups[i] = uint32(g)
+	}
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: uint32(c.account.UID), Gid: uint32(c.account.GID), Groups: groups}}
+}
+
+// zdrunPath finds the manager: the "zdrun" option, else "zdrun" next to
+// this executable, else on $PATH.
+func (c *Controller) zdrunPath() (string, error) {
+	if c.Opts.Zdrun != "" {
+		return c.Opts.Zdrun, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "zdrun")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return exec.LookPath("zdrun")
+}
+
+// spawnZdrun starts zdrun for the program plus extra. In daemon mode it
+// returns at once and reports zdrun's exit on c.spawned; otherwise it
+// waits for zdrun, as zdaemon does ("daemon off" makes start block).
+func (c *Controller) spawnZdrun(extra []string) error {
+	path, err := c.zdrunPath()
+	if err != nil {
+		return fmt.Errorf("cannot find zdrun: %w", err)
+	}
+	cmd := exec.Command(path, c.Opts.ZdrunArgs(extra)...)
+	cmd.Args[0] = "zdrun"
+	cmd.Stdout, cmd.Stderr = fileOr(c.Stdout, os.Stdout), fileOr(c.Stderr, os.Stderr)
+	cmd.SysProcAttr = c.credential()
+	if !c.Opts.Daemon {
+		cmd.Stdin = c.Stdin
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		c.waitChild(cmd)
+		return nil
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.spawned = make(chan error, 1)
+	go func() { c.spawned <- cmd.Wait() }()
+	return nil
+}
+
+// fileOr hands a child our own stream when w is one, so that no copying
+// goroutine keeps zdctl waiting on a daemon that inherited it.
+func fileOr(w io.Writer, f *os.File) io.Writer {
+	if ff, ok := w.(*os.File); ok {
+		return ff
+	}
+	if w == nil {
+		return f
+	}
+	return w
+}
+
+// waitChild waits for a foreground child; Ctrl-C reaches the child
+// through the terminal and only interrupts the wait here.
+func (c *Controller) waitChild(cmd *exec.Cmd) (interrupted bool) {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return interrupted
+		case <-c.intr:
+			interrupted = true
+		}
+	}
+}
+
+func (c *Controller) drainInterrupts() {
+	for {
+		select {
+		case <-c.intr:
+		default:
+			return
+		}
+	}
+}
