@@ -12,10 +12,10 @@ var ErrPickle = errors.New("zodbpickle: bad pickle")
 
 // Kinds of persistent references (serialize.py's persistent-id forms).
 const (
-	Strong    = iota // (oid, class) tuple or bare oid: followed by pack GC
-	Weak             // ['w', (oid,)] / legacy [oid]
-	CrossDB          // ['m', (db, oid, class)] / ['n', (db, oid)]
-	Unknown          // anything else
+	Strong  = iota // (oid, class) tuple or bare oid: followed by pack GC
+	Weak           // ['w', (oid,)] / legacy [oid]
+	CrossDB        // ['m', (db, oid, class)] / ['n', (db, oid)]
+	Unknown        // anything else
 )
 
 // Reference is one persistent id found in a record.
