@@ -34,7 +34,7 @@ func fromTemplate(t *testing.T, name, dir, home string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, name)
+	out := filepath.Join(dir, filepath.Base(name))
 	if err := os.WriteFile(out, []byte(strings.ReplaceAll(string(data), "@HOME@", home)), 0o644); err != nil {
 		t.Fatal(err)
 	}
