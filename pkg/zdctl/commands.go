@@ -218,7 +218,8 @@ func (c *Controller) doWait(arg string) int {
 		}
 		return c.pid == 0
 	}, func() string { return "daemon process stopped" }, false)
-	return c.doStatus("")
+	c.doStatus("")
+	return 0 // zdaemon's do_wait returns None whatever status says
 }
 
 func (c *Controller) doReopenTranscript(arg string) int {

@@ -47,7 +47,10 @@ func parseSignal(arg string) (syscall.Signal, string, bool) {
 		s = "SIG" + s
 	}
 	v, ok := pySignals[s]
-	return v, s, ok
+	if !ok {
+		return 0, "", false
+	}
+	return v, s, true
 }
 
 // signalNames lists the completions for "kill".

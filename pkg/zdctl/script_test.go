@@ -1,0 +1,28 @@
+package zdctl_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zdkit/zdkit/pkg/zdctl"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, commands())
+}
+
+func zdctlMain() {
+	os.Exit(zdctl.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+	})
+}

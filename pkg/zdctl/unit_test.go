@@ -1,0 +1,105 @@
+package zdctl
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestColumnizeModernList(t *testing.T) {
+	// The listing zdaemon 5.2.1 prints (fixture 01-usage-help), trailing
+	// blanks included.
+	names := strings.Fields("fg foreground help kill logreopen logtail reopen_transcript restart show start status stop wait")
+	want := "Documented commands (type help <topic>):\n========================================\n" +
+		"fg          help  logreopen  reopen_transcript  show   status  wait\n" +
+		"foreground  kill  logtail    restart            start  stop  \n\n"
+	if got := helpListing(names); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	if got := columnize([]string{"one"}, 79); got != "one\n" {
+		t.Errorf("single: %q", got)
+	}
+	if got := columnize(nil, 79); got != "<empty>\n" {
+		t.Errorf("empty: %q", got)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	cases := []struct {
+		arg  string
+		sig  syscall.Signal
+		name string
+		ok   bool
+	}{
+		{"12", 12, "SIGUSR2", true}, {"USR2", 12, "SIGUSR2", true}, {"sigusr2", 12, "SIGUSR2", true},
+		{"6", 6, "SIGABRT", true}, {"iot", 6, "SIGIOT", true}, {"17", 17, "SIGCHLD", true},
+		{"29", 29, "SIGIO", true}, {"34", 34, "SIGRTMIN", true}, {"SIGTERM", 15, "SIGTERM", true},
+		{"35", 0, "", false}, {"0", 0, "", false}, {"-1", 0, "", false}, {"65", 0, "", false},
+		{"sig_ign", 0, "", false}, {"BOGUS", 0, "", false}, {"", 0, "", false},
+	}
+	for _, c := range cases {
+		sig, name, ok := parseSignal(c.arg)
+		if sig != c.sig || name != c.name || ok != c.ok {
+			t.Errorf("parseSignal(%q) = %d %q %v, want %d %q %v", c.arg, sig, name, ok, c.sig, c.name, c.ok)
+		}
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	cases := map[string][2]string{
+		"  status -l ": {"status", "-l"},
+		"status-l":     {"status", "-l"},
+		"?kill":        {"help", "kill"},
+		"!ls -l":       {"shell", "ls -l"},
+		"kill  9":      {"kill", "9"},
+		"-x":           {"", "-x"},
+	}
+	for in, want := range cases {
+		v, a := parseLine(in)
+		if v != want[0] || a != want[1] {
+			t.Errorf("parseLine(%q) = %q %q, want %q", in, v, a, want)
+		}
+	}
+}
+
+func TestPyOSError(t *testing.T) {
+	_, err := os.Open(filepath.Join(t.TempDir(), "missing.log"))
+	if got := pyOSError(err, "missing.log"); got != "[Errno 2] No such file or directory: 'missing.log'" {
+		t.Errorf("got %q", got)
+	}
+	if got := pyOSError(syscall.ESRCH, ""); got != "[Errno 3] No such process" {
+		t.Errorf("got %q", got)
+	}
+	if got := pyOSError(errors.New("plain"), ""); got != "plain" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	c := &Controller{}
+	has := func(list []string, w string) bool {
+		for _, x := range list {
+			if x == w {
+				return true
+			}
+		}
+		return false
+	}
+	if got := c.complete("sta"); !has(got, "start") || !has(got, "status") {
+		t.Errorf("verbs: %q", got)
+	}
+	if got := c.complete("kill "); !has(got, "SIGUSR2") || !has(got, "HUP") {
+		t.Errorf("signals: %q", got)
+	}
+	if got := c.complete("show "); strings.Join(got, " ") != "options python all" {
+		t.Errorf("show: %q", got)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.log"), nil, 0o644)
+	if got := c.complete("logtail " + dir + "/ap"); len(got) != 1 || got[0] != filepath.Join(dir, "app.log") {
+		t.Errorf("files: %q", got)
+	}
+}
