@@ -251,7 +251,9 @@ func (c *Controller) credential() *syscall.SysProcAttr {
 // this executable, else on $PATH.
 func (c *Controller) zdrunPath() (string, error) {
 	if c.Opts.Zdrun != "" {
-		return c.Opts.Zdrun, nil
+		// An existing path, relative to the current directory, never
+		// a name to look up on $PATH.
+		return filepath.Abs(c.Opts.Zdrun)
 	}
 	if exe, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(exe), "zdrun")
