@@ -26,10 +26,10 @@ func TestOrphansReapedStatusKept(t *testing.T) {
 	// the orphan ends before the program does.
 	prog := script(t, "( sleep 0.2 & echo $! > "+orphanFile+" )\nsleep 0.6\nexit 5")
 	r := run(t, Config{Program: []string{prog}, BackoffLimit: 10, ExitCodes: []int{5}, ReapOrphans: true})
-	// While the orphan lives, check it was re-parented to us: then only
-	// our reaper can make it disappear.
+	// While the orphan lives (its subshell parent exits at once), check it
+	// was re-parented to us: then only our reaper can make it disappear.
 	ppid := 0
-	for i := 0; i < 100 && ppid == 0; i++ {
+	for i := 0; i < 100 && ppid != os.Getpid(); i++ {
 		if data, err := os.ReadFile(orphanFile); err == nil {
 			if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid != 0 {
 				st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
