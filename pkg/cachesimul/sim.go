@@ -206,14 +206,17 @@ func (c *cache) removeNoncur(oid uint64, i int32) {
 func (c *cache) insertNoncur(oid uint64, i int32) {
 	l := c.noncur[oid]
 	e := c.ents[i]
-	k := 0
-	for k < len(l) {
-		o := c.ents[l[k]]
-		if o.start > e.start || (o.start == e.start && o.end >= e.end) {
-			break
+	// Hot objects collect many revisions: binary search, then one memmove.
+	k, _ := slices.BinarySearchFunc(l, e, func(x int32, e entry) int {
+		o := &c.ents[x]
+		switch {
+		case o.start < e.start || (o.start == e.start && o.end < e.end):
+			return -1
+		case o.start == e.start && o.end == e.end:
+			return 0
 		}
-		k++
-	}
+		return 1
+	})
 	c.noncur[oid] = slices.Insert(l, k, i)
 }
 
@@ -244,10 +247,12 @@ func (c *cache) load(oid uint64, start uint64, code byte) {
 		return
 	}
 	l := c.noncur[oid]
-	k := 0
-	for k < len(l) && c.ents[l[k]].start < start {
-		k++
-	}
+	k, _ := slices.BinarySearchFunc(l, start, func(x int32, t uint64) int {
+		if c.ents[x].start < t {
+			return -1
+		}
+		return 1
+	})
 	if k == 0 {
 		return
 	}

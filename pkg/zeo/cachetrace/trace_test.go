@@ -193,3 +193,48 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestGenerate(t *testing.T) {
+	var a, b bytes.Buffer
+	if err := Generate(&a, 10000, 7); err != nil {
+		t.Fatal(err)
+	}
+	Generate(&b, 10000, 7)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("same seed, different bytes")
+	}
+	recs, mis, tail, n := readAll(t, bytes.NewReader(a.Bytes()))
+	// The last miss triple may run past n.
+	if len(recs) < 10000 || len(recs) > 10002 || len(mis) != 0 || tail != nil || n != int64(a.Len()) {
+		t.Fatalf("%d records, %d skips, %v", len(recs), len(mis), tail)
+	}
+	codes := map[byte]int{}
+	for _, r := range recs {
+		codes[r.Code]++
+	}
+	for _, c := range []byte{CodeRestart, CodeInvalidateMiss, CodeInvalidateHit, CodeLoadMiss, CodeLoadHit, CodeLoadNoncurMiss, CodeStoreCurrent} {
+		if codes[c] == 0 {
+			t.Errorf("no record with code %02x", c)
+		}
+	}
+	if codes[CodeLoadMiss] != codes[CodeStoreCurrent] || codes[CodeLoadMiss] != codes[CodeLoadNoncurMiss] {
+		t.Errorf("miss/store counts %v", codes)
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	var buf bytes.Buffer
+	Generate(&buf, 1_000_000, 1)
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	var recs int
+	for i := 0; i < b.N; i++ {
+		rd := NewReader(bytes.NewReader(data))
+		var rec Record
+		for rd.Next(&rec) == nil {
+			recs++
+		}
+	}
+	b.ReportMetric(float64(recs)/b.Elapsed().Seconds(), "records/s")
+}
