@@ -318,7 +318,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 				sub = append(sub, &Override{Path: o.Path[1:], Key: o.Key, Value: o.Value, Spec: o.Spec})
 			}
 		}
-		cn, err := match(ct, child, sub, ignore, known)
+		// Only top-level sections are ignored: a <zeo> inside <runner>
+		// is as wrong for runzeo as for zdctl.
+		cn, err := match(ct, child, sub, nil, known)
 		if err != nil {
 			return nil, err
 		}

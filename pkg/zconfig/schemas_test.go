@@ -111,3 +111,18 @@ func TestOverrides(t *testing.T) {
 		t.Errorf("environment = %v", got)
 	}
 }
+
+// Each program skips the other's top-level sections, but only there.
+func TestIgnoredSections(t *testing.T) {
+	conf := writeConf(t, "<runner>\n program x\n</runner>\n<zeo>\n address 1\n anything goes\n</zeo>\n<mappingstorage/>\n<environment>\n A b\n</environment>\n")
+	if _, err := ZDaemonSchema.LoadFile(conf); err != nil {
+		t.Errorf("zdaemon: %v", err)
+	}
+	conf = writeConf(t, "<zeo>\n address 1\n</zeo>\n<mappingstorage/>\n<runner>\n bogus 1\n</runner>\n<environment>\n A b\n</environment>\n")
+	if _, err := ZEOSchema.LoadFile(conf); err != nil {
+		t.Errorf("zeo: %v", err)
+	}
+	conf = writeConf(t, "<runner>\n program x\n <zeo>\n </zeo>\n</runner>\n")
+	_, err := ZDaemonSchema.LoadFile(conf)
+	wantErr(t, err, ErrUnknownSection, "unknown type name: 'zeo' (line 3, in PATH) in <runner>; allowed here: eventlog, logger", conf)
+}
