@@ -10,7 +10,18 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, commands())
+	testscript.Main(cleanupM{m}, commands())
+}
+
+// cleanupM removes the zdrun binary built for the end-to-end tests.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	if zdrunDir != "" {
+		os.RemoveAll(zdrunDir)
+	}
+	return code
 }
 
 func zdctlMain() {
