@@ -225,7 +225,7 @@ func TestBackoffGivesUp(t *testing.T) {
 		t.Fatalf("%d spawns, want 3", len(ts))
 	}
 	for i, want := range []float64{1, 2} {
-		if gap := ts[i+1] - ts[i]; gap < want-0.05 || gap > want+0.8 {
+		if gap := ts[i+1] - ts[i]; gap < want-0.05 || gap > want+1 {
 			t.Errorf("pause %d = %.3fs, want ~%vs", i+1, gap, want)
 		}
 	}
@@ -237,20 +237,26 @@ func TestBackoffGivesUp(t *testing.T) {
 func TestForever(t *testing.T) {
 	prog, log := spawnLog(t, "exit 1")
 	r := run(t, Config{Program: []string{prog}, BackoffLimit: 2, Forever: true, ExitCodes: []int{0, 2}})
-	time.Sleep(5500 * time.Millisecond)
-	st := r.status(t)
-	if st.Backoff != 2 || st.ShouldBeUp != 1 {
-		t.Errorf("status after 5.5s of crashes: backoff=%d should_be_up=%d", st.Backoff, st.ShouldBeUp)
+	// pauses 1, 2, 2, ...: spawns at ~0, 1, 3, 5 s.
+	var ts []float64
+	for deadline := time.Now().Add(12 * time.Second); len(ts) < 4 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		ts = spawnTimes(t, log)
 	}
-	ts := spawnTimes(t, log)
-	// pauses 1, 2, 2, ...: spawns at ~0, 1, 3, 5.
 	if len(ts) != 4 {
-		t.Fatalf("%d spawns in 5.5s, want 4 (%v)", len(ts), ts)
+		t.Fatalf("%d spawns, want 4 (%v)", len(ts), ts)
 	}
 	for i, want := range []float64{1, 2, 2} {
-		if gap := ts[i+1] - ts[i]; gap < want-0.05 || gap > want+0.4 {
+		// Generous upper bound: the machine may be loaded.
+		if gap := ts[i+1] - ts[i]; gap < want-0.05 || gap > want+1 {
 			t.Errorf("pause %d = %.3fs, want ~%vs", i+1, gap, want)
 		}
+	}
+	// Let the 4th spawn crash: the delay is clamped at the limit.
+	time.Sleep(300 * time.Millisecond)
+	st := r.status(t)
+	if st.Backoff != 2 || st.ShouldBeUp != 1 {
+		t.Errorf("status after 4 crashes: backoff=%d should_be_up=%d", st.Backoff, st.ShouldBeUp)
 	}
 	// stop cancels the pending respawn (zdaemon issue #13).
 	if got := r.s.Handle("stop"); got != "Application already stopped" {
