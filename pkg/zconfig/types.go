@@ -5,7 +5,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -343,7 +342,9 @@ func convExistingDirectory(s string) (any, error) {
 // the directory itself or its parent must exist (zdctl creates it).
 func convExistingParentDirectory(s string) (any, error) {
 	p := expandUser(s)
-	if isDir(p) || isDir(filepath.Dir(strings.TrimRight(p, "/"))) {
+	// os.path.split: a bare relative name has no parent, so it must
+	// exist itself.
+	if isDir(p) || isDir(pyDirname(p)) {
 		return p, nil
 	}
 	return nil, fmt.Errorf("%s is not an existing directory", s)

@@ -69,6 +69,8 @@ func TestDatatypes(t *testing.T) {
 		// zdaemon's existing_parent_directory: the directory or its parent.
 		{ExistingParentDirectory, dir + "/new", dir + "/new", ""},
 		{ExistingParentDirectory, dir + "/new/sub", nil, dir + "/new/sub is not an existing directory"},
+		{ExistingParentDirectory, "zdkit-no-such-dir", nil, "zdkit-no-such-dir is not an existing directory"},
+		{ExistingParentDirectory, "testdata", "testdata", ""},
 		{ExistingDirpath, dir + "/Data.fs", dir + "/Data.fs", ""},
 		{ExistingDirpath, "Data.fs", "Data.fs", ""},
 		{ExistingDirpath, dir + "/no/Data.fs", nil, "The directory named as part of the path " + dir + "/no/Data.fs does not exist."},
