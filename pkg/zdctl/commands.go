@@ -159,7 +159,15 @@ func (c *Controller) doRestart(arg string) int {
 	c.getStatus()
 	old := c.pid
 	if old == 0 {
-		return c.doStart(arg)
+		// zdaemon's restart drops the start's result, except that a
+		// start-timeout exits 1 from inside the wait (spec §2; kept,
+		// issue 3 item 6).
+		c.timedOut = false
+		c.doStart(arg)
+		if c.timedOut {
+			return 1
+		}
+		return 0
 	}
 	c.sendAction("restart")
 	return c.awhile(func() bool { return c.pid != old && c.pid != 0 && c.testing == 0 },

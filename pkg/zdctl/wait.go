@@ -20,6 +20,7 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 	for {
 		if forStart && time.Since(start) > timeout {
 			c.printf("\nProgram took too long to start\n")
+			c.timedOut = true
 			return 1
 		}
 		if cond() {

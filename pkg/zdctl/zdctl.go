@@ -86,6 +86,8 @@ type Controller struct {
 	spawned chan error
 	intr    chan os.Signal
 	last    string // the shell's last command
+
+	timedOut bool // the last wait ended in "Program took too long to start"
 }
 
 // Main runs zdctl with argv (argv[0] first) and returns the exit status.
