@@ -43,6 +43,9 @@ const (
 	ExitUsage = 2
 )
 
+// LongOptions are mkzeoinst's long options (the only short one is -h).
+var LongOptions = []string{"help", "force", "systemd"}
+
 // Main is the whole mkzeoinst command: args are os.Args; it returns the
 // exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -53,7 +56,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	var o Options
 	var pos []string
-	longs := []string{"help", "force", "systemd"}
 	rest := args[1:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -63,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			i = len(rest)
 		case strings.HasPrefix(a, "--"):
 			name, _, hasArg := strings.Cut(a[2:], "=")
-			full, err := matchLong(name, longs)
+			full, err := matchLong(name, LongOptions)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return ExitUsage
