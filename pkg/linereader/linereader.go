@@ -44,14 +44,38 @@ func IsTerminal(f *os.File) bool {
 // one otherwise.
 func New(cfg Config) (LineReader, error) {
 	if cfg.In != nil && IsTerminal(cfg.In) {
+		// Raw mode is set on cfg.In itself; readline's defaults would
+		// use the process's fd 0 whatever Stdin says.
+		fd := int(cfg.In.Fd())
+		var saved *readline.State
 		rl, err := readline.NewEx(&readline.Config{
+			FuncIsTerminal: func() bool { return true },
+			FuncMakeRaw: func() error {
+				st, err := readline.MakeRaw(fd)
+				saved = st
+				return err
+			},
+			FuncExitRaw: func() error {
+				if saved == nil {
+					return nil
+				}
+				return readline.Restore(fd, saved)
+			},
 			HistoryFile:       cfg.HistoryFile,
 			AutoComplete:      autoComplete(cfg.Complete),
 			InterruptPrompt:   "^C",
 			EOFPrompt:         "",
 			HistorySearchFold: true,
 			Stdin:             cfg.In,
-			Stdout:            writerOr(cfg.Out),
+			// A terminal that reports no size (a bare pty) would
+			// disable completion altogether in readline.
+			FuncGetWidth: func() int {
+				if ws, err := unix.IoctlGetWinsize(int(cfg.In.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+					return int(ws.Col)
+				}
+				return 80
+			},
+			Stdout: writerOr(cfg.Out),
 		})
 		if err != nil {
 			return nil, err
