@@ -1,14 +1,11 @@
 package logging
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -299,81 +296,6 @@ func (s sink) Write(p []byte) (int, error) {
 }
 
 func (s sink) WriteLevel(_ zerolog.Level, p []byte) (int, error) { return s.Write(p) }
-
-// decode turns a zerolog JSON event into a record.  Unknown fields are
-// appended to the message in event order.  Bytes that are not a JSON
-// object (nothing zerolog makes) are logged as they are, never dropped.
-func (l *Log) decode(p []byte) record {
-	r := record{name: RootName, level: LevelInfo, time: l.now(), process: l.pid, start: l.start}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		r.message = strings.TrimSuffix(string(p), "\n")
-		return r
-	}
-	var extra strings.Builder
-	haveLevelno := false
-	for dec.More() {
-		t, err := dec.Token()
-		key, ok := t.(string)
-		if err != nil || !ok {
-			break
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			break
-		}
-		switch key {
-		case NameField:
-			r.name = rawString(raw)
-		case LevelnoField:
-			if n, err := strconv.Atoi(string(raw)); err == nil {
-				r.level, haveLevelno = Level(n), true
-			}
-		case zerolog.LevelFieldName:
-			if !haveLevelno {
-				r.level = levelFromZerolog(rawString(raw))
-			}
-		case zerolog.MessageFieldName:
-			r.message = rawString(raw)
-		case pathnameField:
-			r.pathname = rawString(raw)
-		case linenoField:
-			r.lineno, _ = strconv.Atoi(string(raw))
-		case funcNameField:
-			r.funcName = rawString(raw)
-		case zerolog.CallerFieldName:
-			c := rawString(raw)
-			if i := strings.LastIndexByte(c, ':'); i > 0 {
-				r.pathname = c[:i]
-				r.lineno, _ = strconv.Atoi(c[i+1:])
-			} else {
-				r.pathname = c
-			}
-		case zerolog.TimestampFieldName:
-			// The record time is taken when the event is written, so
-			// that it does not depend on zerolog's global time format.
-		default:
-			extra.WriteByte(' ')
-			extra.WriteString(key)
-			extra.WriteByte('=')
-			extra.WriteString(rawString(raw))
-		}
-	}
-	r.message += extra.String()
-	return r
-}
-
-// rawString is a JSON string's text, or any other JSON value as written.
-func rawString(raw json.RawMessage) string {
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
-		}
-	}
-	return string(raw)
-}
 
 // Logger is a named logger with Python logging's levels and printf-style
 // methods.  It is a thin layer over a zerolog.Logger, which Zerolog
