@@ -1,0 +1,38 @@
+// Package cache is the ZEO client cache: the persistent ".zec" file that
+// ZEO's ClientStorage keeps between runs (ZEO.cache.ClientCache), byte
+// compatible with Python ZEO 4-6 in both directions, plus its trace
+// (ZEO_CACHE_TRACE).  spec: zeo-cache.md §1, §2, §5.
+//
+// The file is a 12-byte header ("ZEC3" and the last tid the cache knows)
+// followed by blocks that tile the rest of the file exactly: allocated
+// records ('a', one object revision, 43 bytes of overhead plus the data)
+// and free blocks ('f' with a size, or '1'..'4' for 1-4 byte blocks).  New
+// records are written at a ring pointer that walks round the file,
+// evicting whatever it passes over; every record is followed by a free
+// block so the pointer always sits on a block boundary.  A record is
+// written free-header first, then body, then the 'a' header, so a crash at
+// any point leaves a file that scans.  The in-memory index (current oid ->
+// offset, non-current oid -> start tid -> offset) is rebuilt by scanning
+// the file when it is opened; a file that fails to scan is moved aside to
+// "<path>.bad" (or deleted if one exists) and a fresh one is made.
+//
+// Python bugs fixed here (spec §5.3):
+//   - invalidate(oid, tid) with tid equal to the current revision's start
+//     tid is a true no-op (Python dropped the index entry but left the
+//     record current on disk, so a later store made a duplicate and the
+//     next open threw the whole cache away);
+//   - opening a file with two current records for one oid keeps the newer
+//     and frees the other instead of discarding the cache;
+//   - eviction only drops an index entry that points at the evicted block;
+//   - growing the file writes a free block of the real size at the old end
+//     (Python claimed maxsize-12 bytes, and growing twice lost the cache),
+//     and blocks running past the end are clamped;
+//   - trace records of loadBefore misses/hits (0x24/0x26) carry eight NUL
+//     bytes where ZEO 5-6 crash on Python 3, data lengths of 8 MiB or more
+//     are saturated instead of raising after the store, and time stamps
+//     after 2038 are written modulo 2^32 instead of raising.
+//
+// The Go ZEO client uses Load / LoadBefore / Store / Invalidate /
+// SetLastTid / LastTid / Clear / Close; oids and tids are the 8-byte
+// big-endian values as uint64 (ZODB's u64), tid 0 meaning z64 / None.
+package cache
