@@ -1,0 +1,452 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// maxVoteRounds: the client gives up after 9 rounds of conflict dicts and
+// then calls tpc_finish without the lock (zeo-protocol.md §4.3), so from
+// this round on a conflict is reported as a ConflictError instead.
+const maxVoteRounds = 8
+
+func stErr(args ...any) error { return remote(ClassStorageTransactionError, args...) }
+
+// txnFor returns the connection's transaction when it matches the client's
+// txn id argument; c.mu must be held.
+func (c *conn) txnForLocked(v any) (*ztxn, error) {
+	key, ok := wire.IntKey(v)
+	if !ok {
+		return nil, typeErr("transaction id must be an int, got %s", wire.Repr(v))
+	}
+	t := c.txn
+	if t == nil {
+		return nil, stErr(nil, v)
+	}
+	if t.id != key {
+		return nil, stErr(t.rawID, v)
+	}
+	return t, nil
+}
+
+func (c *conn) tpcBegin(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
+	txnID, err := arg(args, 0, "txn")
+	if err != nil {
+		return nil, err
+	}
+	key, ok := wire.IntKey(txnID)
+	if !ok {
+		return nil, typeErr("transaction id must be an int")
+	}
+	meta := storage.TxnMeta{}
+	if len(args) > 1 {
+		meta.User, _ = wire.AsBytes(args[1])
+	}
+	if len(args) > 2 {
+		meta.Description, _ = wire.AsBytes(args[2])
+	}
+	if len(args) > 3 {
+		if d, ok := args[3].(*wire.Dict); ok {
+			for _, it := range d.Items {
+				k, _ := wire.AsString(it.Key)
+				meta.Extension = append(meta.Extension, storage.ExtItem{Key: k, Value: it.Value})
+			}
+		}
+	}
+	if len(args) > 4 && args[4] != nil {
+		if meta.TID, err = argTID(args, 4, "tid"); err != nil {
+			return nil, err
+		}
+	}
+	meta.Status = ' '
+	if len(args) > 5 {
+		if s, ok := wire.AsString(args[5]); ok && len(s) == 1 {
+			meta.Status = s[0]
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.txn != nil {
+		if c.txn.id == key {
+			c.srv.log.warning("ZEO.StorageServer", "(%s) duplicate tpc_begin(%s)", c.labelAddrLocked(), key)
+			return nil, nil
+		}
+		return nil, stErr(c.txn.rawID, txnID)
+	}
+	c.txn = &ztxn{conn: c, id: key, rawID: txnID, meta: meta, storeIdx: map[storage.OID]int{}}
+	c.store.activeTxns.Add(1)
+	return nil, nil
+}
+
+// addOp buffers an operation; a later store of the same oid replaces the
+// earlier one (the client's resolved data after conflict dicts, or a blob
+// store following a plain store).
+func (c *conn) addOp(txnID any, op txnOp) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.txnForLocked(txnID)
+	if err != nil {
+		return err
+	}
+	if t.state == tWaiting || t.state == tVoted {
+		return stErr("store after vote")
+	}
+	if op.kind == opStore {
+		if i, ok := t.storeIdx[op.oid]; ok {
+			t.ops[i] = op
+			c.store.stores.Add(1)
+			return nil
+		}
+		t.storeIdx[op.oid] = len(t.ops)
+	}
+	t.ops = append(t.ops, op)
+	if op.kind != opCheck && op.kind != opUndo {
+		c.store.stores.Add(1)
+	}
+	return nil
+}
+
+func (c *conn) storea(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := argTID(args, 1, "serial")
+	if err != nil {
+		return nil, err
+	}
+	data, err := argBytes(args, 2, "data")
+	if err != nil {
+		return nil, err
+	}
+	txnID, err := arg(args, 3, "txn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.addOp(txnID, txnOp{kind: opStore, oid: oid, serial: serial, data: nz(data)})
+}
+
+func (c *conn) restorea(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := argTID(args, 1, "serial")
+	if err != nil {
+		return nil, err
+	}
+	data, err := argBytes(args, 2, "data")
+	if err != nil {
+		return nil, err
+	}
+	var prev tid.TID
+	if len(args) > 3 && args[3] != nil {
+		if prev, err = argTID(args, 3, "prev_txn"); err != nil {
+			return nil, err
+		}
+	}
+	txnID, err := arg(args, 4, "txn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.addOp(txnID, txnOp{kind: opRestore, oid: oid, serial: serial, data: data, prevTxn: prev})
+}
+
+func (c *conn) deleteObject(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := argTID(args, 1, "serial")
+	if err != nil {
+		return nil, err
+	}
+	txnID, err := arg(args, 2, "txn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.addOp(txnID, txnOp{kind: opDelete, oid: oid, serial: serial})
+}
+
+func (c *conn) checkCurrent(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := argTID(args, 1, "serial")
+	if err != nil {
+		return nil, err
+	}
+	txnID, err := arg(args, 2, "txn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.addOp(txnID, txnOp{kind: opCheck, oid: oid, serial: serial})
+}
+
+func (c *conn) undoa(id any, args wire.Tuple) (any, error) {
+	undoID, err := argBytes(args, 0, "trans_id")
+	if err != nil {
+		return nil, err
+	}
+	txnID, err := arg(args, 1, "txn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.addOp(txnID, txnOp{kind: opUndo, undoID: undoID})
+}
+
+func (c *conn) vote(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
+	txnID, err := arg(args, 0, "txn")
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.txnForLocked(txnID)
+	if err != nil {
+		c.srv.log.warning("ZEO.StorageServer", "(%s) no current transaction: vote()", c.labelAddrLocked())
+		return nil, err
+	}
+	switch t.state {
+	case tWaiting:
+		return nil, stErr("Already voting (waiting)")
+	case tVoted:
+		return nil, stErr("Already voting (locked)")
+	case tResolving:
+		// The lock was kept across the client's conflict resolution
+		// (README decision 4): vote again at once.
+		c.doVoteLocked(t, id)
+		return nil, errNoReply
+	}
+	t.state = tWaiting
+	st := c.store
+	granted := st.acquire(t, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.txn != t || t.state != tWaiting || c.isClosed() {
+			st.release(t)
+			return
+		}
+		c.doVoteLocked(t, id)
+	})
+	if granted {
+		c.doVoteLocked(t, id)
+	}
+	return nil, errNoReply
+}
+
+// doVoteLocked runs with c.mu held and the commit lock owned by t: replay
+// the buffered operations on a storage transaction and reply.
+func (c *conn) doVoteLocked(t *ztxn, msgID any) {
+	st := c.store
+	if !t.holdsLock {
+		t.holdsLock = true
+		if d := c.srv.opts.TransactionTimeout; d > 0 {
+			t.timer = time.AfterFunc(d, func() { c.timeout(t, d) })
+		}
+	}
+	t.voteRounds++
+	stxn, err := st.st.Begin(t.meta)
+	if err != nil {
+		c.failVoteLocked(t, msgID, err)
+		return
+	}
+	var conflicts wire.List
+	var firstConflict *storage.ConflictError
+	var undone []storage.OID
+	for _, op := range t.ops {
+		var err error
+		switch op.kind {
+		case opStore:
+			err = stxn.Store(op.oid, op.serial, op.data)
+			var ce *storage.ConflictError
+			if errors.As(err, &ce) && !ce.Read {
+				// Client-side resolution: hand the conflict back as a dict
+				// (zeo-protocol.md §4.3/§4.4); the server never unpickles.
+				if firstConflict == nil {
+					firstConflict = ce
+				}
+				conflicts = append(conflicts, wire.NewDict(
+					"oid", op.oid.Bytes(),
+					"serials", wire.Tuple{storage.TIDBytes(ce.Committed), storage.TIDBytes(ce.Serial)},
+					"data", op.data))
+				err = nil
+			}
+		case opRestore:
+			err = stxn.Restore(op.oid, op.serial, op.data, op.prevTxn)
+		case opDelete:
+			err = stxn.Delete(op.oid, op.serial)
+		case opCheck:
+			err = stxn.CheckCurrent(op.oid, op.serial)
+		case opUndo:
+			var oids []storage.OID
+			oids, err = stxn.Undo(op.undoID)
+			undone = append(undone, oids...)
+		}
+		if err != nil {
+			stxn.Abort()
+			c.failVoteLocked(t, msgID, err)
+			return
+		}
+	}
+	if conflicts != nil {
+		stxn.Abort()
+		st.conflicts.Add(1)
+		if t.voteRounds >= maxVoteRounds {
+			c.failVoteLocked(t, msgID, firstConflict)
+			return
+		}
+		t.state = tResolving
+		c.reply(msgID, conflicts, nil)
+		return
+	}
+	if err := stxn.Vote(); err != nil {
+		stxn.Abort()
+		c.failVoteLocked(t, msgID, err)
+		return
+	}
+	t.stxn = stxn
+	t.undone = undone
+	t.state = tVoted
+	// Oids whose stored data is not what the client sent (undo) go back so
+	// the client invalidates instead of caching its own bytes (§4.3).
+	out := make(wire.List, len(undone))
+	for i, o := range undone {
+		out[i] = o.Bytes()
+	}
+	c.reply(msgID, out, nil)
+}
+
+// failVoteLocked aborts and forgets the transaction, releases the lock and
+// sends the error (the client's following tpc_abort is then a no-op).
+func (c *conn) failVoteLocked(t *ztxn, msgID any, err error) {
+	var ce *storage.ConflictError
+	var pk *storage.POSKeyError
+	if errors.As(err, &ce) {
+		if !ce.Read {
+			c.store.conflicts.Add(1)
+		}
+	} else if !errors.As(err, &pk) {
+		c.srv.log.error("ZEO.StorageServer", "(%s) `'vote'` raised exception: %v", c.labelAddrLocked(), err)
+	}
+	c.abortLocked(t)
+	c.reply(msgID, nil, err)
+}
+
+// abortLocked drops t: storage abort, lock release or queue removal.
+func (c *conn) abortLocked(t *ztxn) {
+	if t.stxn != nil {
+		t.stxn.Abort()
+		t.stxn = nil
+	}
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	if t.holdsLock || t.state == tWaiting {
+		c.store.release(t)
+	}
+	t.holdsLock = false
+	if c.txn == t {
+		c.txn = nil
+		c.store.activeTxns.Add(-1)
+	}
+}
+
+// timeout fixes ZEO 5.4-6.0's leak: abort, release the lock, then close
+// (zeo-protocol.md §4.5).
+func (c *conn) timeout(t *ztxn, d time.Duration) {
+	c.mu.Lock()
+	if c.txn != t || !t.holdsLock {
+		c.mu.Unlock()
+		return
+	}
+	c.srv.log.critical("ZEO.StorageServer", "(%s) Transaction timeout after %s seconds", c.labelAddrLocked(), fmtSeconds(d))
+	c.abortLocked(t)
+	c.mu.Unlock()
+	c.close()
+}
+
+func fmtSeconds(d time.Duration) string {
+	s := d.Seconds()
+	if s == float64(int64(s)) {
+		return fmt.Sprintf("%d", int64(s))
+	}
+	return fmt.Sprintf("%g", s)
+}
+
+func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
+	txnID, err := arg(args, 0, "txn")
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.txnForLocked(txnID)
+	if err != nil {
+		// Stock ZEO answers None here; a None tid confuses the client, so
+		// we report the error (zeo-protocol.md §3.2).
+		return nil, err
+	}
+	if t.state != tVoted {
+		return nil, stErr("tpc_finish called before a successful vote")
+	}
+	st := c.store
+	oids := make([]storage.OID, 0, len(t.ops)+len(t.undone))
+	for _, op := range t.ops {
+		if op.kind != opCheck && op.kind != opUndo {
+			oids = append(oids, op.oid)
+		}
+	}
+	oids = append(oids, t.undone...)
+	// Make the transaction visible and queue its invalidations under the
+	// exclusive visibility lock (§5.1 rules 2 and 3), then info and the
+	// reply on the committer (§4.6), then release the commit lock.
+	st.vis.Lock()
+	newTid, err := t.stxn.Finish()
+	if err != nil {
+		st.vis.Unlock()
+		t.stxn = nil
+		c.abortLocked(t)
+		return nil, err
+	}
+	st.publish(c, newTid, oids)
+	c.callAsync("info", wire.Tuple{st.infoDict()})
+	c.reply(id, storage.TIDBytes(newTid), nil)
+	st.vis.Unlock()
+	st.commits.Add(1)
+	t.stxn = nil
+	c.abortLocked(t) // releases the lock and forgets the (finished) txn
+	return nil, errNoReply
+}
+
+func (c *conn) tpcAbort(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		// What the read-only capture shows (session-readonly).
+		return nil, storage.ErrReadOnly
+	}
+	txnID, err := arg(args, 0, "txn")
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.txnForLocked(txnID)
+	if err != nil {
+		return nil, nil // unknown or mismatched txn: silently ignored
+	}
+	c.abortLocked(t)
+	c.store.aborts.Add(1)
+	return nil, nil
+}

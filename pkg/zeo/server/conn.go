@@ -1,0 +1,961 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// errNoReply tells the dispatcher that the handler has sent its reply
+// itself (under a lock, see §5.1) or will send it later (a queued vote).
+var errNoReply = errors.New("reply handled")
+
+// Transaction states.
+const (
+	tBegun     = iota // buffering operations
+	tWaiting          // vote queued for the commit lock
+	tResolving        // lock held, conflict dicts sent, waiting for re-vote
+	tVoted            // lock held, storage voted, waiting for finish
+)
+
+type opKind byte
+
+const (
+	opStore opKind = iota
+	opRestore
+	opDelete
+	opCheck
+	opUndo
+)
+
+type txnOp struct {
+	kind    opKind
+	oid     storage.OID
+	serial  tid.TID
+	data    []byte
+	prevTxn tid.TID
+	undoID  []byte
+}
+
+// ztxn is a ZEO-level transaction of one connection.
+type ztxn struct {
+	conn       *conn
+	id         string // normalised client txn id (Python id(txn))
+	rawID      any
+	meta       storage.TxnMeta
+	ops        []txnOp
+	storeIdx   map[storage.OID]int
+	state      int
+	holdsLock  bool
+	stxn       storage.Transaction
+	voteRounds int
+	undone     []storage.OID
+	timer      *time.Timer
+	grant      func()
+}
+
+type txnIter struct {
+	ch   chan storage.TxnRecord
+	stop chan struct{}
+	last *storage.TxnRecord
+}
+
+type recIter struct {
+	recs []storage.DataRecord
+}
+
+// conn is one client connection.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	enc  wire.Encoding
+	addr string
+
+	outMu  sync.Mutex
+	out    [][]byte
+	outSig chan struct{}
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	label atomic.Pointer[string] // set_client_label; read without c.mu for log lines
+
+	mu       sync.Mutex // guards everything below
+	store    *store
+	readOnly bool
+	txn      *ztxn
+	iters    map[int64]any // *txnIter or *recIter
+	nextIter int64
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
+		done: make(chan struct{}), iters: map[int64]any{}}
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+func (c *conn) logName() string {
+	if l := c.label.Load(); l != nil && *l != "" {
+		return *l + " " + c.addr
+	}
+	return c.addr
+}
+
+// enqueue appends an encoded frame to the FIFO the writer drains.
+func (c *conn) enqueue(payload []byte) {
+	c.outMu.Lock()
+	c.out = append(c.out, payload)
+	c.outMu.Unlock()
+	select {
+	case c.outSig <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) send(m wire.Message) {
+	b, err := c.enc.Encode(m)
+	if err != nil {
+		// Only a value we built can fail here; report it instead of hanging
+		// the client on a reply that never comes.
+		c.srv.log.error("ZEO.StorageServer", "(%s) cannot marshal reply to %s: %v", c.logName(), m.Method, err)
+		b, _ = c.enc.Encode(wire.Message{ID: m.ID, Flags: wire.FlagError, Method: wire.ReplyMethod,
+			Args: wire.Tuple{ClassStorageError, wire.Tuple{err.Error()}}})
+	}
+	c.enqueue(b)
+}
+
+func (c *conn) reply(id any, v any, err error) {
+	if err != nil {
+		re := toRemote(err)
+		c.send(wire.Message{ID: id, Flags: wire.FlagError, Method: wire.ReplyMethod, Args: wire.Tuple{re.Class, re.Info}})
+		return
+	}
+	c.send(wire.Message{ID: id, Flags: wire.FlagReply, Method: wire.ReplyMethod, Args: v})
+}
+
+func (c *conn) callAsync(method string, args wire.Tuple) {
+	c.send(wire.Message{ID: int64(0), Flags: true, Method: method, Args: args})
+}
+
+func (c *conn) writer() {
+	var buf []byte
+	for {
+		select {
+		case <-c.outSig:
+		case <-c.done:
+			return
+		}
+		c.outMu.Lock()
+		frames := c.out
+		c.out = nil
+		c.outMu.Unlock()
+		buf = buf[:0]
+		for _, f := range frames {
+			buf = wire.AppendFrame(buf, f)
+		}
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := c.nc.Write(buf); err != nil {
+			c.close()
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil
+		}
+	}
+}
+
+func (c *conn) serve() {
+	defer c.srv.forget(c)
+	defer c.cleanup()
+	s := c.srv
+	enc := wire.Pickle
+	if s.opts.Msgpack {
+		enc = wire.Msgpack
+	}
+	// The server speaks first (zeo-protocol.md §1.2).
+	if err := wire.WriteFrame(c.nc, enc.ProtocolID()); err != nil {
+		return
+	}
+	hs, err := wire.ReadFrame(c.nc, 1024)
+	if err != nil {
+		return
+	}
+	if string(hs) == "ruok" {
+		_ = wire.WriteFrame(c.nc, s.RuokJSON())
+		return
+	}
+	c.enc, err = wire.ParseProtocolID(hs)
+	if err != nil {
+		s.log.error("ZEO.asyncio.server", "bad handshake %s", wire.Repr(hs))
+		return
+	}
+	s.log.info("ZEO.asyncio.server", "received handshake %s", pyQuote(string(hs)))
+	go c.writer()
+	for {
+		frame, err := wire.ReadFrame(c.nc, s.opts.MaxFrame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
+				s.log.error("ZEO.asyncio.server", "(%s) %v", c.logName(), err)
+			}
+			return
+		}
+		m, err := c.enc.Decode(frame)
+		if err != nil {
+			s.log.error("ZEO.asyncio.server", "(%s) Can't deserialize message: %v", c.logName(), err)
+			return
+		}
+		if err := c.handle(m); err != nil {
+			return
+		}
+	}
+}
+
+// cleanup runs when the connection ends for any reason: abort its
+// transaction and release or leave the commit-lock queue (zeo-protocol.md
+// §4.5), leave the fan-out set, free iterators.
+func (c *conn) cleanup() {
+	c.close()
+	c.mu.Lock()
+	st := c.store
+	t := c.txn
+	if t != nil {
+		kind := "unlocked"
+		if t.holdsLock {
+			kind = "locked"
+		}
+		c.srv.log.info("ZEO.StorageServer", "(%s) disconnected during %s transaction", c.labelAddrLocked(), kind)
+		c.abortLocked(t)
+	}
+	for id := range c.iters {
+		c.freeIterLocked(id)
+	}
+	c.mu.Unlock()
+	if st != nil {
+		st.unregister(c)
+	}
+	c.srv.log.info("ZEO.StorageServer", "(%s) disconnected", c.logName())
+}
+
+func (c *conn) labelAddrLocked() string { return c.logName() }
+
+type handler func(c *conn, id any, args wire.Tuple) (any, error)
+
+var handlers map[string]handler
+
+func init() {
+	handlers = map[string]handler{
+		"register":                        (*conn).register,
+		"get_info":                        (*conn).getInfo,
+		"lastTransaction":                 (*conn).lastTransaction,
+		"ping":                            func(*conn, any, wire.Tuple) (any, error) { return nil, nil },
+		"loadBefore":                      (*conn).loadBefore,
+		"loadSerial":                      (*conn).loadSerial,
+		"getTid":                          (*conn).getTid,
+		"history":                         (*conn).history,
+		"record_iternext":                 (*conn).recordIternext,
+		"new_oids":                        (*conn).newOIDs,
+		"getInvalidations":                (*conn).getInvalidations,
+		"tpc_begin":                       (*conn).tpcBegin,
+		"storea":                          (*conn).storea,
+		"restorea":                        (*conn).restorea,
+		"deleteObject":                    (*conn).deleteObject,
+		"checkCurrentSerialInTransaction": (*conn).checkCurrent,
+		"undoa":                           (*conn).undoa,
+		"vote":                            (*conn).vote,
+		"tpc_finish":                      (*conn).tpcFinish,
+		"tpc_abort":                       (*conn).tpcAbort,
+		"undoLog":                         (*conn).undoLog,
+		"undoInfo":                        (*conn).undoInfo,
+		"pack":                            (*conn).pack,
+		"iterator_start":                  (*conn).iteratorStart,
+		"iterator_next":                   (*conn).iteratorNext,
+		"iterator_record_start":           (*conn).iteratorRecordStart,
+		"iterator_record_next":            (*conn).iteratorRecordNext,
+		"iterator_gc":                     (*conn).iteratorGC,
+		"server_status":                   (*conn).serverStatus,
+		"set_client_label":                (*conn).setClientLabel,
+		"storeBlobStart":                  (*conn).noBlobs,
+		"storeBlobChunk":                  (*conn).noBlobs,
+		"storeBlobEnd":                    (*conn).noBlobs,
+		"storeBlobShared":                 (*conn).noBlobs,
+		"sendBlob":                        (*conn).noBlobs,
+	}
+}
+
+// handle dispatches one message. A non-nil result closes the connection.
+func (c *conn) handle(m wire.Message) error {
+	if m.IsHeartbeat() || m.Method == wire.ReplyMethod {
+		return nil
+	}
+	args, ok := wire.AsSeq(m.Args)
+	if !ok {
+		c.srv.log.error("ZEO.StorageServer", "(%s) bad arguments for %s: %s", c.logName(), m.Method, wire.Repr(m.Args))
+		return errors.New("bad args")
+	}
+	c.mu.Lock()
+	registered := c.store != nil
+	c.mu.Unlock()
+	h := handlers[m.Method]
+	if h == nil || (!registered && m.Method != "register") {
+		c.srv.log.error("ZEO.StorageServer", "(%s) Invalid method %s", c.logName(), pyQuote(m.Method))
+		return errors.New("invalid method")
+	}
+	async := m.Async()
+	v, err := h(c, m.ID, wire.Tuple(args))
+	if err == errNoReply {
+		return nil
+	}
+	if async {
+		if err != nil {
+			// An async call cannot report its error: log and close
+			// (zeo-protocol.md §2.1).
+			c.srv.log.error("ZEO.StorageServer", "(%s) %s raised exception: %v; closing connection", c.logName(), pyQuote(m.Method), err)
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		var pk *storage.POSKeyError
+		var ce *storage.ConflictError
+		if !errors.As(err, &pk) && !errors.As(err, &ce) {
+			c.srv.log.error("ZEO.StorageServer", "(%s) `%s` raised exception: %v", c.logName(), pyQuote(m.Method), err)
+		}
+	}
+	c.reply(m.ID, v, err)
+	return nil
+}
+
+// ---------------------------------------------------------------- arguments
+
+func typeErr(format string, a ...any) error {
+	return remote(ClassTypeError, fmt.Sprintf(format, a...))
+}
+
+func arg(args wire.Tuple, i int, name string) (any, error) {
+	if i >= len(args) {
+		return nil, typeErr("missing required positional argument: '%s'", name)
+	}
+	return args[i], nil
+}
+
+func argOID(args wire.Tuple, i int) (storage.OID, error) {
+	v, err := arg(args, i, "oid")
+	if err != nil {
+		return 0, err
+	}
+	b, ok := v.([]byte)
+	if !ok {
+		if s, isStr := v.(string); isStr { // py2 peers
+			b, ok = []byte(s), true
+		}
+	}
+	if !ok || len(b) != 8 {
+		return 0, typeErr("oid must be 8 bytes, got %s", wire.Repr(v))
+	}
+	return storage.OIDFromBytes(b)
+}
+
+func argTID(args wire.Tuple, i int, name string) (tid.TID, error) {
+	v, err := arg(args, i, name)
+	if err != nil {
+		return 0, err
+	}
+	b, ok := wire.AsBytes(v)
+	if !ok || len(b) != 8 {
+		return 0, typeErr("%s must be 8 bytes, got %s", name, wire.Repr(v))
+	}
+	return tid.FromBytes(b), nil
+}
+
+func argBytes(args wire.Tuple, i int, name string) ([]byte, error) {
+	v, err := arg(args, i, name)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, nil
+	}
+	b, ok := wire.AsBytes(v)
+	if !ok {
+		return nil, typeErr("%s must be bytes, got %T", name, v)
+	}
+	return b, nil
+}
+
+func argInt(args wire.Tuple, i int, name string, def int64) (int64, error) {
+	if i >= len(args) || args[i] == nil {
+		return def, nil
+	}
+	n, ok := wire.AsInt(args[i])
+	if !ok {
+		return 0, typeErr("%s must be an int, got %s", name, wire.Repr(args[i]))
+	}
+	return n, nil
+}
+
+func tidOrNone(t tid.TID) any {
+	if t == 0 {
+		return nil
+	}
+	return storage.TIDBytes(t)
+}
+
+func extDict(items []storage.ExtItem) *wire.Dict {
+	d := &wire.Dict{}
+	for _, it := range items {
+		d.Set(it.Key, it.Value)
+	}
+	return d
+}
+
+// ---------------------------------------------------------------- reads
+
+func (c *conn) register(id any, args wire.Tuple) (any, error) {
+	name, ok := wire.AsString(first(args))
+	if !ok {
+		return nil, typeErr("register() needs a storage name")
+	}
+	ro := len(args) > 1 && wire.Truthy(args[1])
+	// A 3rd credentials argument from ZEO <= 5.4 clients is ignored.
+	c.mu.Lock()
+	if c.store != nil {
+		c.mu.Unlock()
+		return nil, valueError("duplicate register() call")
+	}
+	st := c.srv.stores[name]
+	if st == nil {
+		c.mu.Unlock()
+		return nil, valueError("unknown storage: %s", name)
+	}
+	if !ro && st.readOnly {
+		c.mu.Unlock()
+		return nil, storage.ErrReadOnly
+	}
+	c.store = st
+	c.readOnly = ro || st.readOnly
+	c.mu.Unlock()
+	// Join the fan-out set before reading the last tid, under the
+	// visibility lock, so no commit falls between the two (§5.4).
+	st.vis.RLock()
+	defer st.vis.RUnlock()
+	st.register(c)
+	c.reply(id, storage.TIDBytes(st.st.LastTransaction()), nil)
+	return nil, errNoReply
+}
+
+func first(args wire.Tuple) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
+}
+
+func (c *conn) getInfo(id any, args wire.Tuple) (any, error) {
+	st := c.store
+	info := st.st.Info()
+	ifaces := make(wire.Tuple, len(info.Interfaces))
+	for i, f := range info.Interfaces {
+		ifaces[i] = wire.Tuple{f.Module, f.Name}
+	}
+	return wire.NewDict(
+		"length", int64(st.st.Len()),
+		"size", st.st.Size(),
+		"name", info.Name,
+		"supportsUndo", info.SupportsUndo,
+		"supports_record_iternext", info.SupportsRecordIternext,
+		"interfaces", ifaces,
+	), nil
+}
+
+func (c *conn) lastTransaction(id any, args wire.Tuple) (any, error) {
+	st := c.store
+	st.vis.RLock()
+	defer st.vis.RUnlock()
+	c.reply(id, storage.TIDBytes(st.st.LastTransaction()), nil)
+	return nil, errNoReply
+}
+
+func (c *conn) loadBefore(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	before, err := argTID(args, 1, "tid")
+	if err != nil {
+		return nil, err
+	}
+	st := c.store
+	st.loads.Add(1)
+	// Compute and enqueue the reply under the shared visibility lock: the
+	// invalidation that makes this reply stale cannot be queued before it.
+	st.vis.RLock()
+	defer st.vis.RUnlock()
+	data, start, end, ok, err := st.st.LoadBefore(oid, before)
+	switch {
+	case err != nil:
+		c.reply(id, nil, err)
+	case !ok:
+		c.reply(id, nil, nil)
+	default:
+		c.reply(id, wire.Tuple{data, storage.TIDBytes(start), tidOrNone(end)}, nil)
+	}
+	return nil, errNoReply
+}
+
+func (c *conn) loadSerial(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := argTID(args, 1, "serial")
+	if err != nil {
+		return nil, err
+	}
+	return c.store.st.LoadSerial(oid, serial)
+}
+
+func (c *conn) getTid(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	_, start, _, ok, err := c.store.st.LoadBefore(oid, tid.Max)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &storage.POSKeyError{OID: oid}
+	}
+	return storage.TIDBytes(start), nil
+}
+
+func (c *conn) history(id any, args wire.Tuple) (any, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	size, err := argInt(args, 1, "size", 1)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := c.store.st.History(oid, int(min(max(size, 1), 1<<20)))
+	if err != nil {
+		return nil, err
+	}
+	out := make(wire.List, 0, len(hist))
+	for _, h := range hist {
+		d := wire.NewDict("time", h.Time, "user_name", nz(h.User), "description", nz(h.Description),
+			"tid", storage.TIDBytes(h.TID), "size", int64(h.Size))
+		for _, e := range h.Extension {
+			d.Set(e.Key, e.Value)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func nz(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func (c *conn) recordIternext(id any, args wire.Tuple) (any, error) {
+	ri, ok := c.store.st.(storage.RecordIterator)
+	if !ok {
+		return nil, remote(ClassStorageError, "record_iternext is not supported by this storage")
+	}
+	var next storage.OID
+	if len(args) > 0 && args[0] != nil {
+		var err error
+		if next, err = argOID(args, 0); err != nil {
+			return nil, err
+		}
+	}
+	oid, serial, data, nextOID, more, err := ri.RecordIternext(next)
+	if err != nil {
+		return nil, err
+	}
+	var n any
+	if more {
+		n = nextOID.Bytes()
+	}
+	return wire.Tuple{oid.Bytes(), storage.TIDBytes(serial), data, n}, nil
+}
+
+func (c *conn) newOIDs(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
+	n, err := argInt(args, 0, "n", 100)
+	if err != nil {
+		return nil, err
+	}
+	n = min(max(n, 1), 100)
+	out := make(wire.List, 0, n)
+	for i := int64(0); i < n; i++ {
+		o, err := c.store.st.NewOID()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o.Bytes())
+	}
+	return out, nil
+}
+
+// getInvalidations answers (latest tid, oids since tid) from the queue, or
+// None when the queue does not reach back far enough (zeo-protocol.md §5.3).
+func (c *conn) getInvalidations(id any, args wire.Tuple) (any, error) {
+	since, err := argTID(args, 0, "tid")
+	if err != nil {
+		return nil, err
+	}
+	st := c.store
+	st.vis.RLock()
+	defer st.vis.RUnlock()
+	q := st.invq
+	last := st.st.LastTransaction()
+	if since == last {
+		c.reply(id, wire.Tuple{storage.TIDBytes(last), wire.List{}}, nil)
+		return nil, errNoReply
+	}
+	if len(q) == 0 || q[0].TID > since {
+		if len(q) == 0 {
+			c.srv.log.debug("ZEO.StorageServer", "invq empty")
+		} else {
+			c.srv.log.info("ZEO.StorageServer", "tid to old for invq %d < %d", uint64(since), uint64(q[0].TID))
+		}
+		c.reply(id, nil, nil)
+		return nil, errNoReply
+	}
+	seen := map[storage.OID]bool{}
+	oids := wire.List{}
+	for _, inv := range q {
+		if inv.TID <= since {
+			continue
+		}
+		for _, o := range inv.OIDs {
+			if !seen[o] {
+				seen[o] = true
+				oids = append(oids, o.Bytes())
+			}
+		}
+	}
+	latest := q[len(q)-1].TID
+	c.srv.log.info("ZEO.StorageServer", "Return %d invalidations up to tid %d", len(oids), uint64(latest))
+	c.reply(id, wire.Tuple{storage.TIDBytes(latest), oids}, nil)
+	return nil, errNoReply
+}
+
+func (c *conn) serverStatus(id any, args wire.Tuple) (any, error) {
+	return c.store.status(), nil
+}
+
+func (c *conn) setClientLabel(id any, args wire.Tuple) (any, error) {
+	label, _ := wire.AsString(first(args))
+	c.label.Store(&label)
+	return nil, nil
+}
+
+func (c *conn) noBlobs(id any, args wire.Tuple) (any, error) {
+	return nil, remote(ClassStorageError, "this storage does not support blobs")
+}
+
+// ---------------------------------------------------------------- undo / pack
+
+func undoDict(e storage.UndoEntry) *wire.Dict {
+	d := wire.NewDict("id", e.ID, "time", e.Time, "user_name", nz(e.User), "description", nz(e.Description), "size", int64(e.Size))
+	for _, x := range e.Extension {
+		d.Set(x.Key, x.Value)
+	}
+	return d
+}
+
+func (c *conn) undoLog(id any, args wire.Tuple) (any, error) {
+	return c.undoQuery(args, nil)
+}
+
+func (c *conn) undoInfo(id any, args wire.Tuple) (any, error) {
+	var spec *wire.Dict
+	if len(args) > 2 && args[2] != nil {
+		d, ok := args[2].(*wire.Dict)
+		if !ok {
+			return nil, typeErr("undoInfo specification must be a dict")
+		}
+		spec = d
+	}
+	return c.undoQuery(args, spec)
+}
+
+func (c *conn) undoQuery(args wire.Tuple, spec *wire.Dict) (any, error) {
+	u, ok := c.store.st.(storage.Undoer)
+	if !ok || !c.store.st.Info().SupportsUndo {
+		return wire.Tuple{}, nil
+	}
+	first, err := argInt(args, 0, "first", 0)
+	if err != nil {
+		return nil, err
+	}
+	last, err := argInt(args, 1, "last", -20)
+	if err != nil {
+		return nil, err
+	}
+	if last < 0 { // a negative last is a count (ZODB undoLog)
+		last = first - last
+	}
+	var filter func(storage.UndoEntry) bool
+	if spec.Len() > 0 {
+		filter = func(e storage.UndoEntry) bool { return matchSpec(spec, undoDict(e)) }
+	}
+	entries, err := u.UndoLog(int(first), int(last), filter)
+	if err != nil {
+		return nil, err
+	}
+	out := make(wire.List, len(entries))
+	for i, e := range entries {
+		out[i] = undoDict(e)
+	}
+	return out, nil
+}
+
+// matchSpec applies undoInfo's filter: each spec item must equal the
+// entry's value; a ZopeUndo Prefix matches by path prefix (§2.5).
+func matchSpec(spec, entry *wire.Dict) bool {
+	for _, it := range spec.Items {
+		key, _ := wire.AsString(it.Key)
+		val, _ := entry.Get(key)
+		if obj, ok := it.Value.(*wire.Object); ok && obj.Class == (wire.Global{Module: "ZopeUndo.Prefix", Name: "Prefix"}) {
+			if !prefixMatch(obj, val) {
+				return false
+			}
+			continue
+		}
+		a, aok := wire.AsString(it.Value)
+		b, bok := wire.AsString(val)
+		if aok && bok {
+			if a != b {
+				return false
+			}
+		} else if !wire.Equal(it.Value, val) {
+			return false
+		}
+	}
+	return true
+}
+
+func prefixMatch(obj *wire.Object, val any) bool {
+	st, _ := obj.State.(*wire.Dict)
+	lengthV, _ := st.Get("length")
+	pathV, _ := st.Get("path")
+	length, _ := wire.AsInt(lengthV)
+	path, _ := wire.AsSeq(pathV)
+	s, ok := wire.AsString(val)
+	if !ok {
+		return false
+	}
+	parts := strings.Split(s, "/")
+	if lastp := parts[len(parts)-1]; strings.Contains(lastp, " ") {
+		parts[len(parts)-1] = lastp[:strings.LastIndex(lastp, " ")]
+	}
+	if int64(len(parts)) < length || int64(len(path)) < length {
+		return false
+	}
+	for i := int64(0); i < length; i++ {
+		p, _ := wire.AsString(path[i])
+		if parts[i] != p {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *conn) pack(id any, args wire.Tuple) (any, error) {
+	v, err := arg(args, 0, "t")
+	if err != nil {
+		return nil, err
+	}
+	t, ok := wire.AsFloat(v)
+	if !ok {
+		return nil, typeErr("pack time must be a number")
+	}
+	wait := len(args) < 2 || wire.Truthy(args[1])
+	packTID, err := tid.FromUnix(t)
+	if err != nil {
+		return nil, valueError("bad pack time %v: %v", t, err)
+	}
+	st := c.store
+	run := func() error {
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%v) started...", c.logName(), t)
+		if err := st.st.Pack(packTID, true); err != nil {
+			c.srv.log.error("ZEO.StorageServer", "(%s) pack failed: %v", c.logName(), err)
+			return err
+		}
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%v) complete", c.logName(), t)
+		st.broadcastInfo()
+		return nil
+	}
+	if !wait {
+		go run()
+		return nil, nil
+	}
+	return nil, run()
+}
+
+// ---------------------------------------------------------------- iterators
+
+func (c *conn) iteratorStart(id any, args wire.Tuple) (any, error) {
+	it, ok := c.store.st.(storage.Iterator)
+	if !ok {
+		return nil, remote(ClassStorageError, "iteration is not supported by this storage")
+	}
+	var start, stop tid.TID
+	var err error
+	if len(args) > 0 && args[0] != nil {
+		if start, err = argTID(args, 0, "start"); err != nil {
+			return nil, err
+		}
+	}
+	if len(args) > 1 && args[1] != nil {
+		if stop, err = argTID(args, 1, "stop"); err != nil {
+			return nil, err
+		}
+	}
+	ti := &txnIter{ch: make(chan storage.TxnRecord), stop: make(chan struct{})}
+	go func() {
+		defer close(ti.ch)
+		_ = it.Iterate(start, stop, func(r storage.TxnRecord) bool {
+			select {
+			case ti.ch <- r:
+				return true
+			case <-ti.stop:
+				return false
+			}
+		})
+	}()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	iid := c.nextIter
+	c.nextIter++
+	c.iters[iid] = ti
+	return iid, nil
+}
+
+func (c *conn) freeIterLocked(iid int64) {
+	if ti, ok := c.iters[iid].(*txnIter); ok {
+		close(ti.stop)
+	}
+	delete(c.iters, iid)
+}
+
+func (c *conn) iteratorNext(id any, args wire.Tuple) (any, error) {
+	iid, err := argInt(args, 0, "iid", -1)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	ti, ok := c.iters[iid].(*txnIter)
+	c.mu.Unlock()
+	if !ok {
+		return nil, remote(ClassKeyError, iid)
+	}
+	r, more := <-ti.ch
+	if !more {
+		c.mu.Lock()
+		delete(c.iters, iid)
+		c.mu.Unlock()
+		return nil, nil
+	}
+	ti.last = &r
+	status := string([]byte{r.Status})
+	if r.Status == 0 {
+		status = " "
+	}
+	return wire.Tuple{storage.TIDBytes(r.TID), status, nz(r.User), nz(r.Description), extDict(r.Extension)}, nil
+}
+
+func (c *conn) iteratorRecordStart(id any, args wire.Tuple) (any, error) {
+	iid, err := argInt(args, 0, "txn_iid", -1)
+	if err != nil {
+		return nil, err
+	}
+	t, err := argTID(args, 1, "tid")
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ti, ok := c.iters[iid].(*txnIter)
+	if !ok {
+		return nil, remote(ClassKeyError, iid)
+	}
+	if ti.last == nil || ti.last.TID != t {
+		return nil, remote(ClassException, "out-of-order record iteration")
+	}
+	rid := c.nextIter
+	c.nextIter++
+	c.iters[rid] = &recIter{recs: ti.last.Records}
+	return rid, nil
+}
+
+func (c *conn) iteratorRecordNext(id any, args wire.Tuple) (any, error) {
+	rid, err := argInt(args, 0, "riid", -1)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ri, ok := c.iters[rid].(*recIter)
+	if !ok {
+		return nil, remote(ClassKeyError, rid)
+	}
+	if len(ri.recs) == 0 {
+		delete(c.iters, rid)
+		return nil, nil
+	}
+	r := ri.recs[0]
+	ri.recs = ri.recs[1:]
+	var data any
+	if r.Data != nil {
+		data = r.Data
+	}
+	return wire.Tuple{r.OID.Bytes(), storage.TIDBytes(r.TID), data, tidOrNone(r.DataTxn)}, nil
+}
+
+func (c *conn) iteratorGC(id any, args wire.Tuple) (any, error) {
+	ids, _ := wire.AsSeq(first(args))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range ids {
+		if iid, ok := wire.AsInt(v); ok {
+			c.freeIterLocked(iid)
+		}
+	}
+	return nil, nil
+}

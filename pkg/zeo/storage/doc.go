@@ -1,0 +1,9 @@
+// Package storage defines what the ZEO server needs from a storage
+// (zeo-protocol.md §9.1), independent of any implementation, and the
+// errors the server turns into ZODB.POSException replies.
+//
+// The server serialises commits itself (one commit lock per storage, taken
+// at vote), so a Storage sees at most one Transaction at a time. Loads may
+// run concurrently with each other and with an open Transaction; data
+// stored in a Transaction must not become visible to loads before Finish.
+package storage
