@@ -15,11 +15,11 @@ import (
 )
 
 type pyIndex struct {
-	Len        int                          `json:"len"`
-	CurrentOfs int64                        `json:"currentofs"`
-	LastTid    string                       `json:"last_tid"`
-	MaxSize    int64                        `json:"maxsize"`
-	Current    map[string]int64             `json:"current"`
+	Len        int                         `json:"len"`
+	CurrentOfs int64                       `json:"currentofs"`
+	LastTid    string                      `json:"last_tid"`
+	MaxSize    int64                       `json:"maxsize"`
+	Current    map[string]int64            `json:"current"`
 	Noncurrent map[string]map[string]int64 `json:"noncurrent"`
 }
 
@@ -131,7 +131,6 @@ func TestOpenFixtures(t *testing.T) {
 type clock struct{ t int64 }
 
 func (c *clock) now() time.Time { return time.Unix(c.t, 0) }
-
 
 // TestTinyOps replays tiny-ops.txt (ClientCache("tiny.zec", 1000) with
 // tracing) and compares the cache file and the trace byte for byte.
