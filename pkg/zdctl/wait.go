@@ -18,6 +18,10 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 	childFailed := false
 	timeout := time.Duration(c.Opts.StartTimeout) * time.Second
 	for {
+		for time.Since(start) >= time.Duration(dots+1)*time.Second {
+			c.printf(". ")
+			dots++
+		}
 		if forStart && time.Since(start) > timeout {
 			c.printf("\nProgram took too long to start\n")
 			c.timedOut = true
@@ -29,10 +33,6 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 		if !c.up && (seen || childFailed || time.Since(start) > neverSeenGrace) {
 			c.printf("\ndaemon manager not running\n")
 			return 1
-		}
-		for time.Since(start) >= time.Duration(dots+1)*time.Second {
-			c.printf(". ")
-			dots++
 		}
 		timer := time.NewTimer(pollInterval)
 		select {
