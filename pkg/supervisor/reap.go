@@ -13,7 +13,7 @@ import (
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan syscall.WaitStatus
-	all     bool // reap every child (PID 1 / subreaper), orphans included
+	all     int // >0: reap every child (PID 1 / subreaper), orphans included
 	orphans func(pid int, ws syscall.WaitStatus)
 	sigs    chan os.Signal
 }
@@ -39,12 +39,20 @@ func getReaper() *reaper {
 // reapOrphans switches the reaper to wait4(-1), collecting every child
 // including re-parented orphans; report (may be nil) hears about pids
 // nobody waits for.
-func (r *reaper) reapOrphans(report func(pid int, ws syscall.WaitStatus)) {
+func (r *reaper) reapOrphans(report func(pid int, ws syscall.WaitStatus)) (undo func()) {
 	r.mu.Lock()
-	r.all = true
+	r.all++
 	r.orphans = report
 	r.mu.Unlock()
 	r.kick()
+	return func() {
+		r.mu.Lock()
+		r.all--
+		if r.all == 0 {
+			r.orphans = nil
+		}
+		r.mu.Unlock()
+	}
 }
 
 func (r *reaper) kick() {
@@ -81,7 +89,7 @@ func (r *reaper) loop() {
 // library user's os/exec) keeps its own children's statuses.
 func (r *reaper) reap() {
 	r.mu.Lock()
-	all := r.all
+	all := r.all > 0
 	var pids []int
 	if !all {
 		pids = make([]int, 0, len(r.waiters))

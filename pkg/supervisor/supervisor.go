@@ -179,9 +179,9 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 	defer close(s.done)
 	r := getReaper()
 	if s.cfg.ReapOrphans {
-		r.reapOrphans(func(pid int, ws syscall.WaitStatus) {
+		defer r.reapOrphans(func(pid int, ws syscall.WaitStatus) {
 			s.log.Debugf("unknown process %d exited: %s", pid, describe(ws))
-		})
+		})()
 	}
 	var sigCh chan os.Signal
 	if s.cfg.HandleSignals {

@@ -1,0 +1,345 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/zdkit/zdkit/pkg/control"
+	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/runner"
+)
+
+// daemonEnv tells the re-executed zdrun that it is the daemon and which
+// descriptor reaches its parent. It is removed from the environment first
+// thing, so it never reaches the program (zdaemon did the same with
+// DAEMON_MANAGER_MODE, spec §1).
+const daemonEnv = "ZDKIT_ZDRUN_DAEMON_FD"
+
+// Usage is zdrun's -h text.
+const Usage = `zdrun -- run a program as a daemon and restart it when it dies.
+
+Usage: zdrun [zdrun-options] program [program-arguments]
+
+Options:
+-C/--configure FILE -- configuration file (a <runner> section)
+-X key=value -- override a configuration value (needs -C)
+-S/--schema FILE -- accepted for compatibility; the schema is built in
+-b/--backoff-limit SECONDS -- restart governor limit (default 10)
+-d/--daemon -- run as a daemon (the default; "daemon off" in the file turns it off)
+-f/--forever -- never give up restarting
+-s/--socket-name SOCKET -- control socket (default "zdsock")
+-t/--transcript FILE -- file receiving the program's and zdrun's output
+-u/--user USER -- run as this user (or numeric uid); root only
+-m/--umask UMASK -- umask of the daemon and the program (default 022)
+-x/--exit-codes LIST -- exit codes that end zdrun instead of a restart (default "0,2")
+-z/--directory DIRECTORY -- directory the daemon and the program run in
+--stop-timeout SECONDS -- SIGTERM to SIGKILL delay on stop (default 300)
+--settle-time MS -- how long the program must stay up to count as started (default 50)
+-h/--help -- print this message and exit
+--version -- print the version and exit
+program [program-arguments] -- the program to run (split on spaces, no quoting)
+
+zdrun starts the program, restarts it when it exits (backing off when it dies
+quickly), and answers zdctl on the control socket. It exits when the program
+is stopped, when the program exits with one of the exit codes (with that
+code), or when it gives up restarting (status 1). SIGTERM, SIGINT and SIGHUP
+stop the program before zdrun exits; SIGUSR2 reopens the logs.
+`
+
+// Main is the zdrun command: args is the whole argv, the result the exit
+// status. cmd/zdrun calls it; tests register it with testscript.
+func Main(args []string) int {
+	return mainIO(args, os.Stdout, os.Stderr)
+}
+
+func mainIO(args []string, stdout, stderr io.Writer) int {
+	prog := "zdrun"
+	if len(args) > 0 {
+		prog = args[0]
+	}
+	readyFD := -1
+	if v, ok := os.LookupEnv(daemonEnv); ok {
+		os.Unsetenv(daemonEnv)
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+			readyFD = fd
+		}
+	}
+	opts, err := runner.Parse(prog, args[1:], runner.Zdrun)
+	var ue *getopt.UsageError
+	switch {
+	case errors.Is(err, runner.ErrHelp):
+		fmt.Fprint(stdout, Usage)
+		return 0
+	case errors.Is(err, runner.ErrVersion):
+		fmt.Fprintln(stdout, runner.Version)
+		return 0
+	case errors.As(err, &ue):
+		if readyFD >= 0 {
+			return reportFailure(os.NewFile(uintptr(readyFD), "ready"), ue.Msg)
+		}
+		ue.Report(stderr, prog)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "Error: %v\nFor help, use %s -h\n", err, prog)
+		return 2
+	}
+	for _, kv := range opts.Environment {
+		os.Setenv(kv.Name, kv.Value)
+	}
+	if readyFD >= 0 {
+		return daemonStage(opts, os.NewFile(uintptr(readyFD), "ready"))
+	}
+	// Checks that must reach the caller's terminal as usage errors.
+	if len(opts.SocketName) > control.MaxPathLen {
+		getopt.Usagef("%v", &control.PathTooLongError{Path: opts.SocketName}).Report(stderr, prog)
+		return 2
+	}
+	if opts.User != "" {
+		acct, err := runner.LookupUser(opts.User)
+		if err == nil {
+			err = acct.Switch()
+		}
+		if err != nil {
+			if errors.As(err, &ue) {
+				ue.Report(stderr, prog)
+				return 2
+			}
+			fmt.Fprintf(stderr, "Error: can't switch to user %s: %v\n", control.PyRepr(opts.User), err)
+			return 1
+		}
+	}
+	if !opts.Daemon {
+		return foreground(opts, stderr)
+	}
+	return firstStage(args, opts, stderr)
+}
+
+// firstStage starts the daemon (this program again, in a new session) and
+// waits until it reports that the program has started or that it failed,
+// so that the caller (zdctl) learns the outcome at once instead of polling
+// (spec §9.4).
+func firstStage(args []string, opts *runner.Options, stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: can't find my own executable: %v\n", err)
+		return 1
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	defer devnull.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	defer r.Close()
+	env := append(os.Environ(), daemonEnv+"=3")
+	p, err := os.StartProcess(exe, args, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{devnull, devnull, devnull, w},
+		// setsid: signals to the starting shell or zdctl no longer reach
+		// the manager (spec §5.2).
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	w.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: can't start the daemon manager: %v\n", err)
+		return 1
+	}
+	timeout := time.Duration(opts.StartTimeout) * time.Second
+	if timeout <= 0 {
+		timeout = runner.DefaultStartTimeout * time.Second
+	}
+	r.SetReadDeadline(time.Now().Add(timeout))
+	msg, err := io.ReadAll(r)
+	text := string(msg)
+	switch {
+	case strings.HasPrefix(text, "ready"):
+		p.Release()
+		return 0
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		// Not started yet (a start test still failing, a crash loop
+		// under forever): leave it to zdctl's start-timeout.
+		p.Release()
+		return 0
+	}
+	p.Wait()
+	if reason, ok := strings.CutPrefix(text, "error\n"); ok {
+		fmt.Fprintln(stderr, strings.TrimRight(reason, "\n"))
+	} else {
+		fmt.Fprintln(stderr, "daemon manager exited before the program started")
+	}
+	return 1
+}
+
+func reportFailure(ready *os.File, msg string) int {
+	fmt.Fprintf(ready, "error\n%s\n", msg)
+	ready.Close()
+	return 1
+}
+
+func openLog(opts *runner.Options) (*logging.Log, error) {
+	cfg := logging.Config{}
+	if opts.EventLog != nil {
+		c, err := logging.FromNode(opts.EventLog)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	}
+	return logging.Open(cfg)
+}
+
+// daemonStage is the re-executed zdrun: set up as zdrun does after its
+// fork (spec §5.2), open the socket, run, and tell the first stage.
+func daemonStage(opts *runner.Options, ready *os.File) int {
+	lg, err := openLog(opts)
+	if err != nil {
+		return reportFailure(ready, err.Error())
+	}
+	defer lg.Close()
+	log := lg.Logger(logging.RootName)
+	log.Infof("daemonizing the process")
+	if opts.Directory != "" {
+		if err := os.Chdir(opts.Directory); err != nil {
+			log.Warningf("can't chdir into %s: %s", control.PyRepr(opts.Directory), pyOSError(err))
+		} else {
+			log.Infof("set current directory: %s", control.PyRepr(opts.Directory))
+		}
+	}
+	tr, err := OpenTranscript(opts.Transcript)
+	if err != nil {
+		return reportFailure(ready, err.Error())
+	}
+	tr.Start()
+	if err := tr.RedirectStdio(); err != nil {
+		return reportFailure(ready, err.Error())
+	}
+	syscall.Umask(opts.Umask)
+	code := serve(opts, lg, tr.Reopen, ready)
+	// Flush the transcript: point fds 1 and 2 away from the pipe so the
+	// copier sees EOF once the program's copies are closed too.
+	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		syscall.Dup3(int(devnull.Fd()), 1, 0)
+		syscall.Dup3(int(devnull.Fd()), 2, 0)
+		devnull.Close()
+	}
+	tr.Close()
+	return code
+}
+
+// foreground is "daemon off": no setsid, chdir, umask or transcript; the
+// output stays on the terminal and the caller waits (spec §5.2).
+func foreground(opts *runner.Options, stderr io.Writer) int {
+	lg, err := openLog(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 2
+	}
+	defer lg.Close()
+	return serve(opts, lg, nil, nil)
+}
+
+// serve opens the socket, runs the supervisor and closes the socket. ready
+// (daemon mode) hears "ready <pid>" once the program counts as started, or
+// "error\n<why>" if zdrun ends first.
+func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error, ready *os.File) int {
+	log := lg.Logger(logging.RootName)
+	fail := func(msg string) int {
+		if ready != nil {
+			return reportFailure(ready, msg)
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		return 1
+	}
+	ln, err := control.Listen(opts.SocketName)
+	if err != nil {
+		var are *control.AlreadyRunningError
+		if errors.As(err, &are) {
+			log.Criticalf("%s", strings.TrimRight(err.Error(), "\n"))
+		}
+		return fail(strings.TrimRight(err.Error(), "\n"))
+	}
+	defer ln.Close()
+	if ln.Stale {
+		log.Warningf("Unlinking stale socket %s", opts.SocketName)
+	}
+	log.Infof("daemon manager started")
+
+	var once sync.Once
+	settle := opts.SettleTime
+	if settle <= 0 {
+		settle = time.Nanosecond // "settle-time 0": started as soon as spawned
+	}
+	s, err := New(Config{
+		Program:      opts.Program,
+		Filename:     opts.Filename,
+		BackoffLimit: opts.BackoffLimit,
+		Forever:      opts.Forever,
+		ExitCodes:    opts.ExitCodes,
+		StopTimeout:  time.Duration(opts.StopTimeout) * time.Second,
+		SettleTime:   settle,
+		StartTest:    opts.StartTestProgram,
+		Log:          log,
+		Reopen: func() error {
+			err := lg.Reopen()
+			if reopenTranscript != nil {
+				err = errors.Join(err, reopenTranscript())
+			}
+			return err
+		},
+		ReapOrphans:   reapsOrphans(),
+		HandleSignals: true,
+		Started: func(pid int) {
+			if ready != nil {
+				once.Do(func() {
+					fmt.Fprintf(ready, "ready %d\n", pid)
+					ready.Close()
+				})
+			}
+		},
+	})
+	if err != nil {
+		return fail(err.Error())
+	}
+	go ln.Serve(s.Handle)
+	res := s.Run(context.Background())
+	ln.Close()
+	if ready != nil {
+		once.Do(func() {
+			reason := res.Reason
+			if reason == "" {
+				reason = "daemon manager exited before the program started"
+			}
+			reportFailure(ready, reason)
+		})
+	}
+	return res.Code
+}
+
+const prGetChildSubreaper = 37
+
+// reapsOrphans reports whether orphans are re-parented to this process:
+// it is PID 1 (a container's init) or a child subreaper.
+func reapsOrphans() bool {
+	if os.Getpid() == 1 {
+		return true
+	}
+	var v int32
+	_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prGetChildSubreaper, uintptr(unsafe.Pointer(&v)), 0)
+	return e == 0 && v != 0
+}
