@@ -46,6 +46,7 @@ var (
 	ErrTidBackwards   = errors.New("cache: new last tid must be greater than previous one")
 	ErrClosed         = errors.New("cache: closed")
 	ErrBadFile        = errors.New("cache: bad cache file")
+	ErrInvalidRange   = errors.New("cache: non-current revision must end after it starts")
 )
 
 // CorruptError reports a damaged cache file: where, and what was wrong.
@@ -410,16 +411,13 @@ func (c *Cache) initFile(fsize int64) error {
 			if size < 5 {
 				return bad(ofs, "free block of %d bytes", size)
 			}
-			if size > MaxBlockSize {
+			if size > MaxBlockSize && ofs+size <= maxsize {
 				// Only transiently possible (a store's free header
 				// before the record is in place); split as ZEO does.
-				for rest := size; rest > MaxBlockSize; rest -= MaxBlockSize {
-					if err := c.writeAt(freeHeader(nil, rest-MaxBlockSize), ofs+size-rest+MaxBlockSize); err != nil {
-						return err
-					}
-					if err := c.writeAt(freeHeader(nil, MaxBlockSize), ofs+size-rest); err != nil {
-						return err
-					}
+				// A block running past the end is clamped below
+				// instead (splitting it would extend the file).
+				if err := c.writeFreeChain(ofs, ofs+size); err != nil {
+					return err
 				}
 				c.f.Sync()
 				size = MaxBlockSize
@@ -446,7 +444,7 @@ func (c *Cache) initFile(fsize int64) error {
 				if lastIndexed {
 					c.unindex(lastOid, lastStart, lastWasCurrent)
 				}
-				if err := c.writeAt(freeHeader(nil, maxsize-last), last); err != nil {
+				if err := c.writeFreeChain(last, maxsize); err != nil {
 					return err
 				}
 				c.f.Sync()
@@ -472,10 +470,8 @@ func (c *Cache) initFile(fsize int64) error {
 		if err := c.writeAt([]byte{'x'}, maxsize-1); err != nil {
 			return err
 		}
-		for p := from; p < maxsize; p += MaxBlockSize {
-			if err := c.writeAt(freeHeader(nil, min(MaxBlockSize, maxsize-p)), p); err != nil {
-				return err
-			}
+		if err := c.writeFreeChain(from, maxsize); err != nil {
+			return err
 		}
 		c.f.Sync()
 		if lastFree {
@@ -491,6 +487,17 @@ func (c *Cache) initFile(fsize int64) error {
 	c.cur = firstFree
 	if c.cur == 0 {
 		c.cur = HeaderSize
+	}
+	return nil
+}
+
+// writeFreeChain covers [from, to) with free blocks of at most
+// MaxBlockSize bytes, as ZEO covers a new file.
+func (c *Cache) writeFreeChain(from, to int64) error {
+	for p := from; p < to; p += MaxBlockSize {
+		if err := c.writeAt(freeHeader(nil, min(MaxBlockSize, to-p)), p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

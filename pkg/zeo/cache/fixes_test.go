@@ -191,3 +191,29 @@ func TestTemp(t *testing.T) {
 		t.Errorf("temporary cache left %d files", len(ents))
 	}
 }
+
+// Invalidations older than the cached revision and non-current stores
+// with end <= start would make Python write records its next open
+// rejects (the whole cache is then discarded).
+func TestStaleInvalidationAndBadRange(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.zec")
+	c := mustOpen(t, p, Options{Size: 1000})
+	c.Store(3, 0x300, 0, []byte("three"))
+	if err := c.Invalidate(3, 0x104); err != nil {
+		t.Fatal(err)
+	}
+	if _, tid, ok, _ := c.Load(3); !ok || tid != 0x300 {
+		t.Errorf("stale invalidation dropped the object: %x %v", tid, ok)
+	}
+	if err := c.Store(4, 0x20, 0x20, []byte("x")); !errors.Is(err, ErrInvalidRange) {
+		t.Errorf("store with end == start: %v", err)
+	}
+	c.Close()
+	c = mustOpen(t, p, Options{Size: 1000})
+	if c.Len() != 1 {
+		t.Errorf("len %d", c.Len())
+	}
+	if _, err := os.Stat(p + ".bad"); err == nil {
+		t.Error("cache discarded")
+	}
+}

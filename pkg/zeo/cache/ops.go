@@ -156,6 +156,11 @@ func (c *Cache) Store(oid, start, end uint64, data []byte) error {
 	if c.f == nil {
 		return ErrClosed
 	}
+	if end != 0 && end <= start {
+		// ZEO would write it, and its next open would discard the
+		// whole file (start < end is asserted there).
+		return fmt.Errorf("%w: oid %016x from %016x to %016x", ErrInvalidRange, oid, start, end)
+	}
 	if end == 0 {
 		if ofs, ok := c.current[oid]; ok {
 			r, err := c.readRecord(ofs, oid, false)
@@ -323,9 +328,11 @@ func (c *Cache) Invalidate(oid, tid uint64) error {
 		c.n--
 		return nil
 	}
-	if tid == r.start {
+	if tid <= r.start {
 		// ZEO logs "Ignoring invalidation with same tid as current" but
-		// has already dropped the index entry (§5.3.1).  A true no-op.
+		// has already dropped the index entry (§5.3.1).  A true no-op
+		// here, also for an older tid, which ZEO would write as an end
+		// tid below the start tid, a record its next open rejects.
 		if c.log != nil {
 			c.log.Warn().Msg("Ignoring invalidation with same tid as current")
 		}
