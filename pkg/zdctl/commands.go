@@ -148,6 +148,9 @@ func (c *Controller) doStop(arg string) int {
 		return c.awhile(func() bool {
 			if c.pid == 0 {
 				c.linger(2*time.Second, func() bool { return c.shouldBeUp == 0 })
+				if !c.up {
+					c.waitManagerExit(2 * time.Second)
+				}
 			}
 			return c.pid == 0
 		}, func() string { return "daemon process stopped" }, false)
@@ -223,6 +226,9 @@ func (c *Controller) doWait(arg string) int {
 	c.awhile(func() bool {
 		if c.pid == 0 {
 			c.linger(500*time.Millisecond, func() bool { return true })
+			if !c.up {
+				c.waitManagerExit(time.Second)
+			}
 		}
 		return c.pid == 0
 	}, func() string { return "daemon process stopped" }, false)

@@ -1,6 +1,8 @@
 package zdctl
 
 import (
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -65,5 +67,28 @@ func (c *Controller) linger(d time.Duration, keep func() bool) {
 	for c.up && c.pid == 0 && keep() && time.Now().Before(deadline) {
 		time.Sleep(pollInterval / 5)
 		c.getStatus()
+	}
+}
+
+// waitManagerExit waits, for at most d, until the zdrun that served the
+// socket has really exited: zdkit's zdrun holds an flock on "<socket>.lock"
+// until its last moment, and a "start" issued right after "stop" returned
+// would otherwise find it still held ("Another zrdun is already up").
+func (c *Controller) waitManagerExit(d time.Duration) {
+	f, err := os.Open(c.Opts.SocketName + ".lock")
+	if err != nil {
+		return // no lock file: a Python zdrun, or already cleaned up
+	}
+	defer f.Close()
+	deadline := time.Now().Add(d)
+	for {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			return
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
