@@ -81,9 +81,43 @@ func (r *ring) pushBack(b block) {
 	r.n++
 }
 
-type evictedRec struct {
-	size  int64
-	start uint64
+// oidState is what the simulation knows about one oid.
+type oidState struct {
+	cur     int32  // current entry + 1; 0: none
+	nc      int32  // index of its non-current list in cache.nc; 0: none
+	evSize  int64  // data size + 1 of the evicted current revision; 0: none
+	evStart uint64 // start tid of the evicted current revision
+}
+
+// denseOids bounds the oids kept in a plain slice.  ZODB storages number
+// oids from 0 up, so real traces index it densely; others go to a map.
+const denseOids = 1 << 22
+
+type oidTable struct {
+	dense  []oidState
+	sparse map[uint64]int32
+	extra  []oidState
+}
+
+func newOidTable() oidTable { return oidTable{sparse: map[uint64]int32{}} }
+
+// get returns the state of oid, creating it.  The pointer stays valid
+// until a new oid is added (evictions only touch existing oids).
+func (t *oidTable) get(oid uint64) *oidState {
+	if oid < denseOids {
+		if oid >= uint64(len(t.dense)) {
+			n := max(2*len(t.dense), int(oid)+1, 1024)
+			t.dense = append(t.dense, make([]oidState, min(n, denseOids)-len(t.dense))...)
+		}
+		return &t.dense[oid]
+	}
+	i, ok := t.sparse[oid]
+	if !ok {
+		i = int32(len(t.extra))
+		t.extra = append(t.extra, oidState{})
+		t.sparse[oid] = i
+	}
+	return &t.extra[i]
 }
 
 // cache is the state of CircularCacheSimulation, shared by the whole-run
@@ -98,10 +132,13 @@ type cache struct {
 	ents  []entry
 	freeE []int32
 
-	current map[uint64]int32   // oid -> entry
-	noncur  map[uint64][]int32 // oid -> entries sorted by (start, end)
-	evicted map[uint64]evictedRec
-	tot     counters
+	// Per-oid state: which entry is current, the non-current
+	// revisions, and what eviction pushed out (Python's current,
+	// noncurrent and evicted dicts, one lookup instead of three).
+	oids   oidTable
+	nc     [][]int32 // non-current lists, referenced by oidState.nc
+	ncFree []int32
+	tot    counters
 }
 
 func newCache(limit int64, rearrange float64) *cache {
@@ -110,9 +147,8 @@ func newCache(limit int64, rearrange float64) *cache {
 		rearrange: rearrange,
 		offset:    headerSize,
 		ring:      newRing(),
-		current:   map[uint64]int32{},
-		noncur:    map[uint64][]int32{},
-		evicted:   map[uint64]evictedRec{},
+		oids:      newOidTable(),
+		nc:        [][]int32{nil},
 	}
 	c.ring.pushBack(block{size: limit - headerSize, ent: -1})
 	return c
@@ -186,25 +222,38 @@ func (c *cache) add(oid uint64, size int64, start, end uint64) int32 {
 func (c *cache) evict(i int32) {
 	c.tot.evicts++
 	e := c.ents[i]
+	st := c.oids.get(e.oid)
 	if e.end == 0 {
-		delete(c.current, e.oid)
-		c.evicted[e.oid] = evictedRec{e.size - Overhead, e.start}
+		st.cur = 0
+		st.evSize, st.evStart = e.size-Overhead+1, e.start
 	} else {
-		c.removeNoncur(e.oid, i)
+		c.removeNoncur(st, i)
 	}
 	c.drop(i)
 }
 
-func (c *cache) removeNoncur(oid uint64, i int32) {
-	l := c.noncur[oid]
+func (c *cache) removeNoncur(st *oidState, i int32) {
+	if st.nc == 0 {
+		return
+	}
+	l := c.nc[st.nc]
 	if k := slices.Index(l, i); k >= 0 {
-		c.noncur[oid] = slices.Delete(l, k, k+1)
+		c.nc[st.nc] = slices.Delete(l, k, k+1)
 	}
 }
 
-// insertNoncur keeps noncur[oid] sorted by (start, end).
-func (c *cache) insertNoncur(oid uint64, i int32) {
-	l := c.noncur[oid]
+// insertNoncur keeps the non-current list of st sorted by (start, end).
+func (c *cache) insertNoncur(st *oidState, i int32) {
+	if st.nc == 0 {
+		if n := len(c.ncFree); n > 0 {
+			st.nc = c.ncFree[n-1]
+			c.ncFree = c.ncFree[:n-1]
+		} else {
+			st.nc = int32(len(c.nc))
+			c.nc = append(c.nc, nil)
+		}
+	}
+	l := c.nc[st.nc]
 	e := c.ents[i]
 	// Hot objects collect many revisions: binary search, then one memmove.
 	k, _ := slices.BinarySearchFunc(l, e, func(x int32, e entry) int {
@@ -217,13 +266,22 @@ func (c *cache) insertNoncur(oid uint64, i int32) {
 		}
 		return 1
 	})
-	c.noncur[oid] = slices.Insert(l, k, i)
+	c.nc[st.nc] = slices.Insert(l, k, i)
+}
+
+func (c *cache) noncurList(st *oidState) []int32 {
+	if st.nc == 0 {
+		return nil
+	}
+	return c.nc[st.nc]
 }
 
 func (c *cache) load(oid uint64, start uint64, code byte) {
+	st := c.oids.get(oid)
 	if code == 0x20 || code == 0x22 {
-		if i, ok := c.current[oid]; ok {
+		if st.cur != 0 {
 			c.tot.hits++
+			i := st.cur - 1
 			e := c.ents[i]
 			dist := c.offset - e.offset
 			if dist < 0 {
@@ -234,19 +292,19 @@ func (c *cache) load(oid uint64, start uint64, code byte) {
 				// overhead included, to add(), which adds the overhead
 				// again: the record grows by 43 bytes per move.
 				c.drop(i)
-				c.current[oid] = c.add(oid, e.size, e.start, 0)
+				st.cur = c.add(oid, e.size, e.start, 0) + 1
 			}
-		} else if ev, ok := c.evicted[oid]; ok {
-			c.write(oid, ev.size, ev.start, 0)
+		} else if st.evSize != 0 {
+			c.write(st, oid, st.evSize-1, st.evStart, 0)
 		}
 		return
 	}
 	// Non-current load; ZEO >= 3.10 traces carry zero here.
-	if i, ok := c.current[oid]; ok && c.ents[i].start == start {
+	if st.cur != 0 && c.ents[st.cur-1].start == start {
 		c.tot.hits++
 		return
 	}
-	l := c.noncur[oid]
+	l := c.noncurList(st)
 	k, _ := slices.BinarySearchFunc(l, start, func(x int32, t uint64) int {
 		if c.ents[x].start < t {
 			return -1
@@ -261,8 +319,8 @@ func (c *cache) load(oid uint64, start uint64, code byte) {
 	}
 }
 
-func (c *cache) hasNoncurStart(oid, start uint64) bool {
-	for _, i := range c.noncur[oid] {
+func (c *cache) hasNoncurStart(st *oidState, start uint64) bool {
+	for _, i := range c.noncurList(st) {
 		if c.ents[i].start == start {
 			return true
 		}
@@ -270,62 +328,64 @@ func (c *cache) hasNoncurStart(oid, start uint64) bool {
 	return false
 }
 
-func (c *cache) write(oid uint64, size int64, start, end uint64) {
+func (c *cache) write(st *oidState, oid uint64, size int64, start, end uint64) {
 	if end == 0 {
-		if _, ok := c.current[oid]; ok {
+		if st.cur != 0 {
 			return
 		}
-		if !c.fits(size) || c.hasNoncurStart(oid, start) {
+		if !c.fits(size) || c.hasNoncurStart(st, start) {
 			return
 		}
 		c.tot.writes++
-		c.current[oid] = c.add(oid, size, start, 0)
+		st.cur = c.add(oid, size, start, 0) + 1
 		return
 	}
-	for _, i := range c.noncur[oid] {
+	for _, i := range c.noncurList(st) {
 		if e := c.ents[i]; e.start == start && e.end == end {
 			return
 		}
 	}
-	if cur, ok := c.current[oid]; ok && c.ents[cur].start == start {
+	if st.cur != 0 && c.ents[st.cur-1].start == start {
 		return
 	}
-	if !c.fits(size) || c.hasNoncurStart(oid, start) {
+	if !c.fits(size) || c.hasNoncurStart(st, start) {
 		return
 	}
 	c.tot.writes++
 	i := c.add(oid, size, start, end)
-	c.insertNoncur(oid, i)
+	c.insertNoncur(st, i)
 }
 
 func (c *cache) inval(oid, tid uint64) {
-	if tid == 0 {
+	st := c.oids.get(oid)
+	if tid == 0 && st.nc != 0 {
 		// Startup verification: forget the non-current revisions too,
 		// counting each.
-		if l := c.noncur[oid]; len(l) > 0 {
-			c.tot.invals += int64(len(l))
-			for _, i := range l {
-				c.drop(i)
-			}
+		l := c.nc[st.nc]
+		c.tot.invals += int64(len(l))
+		for _, i := range l {
+			c.drop(i)
 		}
-		delete(c.noncur, oid)
+		c.nc[st.nc] = l[:0]
+		c.ncFree = append(c.ncFree, st.nc)
+		st.nc = 0
 	}
-	delete(c.evicted, oid)
-	i, ok := c.current[oid]
-	if !ok {
+	st.evSize = 0
+	if st.cur == 0 {
 		return
 	}
+	i := st.cur - 1
 	if tid != 0 && c.ents[i].start >= tid {
 		return
 	}
 	c.tot.invals++
-	delete(c.current, oid)
+	st.cur = 0
 	if tid == 0 {
 		c.drop(i)
 		return
 	}
 	c.ents[i].end = tid
-	c.insertNoncur(oid, i)
+	c.insertNoncur(st, i)
 }
 
 // event feeds one record (code already masked with 0x7e) to the cache.
@@ -337,7 +397,7 @@ func (c *cache) event(dlen uint32, code byte, oid, start, end uint64) bool {
 		c.tot.loads++
 		c.load(oid, start, code)
 	case action&0x40 != 0:
-		c.write(oid, int64(dlen), start, end)
+		c.write(c.oids.get(oid), oid, int64(dlen), start, end)
 	case action&0x10 != 0:
 		c.inval(oid, start)
 	default:
