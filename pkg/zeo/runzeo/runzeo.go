@@ -1,0 +1,476 @@
+package runzeo
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/zconfig"
+	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
+	"github.com/zdkit/zdkit/pkg/zeo/server"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+)
+
+// Version is what --version prints. runzeo prints the zdaemon version
+// (a quirk of ZEO's runzeo, zeo-protocol.md §6.4).
+var Version = "5.2.1"
+
+// OpenFileStorage opens a <filestorage> section or -f path. It is a
+// variable so that the FileStorage adapter can be plugged in without this
+// package depending on it; nil means FileStorage is not available.
+var OpenFileStorage func(cfg FileStorageConfig) (storage.Storage, error)
+
+// FileStorageConfig is a <filestorage> section (zeo-protocol.md §6.2).
+type FileStorageConfig struct {
+	Path        string
+	BlobDir     string
+	Create      bool
+	ReadOnly    bool
+	Quota       int64
+	PackGC      bool
+	PackKeepOld bool
+}
+
+const usage = `Usage: %s [-C URL] [-a ADDRESS] [-f FILENAME] [-t TIMEOUT] [--pid-file PATH] [-X key=value]
+
+Start the ZEO storage server.
+
+Options:
+-C/--configure URL -- configuration file or URL
+-a/--address ADDRESS -- server address of the form PORT, HOST:PORT, or PATH
+                        (a PATH must contain at least one "/")
+-f/--filename FILENAME -- filename for FileStorage
+-t/--timeout TIMEOUT -- transaction timeout in seconds (default no timeout)
+--pid-file PATH -- relative path to output file containing this process's pid;
+                   default $(INSTANCE_HOME)/var/ZEO.pid but only if envar
+                   INSTANCE_HOME is defined
+-X key=value -- configuration override
+--test -- build everything, then exit
+-h/--help -- print this usage message and exit
+--version -- print version information and exit
+`
+
+func parser() *getopt.Parser {
+	return &getopt.Parser{Options: []getopt.Option{
+		{Name: "configfile", Short: 'C', Long: "configure", HasArg: true},
+		{Name: "address", Short: 'a', Long: "address", HasArg: true},
+		{Name: "filename", Short: 'f', Long: "filename", HasArg: true, Multi: true},
+		{Name: "timeout", Short: 't', Long: "timeout", HasArg: true, Convert: func(s string) (any, error) {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f < 0 {
+				return nil, fmt.Errorf("could not convert string to float: %s", zconfig.PyRepr(s))
+			}
+			return f, nil
+		}},
+		{Name: "pidfile", Long: "pid-file", HasArg: true},
+		{Name: "overrides", Short: 'X', HasArg: true, Multi: true},
+		{Name: "test", Long: "test"},
+		{Name: "help", Short: 'h', Long: "help", Stop: true},
+		{Name: "version", Long: "version", Stop: true},
+	}}
+}
+
+// settings is everything runzeo needs, from the file and the command line.
+type settings struct {
+	address     zconfig.Address
+	addressText string
+	readOnly    bool
+	invqSize    int
+	timeout     time.Duration
+	pidFile     string
+	msgpack     bool
+	monitor     *zconfig.Address
+	tls         *tls.Config
+	storages    []storageSpec
+	logCfg      logging.Config
+	hasEventlog bool
+}
+
+type storageSpec struct {
+	name string
+	kind string // "FileStorage" / "MappingStorage"
+	open func() (storage.Storage, error)
+}
+
+// Main runs runzeo and returns its exit status.
+func Main(argv []string, stdout, stderr io.Writer) int {
+	prog := filepath.Base(argv[0])
+	res, err := parser().Parse(argv[1:])
+	if err != nil {
+		return usageError(stderr, prog, err)
+	}
+	switch res.Stopped {
+	case "-h", "--help":
+		fmt.Fprintf(stdout, usage, prog)
+		return 0
+	case "--version":
+		fmt.Fprintln(stdout, Version)
+		return 0
+	}
+	if len(res.Args) > 0 {
+		return usageError(stderr, prog, getopt.Usagef("positional arguments are not supported: %s", pyList(res.Args)))
+	}
+	s, err := configure(res)
+	if err != nil {
+		return usageError(stderr, prog, err)
+	}
+	return run(s, res.Given("test"), stdout, stderr)
+}
+
+func pyList(a []string) string {
+	q := make([]string, len(a))
+	for i, s := range a {
+		q[i] = zconfig.PyRepr(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func usageError(w io.Writer, prog string, err error) int {
+	var ue *getopt.UsageError
+	if errors.As(err, &ue) {
+		ue.Report(w, prog)
+	} else {
+		fmt.Fprintf(w, "Error: %v\nFor help, use %s -h\n", err, prog)
+	}
+	return 2
+}
+
+func configure(res *getopt.Result) (*settings, error) {
+	s := &settings{invqSize: 100, logCfg: logging.DefaultConfig()}
+	var fileStorages []string
+	fileStorages = append(fileStorages, res.Multi["filename"]...)
+	if cf, ok := res.Values["configfile"].(string); ok {
+		cfg, err := zconfig.ZEOSchema.LoadFile(cf, res.Multi["overrides"]...)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.fromConfig(cfg); err != nil {
+			return nil, err
+		}
+	} else if len(res.Multi["overrides"]) > 0 {
+		return nil, getopt.Usagef("-X requires -C")
+	}
+	if a, ok := res.Values["address"].(string); ok {
+		addr, err := zconfig.ParseAddress(a)
+		if err != nil {
+			return nil, getopt.Usagef("invalid value for -a %s: %v", zconfig.PyRepr(a), err)
+		}
+		s.address, s.addressText = addr, a
+	}
+	for _, f := range fileStorages {
+		s.storages = append(s.storages, fileStorageSpec(strconv.Itoa(len(s.storages)+1), FileStorageConfig{Path: f, PackGC: true, PackKeepOld: true}))
+	}
+	if t, ok := res.Values["timeout"].(float64); ok {
+		s.timeout = time.Duration(t * float64(time.Second))
+	}
+	if p, ok := res.Values["pidfile"].(string); ok {
+		s.pidFile = p
+	}
+	if s.addressText == "" {
+		return nil, getopt.Usagef("no server address specified; use -a or -C")
+	}
+	if len(s.storages) == 0 {
+		return nil, getopt.Usagef("no storages specified; use -f or -C")
+	}
+	if s.pidFile == "" {
+		if home := os.Getenv("INSTANCE_HOME"); home != "" {
+			s.pidFile = filepath.Join(home, "var", "ZEO.pid")
+		}
+	}
+	return s, nil
+}
+
+func (s *settings) fromConfig(cfg *zconfig.Node) error {
+	z := cfg.Section("zeo")
+	if raw, ok := z.Raw("address"); ok {
+		s.address, s.addressText = z.Address("address"), raw
+	}
+	s.readOnly = z.Bool("read-only")
+	if n := z.Int("invalidation-queue-size"); n > 0 {
+		s.invqSize = n
+	}
+	if z.Has("transaction-timeout") {
+		s.timeout = time.Duration(z.Int("transaction-timeout")) * time.Second
+	}
+	s.pidFile = z.String("pid-filename")
+	if z.Has("msgpack") {
+		s.msgpack = z.Bool("msgpack")
+	} else {
+		s.msgpack = os.Getenv("ZEO_MSGPACK") != ""
+	}
+	if z.Has("monitor-address") {
+		a := z.Address("monitor-address")
+		s.monitor = &a
+	}
+	if ssl := z.Section("ssl"); ssl != nil {
+		tc, err := tlsConfig(ssl)
+		if err != nil {
+			return err
+		}
+		s.tls = tc
+	}
+	for _, st := range cfg.Storages() {
+		switch st.Type {
+		case "mappingstorage":
+			name, title := st.String("name"), st.Name
+			ro := false
+			s.storages = append(s.storages, storageSpec{name: title, kind: "MappingStorage", open: func() (storage.Storage, error) {
+				return mappingstorage.New(name, ro), nil
+			}})
+		case "filestorage":
+			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
+				Path: st.String("path"), BlobDir: st.String("blob-dir"), Create: st.Bool("create"),
+				ReadOnly: st.Bool("read-only"), Quota: st.Bytes("quota"),
+				PackGC: st.Bool("pack-gc"), PackKeepOld: st.Bool("pack-keep-old"),
+			}))
+		default:
+			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage)", st.Pos, st.Type)
+		}
+	}
+	if ev := cfg.Section("eventlog"); ev != nil {
+		lc, err := logging.FromNode(ev)
+		if err != nil {
+			return err
+		}
+		s.logCfg, s.hasEventlog = lc, true
+	}
+	return nil
+}
+
+func fileStorageSpec(name string, fc FileStorageConfig) storageSpec {
+	return storageSpec{name: name, kind: "FileStorage", open: func() (storage.Storage, error) {
+		if OpenFileStorage == nil {
+			return nil, errors.New("filestorage not yet available in this build")
+		}
+		return OpenFileStorage(fc)
+	}}
+}
+
+// tlsConfig builds the server side of <ssl> (zeo-protocol.md §1.4):
+// client certificates are required and must chain to `authenticate`.
+func tlsConfig(n *zconfig.Node) (*tls.Config, error) {
+	if n.Has("password-function") {
+		return nil, fmt.Errorf("%s: password-function names a Python callable; use an unencrypted key file", n.Pos)
+	}
+	certFile := n.String("certificate")
+	keyFile := n.String("key")
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: loading certificate %s: %w", n.Pos, zconfig.PyRepr(certFile), err)
+	}
+	auth := n.String("authenticate")
+	pool := x509.NewCertPool()
+	if auth != "DYNAMIC" {
+		fi, err := os.Stat(auth)
+		if err != nil {
+			return nil, fmt.Errorf("%s: authenticate %s: %w", n.Pos, zconfig.PyRepr(auth), err)
+		}
+		files := []string{auth}
+		if fi.IsDir() {
+			ents, err := os.ReadDir(auth)
+			if err != nil {
+				return nil, err
+			}
+			files = files[:0]
+			for _, e := range ents {
+				if !e.IsDir() {
+					files = append(files, filepath.Join(auth, e.Name()))
+				}
+			}
+		}
+		for _, f := range files {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			pool.AppendCertsFromPEM(pem)
+		}
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}
+
+func run(s *settings, testing bool, stdout, stderr io.Writer) int {
+	log, err := logging.Open(s.logCfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 2
+	}
+	defer log.Close()
+	pid := os.Getpid()
+	rz := log.Logger("ZEO.runzeo")
+	info := func(f string, a ...any) { rz.Infof("(%d) "+f, append([]any{pid}, a...)...) }
+
+	// check_socket: refuse an address something already answers on.
+	if s.address.Network != "unix" && s.address.HasPort && s.address.Port != 0 {
+		host := s.address.Host
+		if host == "" {
+			host = "localhost"
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(s.address.Port)), time.Second); err == nil {
+			c.Close()
+			fmt.Fprintf(stderr, "Error: address %s already in use\nFor help, use runzeo -h\n", s.addressText)
+			return 2
+		}
+	}
+	if s.address.Network == "unix" {
+		if fi, err := os.Lstat(s.address.Path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(s.address.Path)
+		}
+	}
+	// The pid file is written only when the server is not read-only (a
+	// quirk kept from ZEO's runzeo).
+	pidWritten := false
+	if s.pidFile != "" && !s.readOnly {
+		if err := os.WriteFile(s.pidFile, []byte(fmt.Sprintf("%d\n", pid)), 0o644); err != nil {
+			rz.Errorf("(%d) can't create pid file %s: %v", pid, zconfig.PyRepr(s.pidFile), err)
+		} else {
+			pidWritten = true
+			info("created PID file %s", zconfig.PyRepr(s.pidFile))
+		}
+	}
+	defer func() {
+		if pidWritten {
+			os.Remove(s.pidFile)
+			info("removed PID file %s", zconfig.PyRepr(s.pidFile))
+		}
+	}()
+
+	storages := map[string]storage.Storage{}
+	closeAll := func() {
+		for _, st := range storages {
+			st.Close()
+		}
+	}
+	for _, sp := range s.storages {
+		info("opening storage %s using %s", zconfig.PyRepr(sp.name), sp.kind)
+		st, err := sp.open()
+		if err != nil {
+			rz.Criticalf("(%d) opening storage %s: %v", pid, zconfig.PyRepr(sp.name), err)
+			fmt.Fprintf(stderr, "Error: opening storage %s: %v\n", zconfig.PyRepr(sp.name), err)
+			closeAll()
+			return 1
+		}
+		storages[sp.name] = st
+	}
+	srvLog := func(level server.Level, name, msg string) {
+		log.Logger(name).Log(logging.Level(level), msg)
+	}
+	srv, err := server.New(storages, server.Options{
+		ReadOnly: s.readOnly, InvalidationQueueSize: s.invqSize, TransactionTimeout: s.timeout,
+		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
+	})
+	if err != nil {
+		closeAll()
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	l, err := listen(s.address)
+	if err != nil {
+		srv.Close()
+		fmt.Fprintf(stderr, "Error: can't listen on %s: %v\n", s.addressText, err)
+		return 1
+	}
+	log.Logger("ZEO.asyncio.server").Infof("listening on %s", pyAddr(s.address))
+	if s.monitor != nil {
+		ml, err := listen(*s.monitor)
+		if err != nil {
+			srv.Close()
+			fmt.Fprintf(stderr, "Error: can't listen on monitor address: %v\n", err)
+			return 1
+		}
+		go srv.ServeMonitor(ml, Version)
+	}
+	if testing {
+		fmt.Fprintln(stdout, "testing exit immediately")
+		srv.Close()
+		l.Close()
+		return 0
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Ignore(syscall.SIGXFSZ)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	code := 0
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM:
+				info("terminated by SIGTERM")
+				break loop
+			case syscall.SIGINT:
+				info("terminated by SIGINT")
+				break loop
+			case syscall.SIGHUP:
+				// Exit 1 so that zdrun restarts us (ZEO's runzeo).
+				info("restarted by SIGHUP")
+				code = 1
+				break loop
+			case syscall.SIGUSR2:
+				if !s.hasEventlog {
+					rz.Warningf("(%d) received SIGUSR2, but it was not handled!", pid)
+				} else if err := log.Reopen(); err != nil {
+					rz.Errorf("(%d) reopening log files: %v", pid, err)
+				} else {
+					info("Log files reopened successfully")
+				}
+			}
+		case err := <-served:
+			if err != nil {
+				rz.Criticalf("(%d) server stopped: %v", pid, err)
+				code = 1
+			}
+			break loop
+		}
+	}
+	srv.Close()
+	if s.address.Network == "unix" {
+		os.Remove(s.address.Path)
+	}
+	return code
+}
+
+func listen(a zconfig.Address) (net.Listener, error) {
+	if a.Network == "unix" {
+		l, err := net.Listen("unix", a.Path)
+		if err != nil {
+			return nil, err
+		}
+		// Tight permissions on the socket (README decision 5).
+		os.Chmod(a.Path, 0o600)
+		return l, nil
+	}
+	return net.Listen("tcp", a.String())
+}
+
+// pyAddr renders the configured address the way ZEO logs it:
+// ('127.0.0.1', 8100) or the socket path.
+func pyAddr(a zconfig.Address) string {
+	if a.Network == "unix" {
+		return zconfig.PyRepr(a.Path)
+	}
+	return fmt.Sprintf("(%s, %d)", zconfig.PyRepr(a.Host), a.Port)
+}
