@@ -20,8 +20,16 @@
 // sections and keys exist, their datatypes, defaults, whether they are
 // required or may repeat, and which section types a program accepts but
 // ignores (zdctl reading a zeo.conf that also holds <zeo> and storages,
-// runzeo reading one that holds <runner>). Schema.Load returns a Node tree
-// with typed values, or an *Error naming the file, line, key and value.
+// runzeo reading one that holds <runner>). Schema.LoadFile (a file),
+// Schema.Load (a reader) and Schema.Check (an already parsed tree) return
+// a Node tree with typed values, or an *Error naming the file, line, key
+// and value. Error messages put ZConfig's wording first, then the place
+// in ZConfig's "(line N, in file:///path)" form, then the key and the
+// section, e.g. "not a valid boolean value: 'maybe' (line 3, in
+// file:///srv/zeo/etc/zeoctl.conf) for key 'daemon' in <runner>".
+//
+// Hostile input cannot exhaust memory or the stack: see MaxFileSize,
+// MaxIncludeDepth, MaxNesting, MaxValueLen and MaxExpansion.
 // Command-line overrides in the form of ZConfig's cmdline module
 // ("section/key=value", zdctl's -X) are applied on top of a file: an
 // override replaces every value the file gave that key.

@@ -168,7 +168,7 @@ func (n *Node) Ints(key string) []int {
 	return nil
 }
 
-// Address returns a socket-address key; ok reports whether it is set.
+// Address returns a socket-address key (the zero Address when unset).
 func (n *Node) Address(key string) Address {
 	v, _ := n.Value(key)
 	a, _ := v.Typed.(Address)
