@@ -98,7 +98,10 @@ func TestOpenGzipAndStdin(t *testing.T) {
 }
 
 func TestMisaligned(t *testing.T) {
-	f, _ := os.Open("testdata/misaligned.trace")
+	f, err := os.Open("testdata/misaligned.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer f.Close()
 	recs, mis, tail, n := readAll(t, f)
 	// README: 20 records, 8 NUL bytes, then records 20..60.
@@ -108,10 +111,14 @@ func TestMisaligned(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
-	data, _ := os.ReadFile("testdata/tiny.zec.trace")
+	data, err := os.ReadFile("testdata/tiny.zec.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restart record (26 bytes), three 34-byte records, then `cut`
+	// bytes of the fifth record.
 	for _, cut := range []int{1, 10, 26, 30} {
-		in := data[:len(data)-34+cut-34]
-		in = data[:26+34*3+cut]
+		in := data[:26+34*3+cut]
 		recs, _, tail, n := readAll(t, bytes.NewReader(in))
 		var te *TruncatedError
 		if !errors.As(tail, &te) || len(recs) != 4 || n != int64(len(in)) || te.Offset != 26+34*3 || te.Got != cut {
