@@ -86,9 +86,14 @@ func cmdZdcall(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprint(ts.Stdout(), reply)
 }
 
-// zdstatus SOCK : set $APP and $MGR from the status reply.
+// zdstatus SOCK : set $APP and $MGR from the status reply, waiting (up to
+// 5 s) for the program to be running.
 func cmdZdstatus(ts *testscript.TestScript, neg bool, args []string) {
 	st, ok := control.GetStatus(context.Background(), ts.MkAbs(args[0]))
+	for deadline := time.Now().Add(5 * time.Second); ok && !neg && st.Application == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st, ok = control.GetStatus(context.Background(), ts.MkAbs(args[0]))
+	}
 	if ok == neg {
 		ts.Fatalf("zdstatus: manager up = %v", ok)
 	}
@@ -112,9 +117,13 @@ func cmdWaitgone(ts *testscript.TestScript, neg bool, args []string) {
 	waitFor(ts, args, func(p string) bool { _, err := os.Stat(p); return errors.Is(err, os.ErrNotExist) })
 }
 
-// waitfile PATH [SECONDS] : wait until PATH exists and is not empty.
+// waitfile PATH [SECONDS] : wait until PATH exists and, if it is a
+// regular file, is not empty.
 func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
-	waitFor(ts, args, func(p string) bool { fi, err := os.Stat(p); return err == nil && fi.Size() > 0 })
+	waitFor(ts, args, func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && (!fi.Mode().IsRegular() || fi.Size() > 0)
+	})
 }
 
 func waitFor(ts *testscript.TestScript, args []string, cond func(string) bool) {

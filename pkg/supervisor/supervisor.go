@@ -49,10 +49,17 @@ type Config struct {
 	// HandleSignals makes Run handle SIGTERM, SIGINT, SIGHUP, SIGUSR1 and
 	// SIGUSR2 sent to the process.
 	HandleSignals bool
+	// Signals, if set, is used instead of HandleSignals' own registration:
+	// zdrun registers at start-up so that a signal arriving before Run is
+	// not lost (or fatal), and Run acts on it first thing.
+	Signals <-chan os.Signal
 	// Started, if set, is called (from the main loop) each time a spawn
 	// counts as started: it lived SettleTime, or start-test succeeded.
 	Started func(pid int)
 }
+
+// StopSignals are the signals zdrun handles (spec §5.1, §9.2).
+var StopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Result is how a Run ended.
 type Result struct {
@@ -183,11 +190,12 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 			s.log.Debugf("unknown process %d exited: %s", pid, describe(ws))
 		})()
 	}
-	var sigCh chan os.Signal
-	if s.cfg.HandleSignals {
-		sigCh = make(chan os.Signal, 4)
-		signal.Notify(sigCh, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-		defer signal.Stop(sigCh)
+	sigCh := s.cfg.Signals
+	if sigCh == nil && s.cfg.HandleSignals {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, StopSignals...)
+		defer signal.Stop(ch)
+		sigCh = ch
 	}
 	ctxDone := ctx.Done()
 	timer := time.NewTimer(time.Hour)

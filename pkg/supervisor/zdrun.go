@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,9 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 			readyFD = fd
 		}
 	}
+	// Descriptors inherited from whoever started zdrun must not reach the
+	// program either (zdaemon closed fds 3-99 in the child; spec §9.16).
+	closeInheritedOnExec()
 	opts, err := runner.Parse(prog, args[1:], runner.Zdrun)
 	var ue *getopt.UsageError
 	switch {
@@ -94,11 +98,19 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Error: %v\nFor help, use %s -h\n", err, prog)
 		return 2
 	}
+	// The daemon and the foreground manager catch the stop signals from
+	// here on (queued until Run acts on them); the first stage of daemon
+	// mode keeps the default actions, so ^C or TERM still end it.
+	catch := func() <-chan os.Signal {
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, StopSignals...)
+		return sigs
+	}
 	for _, kv := range opts.Environment {
 		os.Setenv(kv.Name, kv.Value)
 	}
 	if readyFD >= 0 {
-		return daemonStage(opts, os.NewFile(uintptr(readyFD), "ready"))
+		return daemonStage(opts, os.NewFile(uintptr(readyFD), "ready"), catch())
 	}
 	// Checks that must reach the caller's terminal as usage errors.
 	if len(opts.SocketName) > control.MaxPathLen {
@@ -120,7 +132,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if !opts.Daemon {
-		return foreground(opts, stderr)
+		return foreground(opts, stderr, catch())
 	}
 	return firstStage(args, opts, stderr)
 }
@@ -206,7 +218,7 @@ func openLog(opts *runner.Options) (*logging.Log, error) {
 
 // daemonStage is the re-executed zdrun: set up as zdrun does after its
 // fork (spec §5.2), open the socket, run, and tell the first stage.
-func daemonStage(opts *runner.Options, ready *os.File) int {
+func daemonStage(opts *runner.Options, ready *os.File, sigs <-chan os.Signal) int {
 	lg, err := openLog(opts)
 	if err != nil {
 		return reportFailure(ready, err.Error())
@@ -230,7 +242,7 @@ func daemonStage(opts *runner.Options, ready *os.File) int {
 		return reportFailure(ready, err.Error())
 	}
 	syscall.Umask(opts.Umask)
-	code := serve(opts, lg, tr.Reopen, ready)
+	code := serve(opts, lg, tr.Reopen, ready, sigs)
 	// Flush the transcript: point fds 1 and 2 away from the pipe so the
 	// copier sees EOF once the program's copies are closed too.
 	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
@@ -244,20 +256,20 @@ func daemonStage(opts *runner.Options, ready *os.File) int {
 
 // foreground is "daemon off": no setsid, chdir, umask or transcript; the
 // output stays on the terminal and the caller waits (spec §5.2).
-func foreground(opts *runner.Options, stderr io.Writer) int {
+func foreground(opts *runner.Options, stderr io.Writer, sigs <-chan os.Signal) int {
 	lg, err := openLog(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 2
 	}
 	defer lg.Close()
-	return serve(opts, lg, nil, nil)
+	return serve(opts, lg, nil, nil, sigs)
 }
 
 // serve opens the socket, runs the supervisor and closes the socket. ready
 // (daemon mode) hears "ready <pid>" once the program counts as started, or
 // "error\n<why>" if zdrun ends first.
-func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error, ready *os.File) int {
+func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error, ready *os.File, sigs <-chan os.Signal) int {
 	log := lg.Logger(logging.RootName)
 	fail := func(msg string) int {
 		if ready != nil {
@@ -304,6 +316,7 @@ func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error,
 		},
 		ReapOrphans:   reapsOrphans(),
 		HandleSignals: true,
+		Signals:       sigs,
 		Started: func(pid int) {
 			if ready != nil {
 				once.Do(func() {
@@ -329,6 +342,22 @@ func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error,
 		})
 	}
 	return res.Code
+}
+
+// closeInheritedOnExec marks every descriptor above 2 close-on-exec. Go
+// opens its own with O_CLOEXEC; this catches the ones inherited.
+func closeInheritedOnExec() {
+	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range entries {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+				syscall.CloseOnExec(fd)
+			}
+		}
+		return
+	}
+	for fd := 3; fd < 1024; fd++ {
+		syscall.CloseOnExec(fd)
+	}
 }
 
 const prGetChildSubreaper = 37
