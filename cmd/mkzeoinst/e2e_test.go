@@ -41,7 +41,11 @@ func zdkitBinaries(t *testing.T) string {
 				return
 			}
 		}
-		if exec.Command("go", "build", "-o", dir, "github.com/zdkit/zdkit/cmd/runzeo").Run() == nil {
+		// runzeo goes to a directory of its own, put on PATH only by
+		// the script that wants the real one.
+		real := filepath.Join(dir, "real") + "/"
+		if exec.Command("go", "build", "-o", real, "github.com/zdkit/zdkit/cmd/runzeo").Run() == nil &&
+			exec.Command("go", "build", "-o", real, "github.com/zdkit/zdkit/cmd/zeoup").Run() == nil {
 			haveRun = true
 		}
 		buildDir = dir
@@ -90,7 +94,10 @@ func TestE2E(t *testing.T) {
 		Dir: "testdata/e2e",
 		Condition: func(cond string) (bool, error) {
 			if cond == "runzeo" {
-				return haveRun, nil
+				// Opt-in until runzeo serves a FileStorage: it builds
+				// while still a work in progress, and a half-made
+				// program must not fail mkzeoinst's tests.
+				return haveRun && os.Getenv("ZDKIT_E2E_RUNZEO") != "", nil
 			}
 			return false, nil
 		},
@@ -106,6 +113,7 @@ func TestE2E(t *testing.T) {
 			// real one is missing.
 			env.Setenv("PATH", bin+string(os.PathListSeparator)+fake+string(os.PathListSeparator)+env.Getenv("PATH"))
 			env.Setenv("ZDBIN", bin)
+			env.Setenv("RUNZEOBIN", filepath.Join(bin, "real"))
 			// A port free right now on loopback, for the real runzeo.
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
