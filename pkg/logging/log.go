@@ -183,9 +183,9 @@ func (l *Log) Reopen() error {
 func (h *handler) reopen() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	nf, err := openLogFile(h.path)
+	nf, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
 	if err != nil {
-		return fmt.Errorf("reopening %s: %w", h.path, err)
+		return fmt.Errorf("logging: reopening %s (still writing to the old file): %w", h.path, err)
 	}
 	old := h.f
 	h.f, h.w = nf, nf
