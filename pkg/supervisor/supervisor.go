@@ -151,6 +151,7 @@ func New(cfg Config) (*Supervisor, error) {
 		"stop":              {Help: "stop the program (SIGTERM, SIGKILL after stop-timeout); the manager then exits", Run: s.cmdStop},
 		"restart":           {Help: "stop the program if running, then start it", Run: s.cmdRestart},
 		"kill":              {Help: "kill [N] -- send signal N (default 15) to the program", Run: s.cmdKill},
+		"exit":              {Help: "stop the program if running, then exit (seed-era zdrun; zdctl's quit)", Run: s.cmdExit},
 		"reopen_transcript": {Help: "reopen the transcript and the event log (empty reply)", Run: s.cmdReopen},
 	}
 	return s, nil
@@ -485,6 +486,18 @@ func (s *Supervisor) cmdStop([]string) string {
 		return "Sent SIGTERM"
 	}
 	return "Application already stopped"
+}
+
+// cmdExit is the seed-era zdrun's "exit" (used by zdctl's quit): like
+// stop, with its own replies; zdrun exits 0 once the program is gone.
+func (s *Supervisor) cmdExit([]string) string {
+	s.shouldBeUp = false
+	s.resetPolicy()
+	if s.pid != 0 {
+		s.beginStop()
+		return "Sent SIGTERM; will exit later"
+	}
+	return "Exiting now"
 }
 
 func (s *Supervisor) cmdRestart([]string) string {

@@ -176,13 +176,13 @@ func TestStatusOverSocket(t *testing.T) {
 		}
 	}
 	help, _ := control.Call(context.Background(), sock, "help")
-	for _, w := range []string{"status", "start", "stop", "restart", "kill", "reopen_transcript"} {
+	for _, w := range []string{"status", "start", "stop", "restart", "kill", "reopen_transcript", "exit"} {
 		if !strings.Contains(help, "\n"+w+" ") {
 			t.Errorf("help does not list %s:\n%s", w, help)
 		}
 	}
-	if got, _ := control.Call(context.Background(), sock, "stop"); got != "Sent SIGTERM\n" {
-		t.Errorf("stop: %q", got)
+	if got, _ := control.Call(context.Background(), sock, "exit"); got != "Sent SIGTERM; will exit later\n" {
+		t.Errorf("exit: %q", got)
 	}
 	res := r.wait(t, 5*time.Second)
 	if res.Code != 0 || alive(pid) {
