@@ -56,6 +56,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	var o Options
 	var pos []string
+	help := false
 	rest := args[1:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -76,8 +77,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 			switch full {
 			case "help":
-				fmt.Fprint(stdout, UsageDoc)
-				return ExitOK
+				help = true
 			case "force":
 				o.Force = true
 			case "systemd":
@@ -91,13 +91,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 					return ExitUsage
 				}
 			}
-			fmt.Fprint(stdout, UsageDoc)
-			return ExitOK
+			help = true
 		default:
 			// Options may follow the home (getopt's GNU mode), so that
 			// "mkzeoinst /srv/zeo --systemd" does what it says.
 			pos = append(pos, a)
 		}
+	}
+	// Like getopt, every option is checked before any is acted on.
+	if help {
+		fmt.Fprint(stdout, UsageDoc)
+		return ExitOK
 	}
 	if len(pos) < 1 || len(pos) > 2 || pos[0] == "" {
 		return usage()
