@@ -84,7 +84,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 		maxsize := int64(HeaderSize) + int64(size)
-		c, err := Open(p, Options{Size: maxsize})
+		c, err := Open(p, Options{Size: maxsize, noSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func FuzzOpen(f *testing.F) {
 		c.Close()
 		var logbuf bytes.Buffer
 		lg := zerolog.New(&logbuf)
-		c2, err := Open(p, Options{Size: maxsize, Logger: &lg})
+		c2, err := Open(p, Options{Size: maxsize, Logger: &lg, noSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

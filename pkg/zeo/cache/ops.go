@@ -416,7 +416,7 @@ func (c *Cache) Close() error {
 	}
 	err := c.trace.close()
 	c.trace = nil
-	if serr := c.f.Sync(); err == nil && serr != nil {
+	if serr := c.sync(); err == nil && serr != nil {
 		err = fmt.Errorf("cache: %s: %w", c.path, serr)
 	}
 	if cerr := c.f.Close(); err == nil && cerr != nil {
