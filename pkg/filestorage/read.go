@@ -341,3 +341,9 @@ func (s *FileStorage) UndoLog(first, last int, filter func(*UndoEntry) bool) ([]
 	}
 	return out, nil
 }
+
+// UndoInfo is undoInfo(first, last, specification): UndoLog without a
+// filter (ZEO clients call it with a spec dict the server matches).
+func (s *FileStorage) UndoInfo(first, last int) ([]UndoEntry, error) {
+	return s.UndoLog(first, last, nil)
+}
