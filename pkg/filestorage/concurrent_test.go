@@ -30,7 +30,9 @@ func TestConcurrentPack(t *testing.T) {
 		}
 		return append(b, []byte(fmt.Sprintf("X\x01\x00\x00\x00%ct.", 'a'+i%26))...)
 	}
-	leaf := func(o, i int) []byte { return []byte(fmt.Sprintf("\x80\x03N.\x80\x03X\x08\x00\x00\x00%04d%04d.", o, i%10000)) }
+	leaf := func(o, i int) []byte {
+		return []byte(fmt.Sprintf("\x80\x03N.\x80\x03X\x08\x00\x00\x00%04d%04d.", o, i%10000))
+	}
 	x, _ := s.Begin(TxnMeta{})
 	x.Store(0, 0, root(0))
 	for o := 1; o <= n; o++ {
