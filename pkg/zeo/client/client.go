@@ -451,6 +451,11 @@ func (t *Txn) CheckCurrent(oid storage.OID, serial tid.TID) error {
 	return t.c.CallAsync("checkCurrentSerialInTransaction", oid.Bytes(), storage.TIDBytes(serial), t.id)
 }
 
+// Undo sends undoa for an undo id from undoLog.
+func (t *Txn) Undo(undoID []byte) error {
+	return t.c.CallAsync("undoa", undoID, t.id)
+}
+
 // Vote votes. It returns the conflict dicts (client-side resolution) and
 // the oids the server changed (undo), or an error.
 func (t *Txn) Vote() ([]Conflict, []storage.OID, error) {

@@ -1,0 +1,316 @@
+// Package fsstorage adapts pkg/filestorage (Data.fs) to the storage
+// interface the ZEO server serves (pkg/zeo/storage). It only translates
+// types and errors; the file format, the commit path and pack live in
+// pkg/filestorage.
+package fsstorage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// Storage serves one Data.fs.
+type Storage struct {
+	fs *filestorage.FileStorage
+	// NoPackGC turns off garbage collection in pack (<filestorage>
+	// pack-gc false).
+	NoPackGC bool
+}
+
+var (
+	_ storage.Storage            = (*Storage)(nil)
+	_ storage.Undoer             = (*Storage)(nil)
+	_ storage.Iterator           = (*Storage)(nil)
+	_ storage.RecordIterator     = (*Storage)(nil)
+	_ storage.InvalidationSource = (*Storage)(nil)
+)
+
+// Open opens (or with opts.Create creates) the Data.fs at path.
+func Open(path string, opts filestorage.Options) (*Storage, error) {
+	fs, err := filestorage.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Storage{fs: fs}, nil
+}
+
+// FileStorage returns the underlying storage.
+func (s *Storage) FileStorage() *filestorage.FileStorage { return s.fs }
+
+// Info reports what a Python FileStorage without blobs reports.
+func (s *Storage) Info() storage.Info {
+	var ifaces []storage.Interface
+	for _, n := range []string{"IStorageRestoreable", "IStorageIteration", "IStorageUndoable",
+		"IStorageCurrentRecordIteration", "IExternalGC", "IStorage"} {
+		ifaces = append(ifaces, storage.Interface{Module: "ZODB.interfaces", Name: n})
+	}
+	ifaces = append(ifaces, storage.Interface{Module: "zope.interface", Name: "Interface"})
+	return storage.Info{Name: s.fs.Path(), SupportsUndo: true, SupportsRecordIternext: true,
+		ReadOnly: s.fs.IsReadOnly(), Interfaces: ifaces}
+}
+
+func (s *Storage) Len() int                 { return s.fs.Len() }
+func (s *Storage) Size() int64              { return s.fs.Size() }
+func (s *Storage) LastTransaction() tid.TID { return s.fs.LastTransaction() }
+func (s *Storage) Close() error             { return s.fs.Close() }
+
+// convErr maps filestorage errors to the server's.
+func convErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ke *filestorage.KeyError
+	var ce *filestorage.ConflictError
+	var ue *filestorage.UndoError
+	switch {
+	case errors.As(err, &ke):
+		return &storage.POSKeyError{OID: storage.OID(ke.Oid)}
+	case errors.As(err, &ce):
+		return &storage.ConflictError{OID: storage.OID(ce.Oid), Committed: ce.Committed, Serial: ce.Expected}
+	case errors.As(err, &ue):
+		e := &storage.UndoError{Msg: ue.Msg}
+		if ue.HasOid {
+			o := storage.OID(ue.Oid)
+			e.OID = &o
+		}
+		return e
+	case errors.Is(err, filestorage.ErrReadOnly):
+		return fmt.Errorf("%w: %v", storage.ErrReadOnly, err)
+	case errors.Is(err, filestorage.ErrPOSKey):
+		return &storage.StorageError{Msg: err.Error()}
+	}
+	return &storage.StorageError{Msg: err.Error()}
+}
+
+func (s *Storage) LoadBefore(oid storage.OID, before tid.TID) ([]byte, tid.TID, tid.TID, bool, error) {
+	data, start, end, err := s.fs.LoadBefore(filestorage.Oid(oid), before)
+	if errors.Is(err, filestorage.ErrNoRevisionBefore) {
+		return nil, 0, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, 0, false, convErr(err)
+	}
+	return data, start, end, true, nil
+}
+
+func (s *Storage) LoadSerial(oid storage.OID, serial tid.TID) ([]byte, error) {
+	d, err := s.fs.LoadSerial(filestorage.Oid(oid), serial)
+	if err != nil {
+		var ke *filestorage.KeyError
+		if errors.As(err, &ke) || errors.Is(err, filestorage.ErrPOSKey) {
+			return nil, &storage.POSKeyError{OID: oid, Serial: &serial}
+		}
+	}
+	return d, convErr(err)
+}
+
+// ext decodes a stored extension pickle into items (best effort: a
+// damaged one yields no items rather than failing the read).
+func ext(b []byte) []storage.ExtItem {
+	if len(b) == 0 {
+		return nil
+	}
+	v, err := wire.DecodePickle(b)
+	if err != nil {
+		return nil
+	}
+	d, ok := v.(*wire.Dict)
+	if !ok {
+		return nil
+	}
+	var out []storage.ExtItem
+	for _, it := range d.Items {
+		if k, ok := wire.AsString(it.Key); ok {
+			out = append(out, storage.ExtItem{Key: k, Value: it.Value})
+		}
+	}
+	return out
+}
+
+func (s *Storage) History(oid storage.OID, size int) ([]storage.HistoryEntry, error) {
+	h, err := s.fs.History(filestorage.Oid(oid), size)
+	if err != nil {
+		return nil, convErr(err)
+	}
+	out := make([]storage.HistoryEntry, len(h))
+	for i, e := range h {
+		out[i] = storage.HistoryEntry{TID: e.TID, Time: e.Time, User: e.UserName, Description: e.Description,
+			Size: int(e.Size), Extension: ext(e.Extension)}
+	}
+	return out, nil
+}
+
+func (s *Storage) NewOID() (storage.OID, error) {
+	o, err := s.fs.NewOids(1)
+	if err != nil {
+		return 0, convErr(err)
+	}
+	return storage.OID(o[0]), nil
+}
+
+// Begin encodes the extension as FileStorage keeps it: a protocol-3
+// pickle of the dict, or nothing when it is empty (ZODB's rule).
+func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
+	var extBytes []byte
+	if len(meta.Extension) > 0 {
+		d := &wire.Dict{}
+		for _, it := range meta.Extension {
+			d.Set(it.Key, it.Value)
+		}
+		b, err := wire.EncodePickle(d)
+		if err != nil {
+			return nil, &storage.StorageError{Msg: fmt.Sprintf("transaction extension cannot be stored: %v", err)}
+		}
+		extBytes = b
+	}
+	m := filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}
+	var x *filestorage.Txn
+	var err error
+	if meta.TID != 0 {
+		x, err = s.fs.BeginWithTID(m, meta.TID, meta.Status)
+	} else {
+		x, err = s.fs.Begin(m)
+	}
+	if err != nil {
+		return nil, convErr(err)
+	}
+	return &txn{x: x}, nil
+}
+
+func (s *Storage) Pack(t tid.TID, gc bool) error { return convErr(s.fs.Pack(t, gc && !s.NoPackGC)) }
+
+func (s *Storage) UndoLog(first, last int, filter func(storage.UndoEntry) bool) ([]storage.UndoEntry, error) {
+	conv := func(e *filestorage.UndoEntry) storage.UndoEntry {
+		return storage.UndoEntry{ID: []byte(e.ID), TID: e.TID, Time: e.Time, User: e.UserName,
+			Description: e.Description, Size: int(e.Size), Extension: ext(e.Extension)}
+	}
+	var f func(*filestorage.UndoEntry) bool
+	if filter != nil {
+		f = func(e *filestorage.UndoEntry) bool { return filter(conv(e)) }
+	}
+	es, err := s.fs.UndoLog(first, last, f)
+	if err != nil {
+		return nil, convErr(err)
+	}
+	out := make([]storage.UndoEntry, len(es))
+	for i := range es {
+		out[i] = conv(&es[i])
+	}
+	return out, nil
+}
+
+func (s *Storage) Iterate(start, stop tid.TID, fn func(storage.TxnRecord) bool) error {
+	it := s.fs.Iterate(start, stop)
+	for {
+		r, err := it.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return convErr(err)
+		}
+		if !fn(txnRecord(r)) {
+			return nil
+		}
+	}
+}
+
+func txnRecord(r *filestorage.TxnRecord) storage.TxnRecord {
+	tr := storage.TxnRecord{TID: r.TID, Status: r.Status, User: r.User, Description: r.Description, Extension: ext(r.Extension)}
+	for _, d := range r.Records {
+		tr.Records = append(tr.Records, storage.DataRecord{OID: storage.OID(d.Oid), TID: d.TID, Data: d.Data, DataTxn: d.DataTID})
+	}
+	return tr
+}
+
+func (s *Storage) RecordIternext(next storage.OID) (storage.OID, tid.TID, []byte, storage.OID, bool, error) {
+	oid, serial, data, ok, err := s.fs.NextOid(filestorage.Oid(next))
+	if err != nil {
+		return 0, 0, nil, 0, false, convErr(err)
+	}
+	if !ok {
+		return 0, 0, nil, 0, false, &storage.POSKeyError{OID: next}
+	}
+	nextOID, _, _, more, err := s.fs.NextOid(oid + 1)
+	if err != nil {
+		return 0, 0, nil, 0, false, convErr(err)
+	}
+	return storage.OID(oid), serial, data, storage.OID(nextOID), more, nil
+}
+
+// LastInvalidations reads only the tail: UndoLog walks back from the end
+// to find the tids, then the iterator reads those transactions' headers.
+func (s *Storage) LastInvalidations(n int) ([]storage.Invalidation, error) {
+	es, err := s.fs.UndoLog(0, n, nil)
+	if err != nil || len(es) == 0 {
+		return nil, convErr(err)
+	}
+	start := es[len(es)-1].TID
+	it := s.fs.Iterate(start, 0)
+	it.SkipData()
+	var out []storage.Invalidation
+	for {
+		r, err := it.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, convErr(err)
+		}
+		inv := storage.Invalidation{TID: r.TID}
+		for _, d := range r.Records {
+			inv.OIDs = append(inv.OIDs, storage.OID(d.Oid))
+		}
+		out = append(out, inv)
+	}
+}
+
+type txn struct{ x *filestorage.Txn }
+
+func (t *txn) Store(oid storage.OID, serial tid.TID, data []byte) error {
+	return convErr(t.x.Store(filestorage.Oid(oid), serial, data))
+}
+
+func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
+	return &storage.StorageError{Msg: "restore is not supported by this FileStorage yet"}
+}
+
+func (t *txn) Delete(oid storage.OID, serial tid.TID) error {
+	return convErr(t.x.DeleteObject(filestorage.Oid(oid), serial))
+}
+
+func (t *txn) CheckCurrent(oid storage.OID, serial tid.TID) error {
+	err := t.x.CheckCurrentSerial(filestorage.Oid(oid), serial)
+	var ce *filestorage.ConflictError
+	if errors.As(err, &ce) {
+		return &storage.ConflictError{OID: oid, Committed: ce.Committed, Serial: ce.Expected, Read: true}
+	}
+	return convErr(err)
+}
+
+func (t *txn) Undo(undoID []byte) ([]storage.OID, error) {
+	oids, err := t.x.Undo(string(undoID))
+	if err != nil {
+		return nil, convErr(err)
+	}
+	out := make([]storage.OID, len(oids))
+	for i, o := range oids {
+		out[i] = storage.OID(o)
+	}
+	return out, nil
+}
+
+func (t *txn) Vote() error { return convErr(t.x.Vote()) }
+
+func (t *txn) Finish() (tid.TID, error) {
+	n, err := t.x.Finish()
+	return n, convErr(err)
+}
+
+func (t *txn) Abort() { t.x.Abort() }

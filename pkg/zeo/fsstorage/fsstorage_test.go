@@ -1,0 +1,150 @@
+package fsstorage
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/client"
+	"github.com/zdkit/zdkit/pkg/zeo/server"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// serve runs a ZEO server on path until the returned stop is called.
+func serve(t *testing.T, path string) (addr string, stop func()) {
+	t.Helper()
+	st, err := Open(path, filestorage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(map[string]storage.Storage{"1": st}, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			srv.Close()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return l.Addr().String(), stop
+}
+
+func dial(t *testing.T, addr string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(context.Background(), []string{addr}, client.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func commit(t *testing.T, c *client.Client, oid storage.OID, serial tid.TID, data string) tid.TID {
+	t.Helper()
+	tx, err := c.Begin("alice", "desc "+data, wire.NewDict("k", "v", "n", int64(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Store(oid, serial, []byte(data))
+	if cf, _, err := tx.Vote(); err != nil || len(cf) != 0 {
+		t.Fatalf("vote: %v %v", cf, err)
+	}
+	n, err := tx.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A Data.fs served over ZEO keeps its data across a restart; tids keep
+// increasing; the invalidation queue is seeded from the file so a client
+// with an older cache gets (tid, oids) rather than None; conflicts come
+// back as dicts; undoLog and history carry the extension.
+func TestServeFileStorage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Data.fs")
+	addr, stop := serve(t, path)
+	c := dial(t, addr)
+	if _, _, err := c.Load(0); !client.IsClass(err, "POSKeyError") {
+		t.Fatalf("new storage has a root: %v", err)
+	}
+	t1 := commit(t, c, 0, 0, "root1")
+	t2 := commit(t, c, 0, t1, "root2")
+	t3 := commit(t, c, 1, 0, "other")
+	// stale store -> conflict dict
+	tx, _ := c.Begin("", "", nil)
+	tx.Store(0, t1, []byte("stale"))
+	cf, _, err := tx.Vote()
+	if err != nil || len(cf) != 1 || cf[0].Committed != t2 || cf[0].Read != t1 {
+		t.Fatalf("conflict: %+v %v", cf, err)
+	}
+	tx.Abort()
+	c.Close()
+	stop()
+
+	addr, _ = serve(t, path)
+	c = dial(t, addr)
+	if c.LastTID != t3 {
+		t.Errorf("after restart last tid %v, want %v", c.LastTID, t3)
+	}
+	data, serial, err := c.Load(0)
+	if err != nil || string(data) != "root2" || serial != t2 {
+		t.Errorf("load after restart: %q %v %v", data, serial, err)
+	}
+	gi, err := c.Call("getInvalidations", storage.TIDBytes(t1))
+	if err != nil || !wire.Equal(gi, wire.Tuple{storage.TIDBytes(t3), wire.List{storage.OID(0).Bytes(), storage.OID(1).Bytes()}}) {
+		t.Errorf("getInvalidations after restart: %s %v", wire.Repr(gi), err)
+	}
+	t4 := commit(t, c, 0, t2, "root3")
+	if t4 <= t3 {
+		t.Errorf("tid went backwards after restart: %v <= %v", t4, t3)
+	}
+	ul, err := c.Call("undoLog", int64(0), int64(-20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := ul.(wire.List)
+	if len(entries) != 4 {
+		t.Fatalf("undoLog has %d entries", len(entries))
+	}
+	e0 := entries[0].(*wire.Dict)
+	if d, _ := e0.Get("description"); !wire.Equal(d, []byte("desc root3")) {
+		t.Errorf("undoLog[0] description %s", wire.Repr(d))
+	}
+	if k, _ := e0.Get("k"); k != "v" {
+		t.Errorf("undoLog extension k = %v", k)
+	}
+	// Undo the last transaction: vote reports the undone oid.
+	id, _ := e0.Get("id")
+	tx, _ = c.Begin("", "undo", nil)
+	tx.Undo(id.([]byte))
+	_, oids, err := tx.Vote()
+	if err != nil || len(oids) != 1 || oids[0] != 0 {
+		t.Fatalf("undo vote: %v %v", oids, err)
+	}
+	if _, err := tx.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	data, _, err = c.Load(0)
+	if err != nil || string(data) != "root2" {
+		t.Errorf("after undo: %q %v", data, err)
+	}
+	h, err := c.Call("history", storage.OID(0).Bytes(), int64(10))
+	if err != nil || len(h.(wire.List)) < 3 {
+		t.Errorf("history: %s %v", wire.Repr(h), err)
+	}
+}
