@@ -71,12 +71,10 @@ func stopManagers(dir string) {
 }
 
 func TestE2E(t *testing.T) {
-	bin := zdrunBinary(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/e2e",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			wd := env.WorkDir
 			env.Defer(func() { stopManagers(wd) })
 			return nil

@@ -9,14 +9,22 @@ import (
 // awhile is zdaemon's wait loop: poll until cond holds, writing ". " for
 // every second spent waiting, then a newline and the message. It fails
 // with "daemon manager not running" when the manager is gone after having
-// answered, has never answered for neverSeenGrace, or - the fast path -
-// the zdrun this session spawned has exited unsuccessfully without ever
-// answering. With forStart, it also enforces start-timeout ("Program took
-// too long to start"). Ctrl-C prints "^C" and ends the wait (seed zdctl).
+// answered or has never answered for neverSeenGrace. With forStart, it
+// also enforces start-timeout ("Program took too long to start").
+//
+// When this session has just spawned zdrun (daemon mode), zdrun's first
+// stage is the authority on the start (spec §9 #4): it exits 0 once the
+// program counts as started (it stayed up for the settle time, or its
+// start test passed) and non-zero as soon as the start failed. So the
+// wait succeeds only after that exit, and a failure ends it at once
+// instead of after ten seconds of polling; a program seen running in the
+// status but dying before it settled is never reported as started.
+// Ctrl-C prints "^C" and ends the wait (seed zdctl).
 func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) int {
 	start := time.Now()
 	seen := c.getStatus()
 	dots := 0
+	pending := forStart && c.spawned != nil // waiting for zdrun's verdict
 	childFailed := false
 	timeout := time.Duration(c.Opts.StartTimeout) * time.Second
 	for {
@@ -29,7 +37,7 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 			c.timedOut = true
 			return 1
 		}
-		if cond() {
+		if !pending && cond() {
 			break
 		}
 		if !c.up && (seen || childFailed || time.Since(start) > neverSeenGrace) {
@@ -40,9 +48,8 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 		select {
 		case <-timer.C:
 		case err := <-c.spawned:
-			// zdrun's first stage has exited: non-zero means it or the
-			// daemon it started failed before the program was up.
 			c.spawned = nil
+			pending = false
 			childFailed = err != nil
 		case <-c.intr:
 			timer.Stop()
