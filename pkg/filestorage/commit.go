@@ -3,6 +3,7 @@ package filestorage
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 )
@@ -32,8 +33,12 @@ type Txn struct {
 	tindex map[Oid]int64    // oid -> absolute position of its record here
 	tback  map[Oid][2]int64 // oid -> (plen, back) of that record, for undo
 	maxOid Oid
-	voted  bool
-	done   bool
+	// conflicts from Store/DeleteObject/CheckCurrentSerial not yet
+	// cleared by a successful store of the same oid (ZEO 5: vote
+	// reports them, the client resolves and stores again).
+	conflicts map[Oid]*ConflictError
+	voted     bool
+	done      bool
 }
 
 func (s *FileStorage) begin(meta TxnMeta, given tid.TID, status byte) (*Txn, error) {
@@ -159,8 +164,9 @@ func (x *Txn) Store(oid Oid, oldSerial tid.TID, data []byte) error {
 		return err
 	}
 	if ok && cur != oldSerial {
-		return &ConflictError{Oid: oid, Committed: cur, Expected: oldSerial, Data: data}
+		return x.conflict(&ConflictError{Oid: oid, Committed: cur, Expected: oldSerial, Data: data})
 	}
+	delete(x.conflicts, oid)
 	x.add(oid, old, data, 0)
 	return nil
 }
@@ -179,8 +185,9 @@ func (x *Txn) DeleteObject(oid Oid, oldSerial tid.TID) error {
 		return &KeyError{Oid: oid}
 	}
 	if cur != oldSerial {
-		return &ConflictError{Oid: oid, Committed: cur, Expected: oldSerial}
+		return x.conflict(&ConflictError{Oid: oid, Committed: cur, Expected: oldSerial})
 	}
+	delete(x.conflicts, oid)
 	x.add(oid, old, nil, 0)
 	return nil
 }
@@ -199,18 +206,51 @@ func (x *Txn) CheckCurrentSerial(oid Oid, serial tid.TID) error {
 		return &KeyError{Oid: oid}
 	}
 	if cur != serial {
-		return &ConflictError{Oid: oid, Committed: cur, Expected: serial}
+		return x.conflict(&ConflictError{Oid: oid, Committed: cur, Expected: serial})
 	}
 	return nil
 }
 
+func (x *Txn) conflict(e *ConflictError) error {
+	if x.conflicts == nil {
+		x.conflicts = map[Oid]*ConflictError{}
+	}
+	x.conflicts[e.Oid] = e
+	return e
+}
+
+// Conflicts lists the conflicts still pending, by oid.
+func (x *Txn) Conflicts() []*ConflictError {
+	out := make([]*ConflictError, 0, len(x.conflicts))
+	for _, c := range x.conflicts {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Oid < out[j].Oid })
+	return out
+}
+
+// VoteConflictError is returned by Vote while conflicts are pending. The
+// transaction stays open: the client may store resolved data for those
+// oids and vote again (ZEO 5), or abort.
+type VoteConflictError struct{ Conflicts []*ConflictError }
+
+func (e *VoteConflictError) Error() string {
+	return fmt.Sprintf("%d conflicts, first: %v", len(e.Conflicts), e.Conflicts[0])
+}
+
+func (e *VoteConflictError) Unwrap() error { return ErrConflict }
+
 // Vote writes the transaction after the last one with status 'c' and
-// fsyncs it (tpc_vote; Python does not fsync here, spec §6.3). On a
+// fsyncs it (tpc_vote; Python does not fsync here, spec §6.3). Pending
+// conflicts give a *VoteConflictError and nothing is written. On a
 // write error the file is cut back and the error returned; the caller
 // must then Abort.
 func (x *Txn) Vote() error {
 	if err := x.check(); err != nil {
 		return err
+	}
+	if len(x.conflicts) > 0 {
+		return &VoteConflictError{Conflicts: x.Conflicts()}
 	}
 	s := x.s
 	s.mu.RLock()

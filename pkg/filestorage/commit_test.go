@@ -382,3 +382,41 @@ func TestUndo(t *testing.T) {
 		t.Errorf("undo log has %d entries", len(log))
 	}
 }
+
+// TestVoteConflicts follows ZEO 5: a conflicting store is reported by
+// vote; the client stores resolved data with the right serial and votes
+// again.
+func TestVoteConflicts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "Data.fs")
+	s, err := Open(p, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t1 := commitN(t, s, 1)[0]
+	x, _ := s.Begin(TxnMeta{})
+	if err := x.Store(1, t1-1, []byte("stale")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("store: %v", err)
+	}
+	size := s.Size()
+	err = x.Vote()
+	var ve *VoteConflictError
+	if !errors.As(err, &ve) || len(ve.Conflicts) != 1 || ve.Conflicts[0].Oid != 1 || ve.Conflicts[0].Committed != t1 || string(ve.Conflicts[0].Data) != "stale" {
+		t.Fatalf("vote: %v", err)
+	}
+	if st, _ := os.Stat(p); st.Size() != size {
+		t.Fatalf("vote with conflicts wrote to the file")
+	}
+	if err := x.Store(1, t1, []byte("resolved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _, _ := s.Load(1); string(d) != "resolved" {
+		t.Fatalf("load %q", d)
+	}
+}

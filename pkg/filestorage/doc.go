@@ -30,15 +30,23 @@
 //	deleteObject                  Txn.DeleteObject
 //	checkCurrentSerialInTxn       Txn.CheckCurrentSerial
 //	undoa(id)                     Txn.Undo -> oids
-//	vote                          Txn.Vote (writes status 'c', fsyncs)
+//	vote                          Txn.Vote (writes status 'c', fsyncs); pending
+//	                              conflicts -> *VoteConflictError, txn stays open
+//	pack(t, gc)                   Pack(tid.FromUnix(t), gc)
 //	tpc_finish                    Txn.Finish -> committed tid (flips the status, fsyncs)
 //	tpc_abort                     Txn.Abort (cuts the file back)
 //	undoLog / undoInfo            UndoLog(first, last, filter)
 //	iterator / record_iternext    Iterate(start, stop), NextOid
 //
 // Conflicts are never resolved here (the server never runs application
-// code): Store returns a *ConflictError at once, and the server reports
-// it from vote as a ZEO 5 conflict dict.
+// code): Store returns a *ConflictError at once and remembers it; Vote
+// then fails with a *VoteConflictError listing every pending conflict
+// (ZEO 5's conflict dicts: oid, serials (Committed, Expected), data)
+// without writing anything. The client resolves, stores again with the
+// committed serial (which clears that conflict) and votes again.
+//
+// Tools: Check is fstest, Dump is fsdump, OpenIterator iterates a file
+// without opening a storage. Package zodbpickle finds references.
 //
 // Group commit: with Options.DeferFinishSync, Finish does not fsync; the
 // server finishes several transactions and then calls Sync once before
