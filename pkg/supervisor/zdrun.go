@@ -118,8 +118,12 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if opts.User != "" {
+		// Resolve and check here, so that an unknown user or a non-root
+		// caller is a usage error on the terminal. Root switches in the
+		// daemon, after the re-exec: the user may not be allowed to run
+		// this binary from where it is (a private directory).
 		acct, err := runner.LookupUser(opts.User)
-		if err == nil {
+		if err == nil && (os.Geteuid() != 0 || !opts.Daemon) {
 			err = acct.Switch()
 		}
 		if err != nil {
@@ -219,6 +223,16 @@ func openLog(opts *runner.Options) (*logging.Log, error) {
 // daemonStage is the re-executed zdrun: set up as zdrun does after its
 // fork (spec §5.2), open the socket, run, and tell the first stage.
 func daemonStage(opts *runner.Options, ready *os.File, sigs <-chan os.Signal) int {
+	if opts.User != "" && os.Geteuid() == 0 {
+		// setgid, setgroups (every group listing the user), setuid.
+		acct, err := runner.LookupUser(opts.User)
+		if err == nil {
+			err = acct.Switch()
+		}
+		if err != nil {
+			return reportFailure(ready, fmt.Sprintf("can't switch to user %s: %v", control.PyRepr(opts.User), err))
+		}
+	}
 	lg, err := openLog(opts)
 	if err != nil {
 		return reportFailure(ready, err.Error())
