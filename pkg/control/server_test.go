@@ -290,3 +290,26 @@ func FuzzReadCommand(f *testing.F) {
 		_ = Dispatch(testCmds, line)
 	})
 }
+
+// BenchmarkCallStatus is one control round trip (connect, send, half-close,
+// read to EOF) against a Listener answering a status-sized reply: the
+// manager's share of a one-shot "zdctl status".
+func BenchmarkCallStatus(b *testing.B) {
+	sock := filepath.Join(b.TempDir(), "zdsock")
+	l, err := Listen(sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	reply := (&Status{Running: true, Now: 1795587435.0728025, ShouldBeUp: 1, Application: 5337,
+		Manager: 5335, BackoffLimit: 10, Filename: "/usr/bin/sleep", Args: []string{"sleep", "100"}}).Format()
+	go l.Serve(func(string) string { return reply })
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := Call(ctx, sock, "status")
+		if err != nil || r != reply {
+			b.Fatalf("%q, %v", r, err)
+		}
+	}
+}
