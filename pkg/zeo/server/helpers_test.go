@@ -28,3 +28,5 @@ func startServer(t *testing.T, storages map[string]storage.Storage, opts Options
 	})
 	return l.Addr().String()
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
