@@ -484,3 +484,46 @@ func TestTranscriptFullDisk(t *testing.T) {
 		t.Errorf("dropped=%d lastErr=%v, want ENOSPC drops counted", tr.dropped, tr.lastErr)
 	}
 }
+
+func TestBackoffLimitZeroClamped(t *testing.T) {
+	// zdrun busy-looped with backoff-limit 0 (spec §5.5): it acts as 1, so
+	// a quick crash makes it give up instead of respawning in a loop.
+	prog, log := spawnLog(t, "exit 1")
+	r := run(t, Config{Program: []string{prog}, BackoffLimit: 0})
+	if st := r.status(t); st.BackoffLimit != 1 {
+		t.Errorf("backofflimit=%d, want 1", st.BackoffLimit)
+	}
+	res := r.wait(t, 5*time.Second)
+	if res.Code != 1 || res.Reason != "restarting too frequently; quit" {
+		t.Errorf("result %+v", res)
+	}
+	if n := len(spawnTimes(t, log)); n != 1 {
+		t.Errorf("%d spawns, want 1", n)
+	}
+}
+
+func TestCommandsWhileNotRunning(t *testing.T) {
+	prog, _ := spawnLog(t, "exit 1")
+	r := run(t, Config{Program: []string{prog}, BackoffLimit: 10, Forever: true})
+	// Wait for the first crash: a respawn is then pending for 1 s.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := r.status(t); st.Backoff == 1 && st.Application == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := r.status(t)
+	if st.Running || st.Delay == 0 || st.ShouldBeUp != 1 {
+		t.Fatalf("status during the respawn delay: %+v", st)
+	}
+	if got := r.s.Handle("kill 10"); got != "Application not running" {
+		t.Errorf("kill: %q", got)
+	}
+	if got := r.s.Handle("stop"); got != "Application already stopped" {
+		t.Errorf("stop: %q", got)
+	}
+	if res := r.wait(t, 5*time.Second); res.Code != 0 {
+		t.Errorf("result %+v", res)
+	}
+}
