@@ -44,9 +44,82 @@ var names = map[byte]string{
 	0x54: "store (non-current)",
 }
 
+// loadCounts counts loads per oid (-h): a plain slice for the small,
+// dense oids ZODB storages hand out, a map for the rest.
+type loadCounts struct {
+	dense  []uint32
+	sparse map[uint64]uint32
+}
+
+const denseOids = 1 << 22
+
+func (c *loadCounts) add(oid uint64) {
+	if oid < denseOids {
+		if oid >= uint64(len(c.dense)) {
+			n := min(max(2*len(c.dense), int(oid)+1, 1024), denseOids)
+			c.dense = append(c.dense, make([]uint32, n-len(c.dense))...)
+		}
+		c.dense[oid]++
+		return
+	}
+	c.sparse[oid]++
+}
+
+// each calls fn with the load count of every oid loaded at least once.
+func (c *loadCounts) each(fn func(uint32)) {
+	for _, n := range c.dense {
+		if n != 0 {
+			fn(n)
+		}
+	}
+	for _, n := range c.sparse {
+		fn(n)
+	}
+}
+
+// sizeTable is one size histogram (-s): per data size, the distinct oids
+// and the number of records.  Only the set of (size, oid) pairs is kept;
+// they are packed in one word when the oid fits in 41 bits (always, for
+// real storages), else kept as a pair.
+type sizeTable struct {
+	packed map[uint64]struct{}
+	pairs  map[sizeKey]struct{}
+	by     map[uint32]*sizeAgg
+}
+
 type sizeKey struct {
 	size uint32
 	oid  uint64
+}
+
+type sizeAgg struct{ objs, n int64 }
+
+func newSizeTable() *sizeTable {
+	return &sizeTable{packed: map[uint64]struct{}{}, pairs: map[sizeKey]struct{}{}, by: map[uint32]*sizeAgg{}}
+}
+
+func (t *sizeTable) add(size uint32, oid uint64) {
+	a := t.by[size]
+	if a == nil {
+		a = &sizeAgg{}
+		t.by[size] = a
+	}
+	a.n++
+	var seen bool
+	if oid < 1<<41 {
+		k := uint64(size)<<41 | oid // size < 2^23
+		if _, seen = t.packed[k]; !seen {
+			t.packed[k] = struct{}{}
+		}
+	} else {
+		k := sizeKey{size, oid}
+		if _, seen = t.pairs[k]; !seen {
+			t.pairs[k] = struct{}{}
+		}
+	}
+	if !seen {
+		a.objs++
+	}
 }
 
 // oidKeys maps oids to uint64 keys: 8-byte oids (all ZEO ever writes) are
@@ -83,9 +156,9 @@ type report struct {
 	started                               bool
 
 	keys   oidKeys
-	oids   map[uint64]uint32  // -h only
-	bysize map[sizeKey]uint32 // -s only, loads
-	bysizw map[sizeKey]uint32 // -s only, writes
+	oids   *loadCounts // -h only
+	bysize *sizeTable  // -s only, loads
+	bysizw *sizeTable  // -s only, writes
 
 	ctimeTS  int64
 	ctimeBuf []byte
@@ -112,11 +185,11 @@ func Report(ctx context.Context, in io.Reader, out io.Writer, opt Options) error
 	}
 	r := &report{opt: opt, out: bufio.NewWriterSize(out, 1<<20)}
 	if opt.Histogram {
-		r.oids = map[uint64]uint32{}
+		r.oids = &loadCounts{sparse: map[uint64]uint32{}}
 	}
 	if opt.Sizes {
-		r.bysize = map[sizeKey]uint32{}
-		r.bysizw = map[sizeKey]uint32{}
+		r.bysize = newSizeTable()
+		r.bysizw = newSizeTable()
 	}
 	err := r.run(ctx, in, time.Now())
 	if ferr := r.out.Flush(); err == nil {
@@ -233,9 +306,9 @@ func (r *report) record(rec *cachetrace.Record) {
 	if dlen != 0 && (r.bysize != nil) {
 		switch code & 0x70 {
 		case 0x20:
-			r.bysize[sizeKey{dlen, r.keys.key(rec.Oid)}]++
+			r.bysize.add(dlen, r.keys.key(rec.Oid))
 		case 0x50:
-			r.bysizw[sizeKey{dlen, r.keys.key(rec.Oid)}]++
+			r.bysizw.add(dlen, r.keys.key(rec.Oid))
 		}
 	}
 	if r.opt.Verbose {
@@ -243,7 +316,7 @@ func (r *report) record(rec *cachetrace.Record) {
 	}
 	if code&0x70 == 0x20 {
 		if r.oids != nil {
-			r.oids[r.keys.key(rec.Oid)]++
+			r.oids.add(r.keys.key(rec.Oid))
 		}
 		r.totalLoads++
 	} else if code == 0 {
@@ -421,16 +494,17 @@ func (r *report) summary(endPos int64, elapsed float64) {
 
 func (r *report) histogram() {
 	w := r.out
-	total := int64(len(r.oids))
+	bins := map[uint32]int64{}
+	r.oids.each(func(n uint32) { bins[n]++ })
+	var total int64
+	for _, k := range bins {
+		total += k
+	}
 	fmt.Fprintf(w, "\nHistogram of object load frequency\n")
 	fmt.Fprintf(w, "Unique oids: %s\n", tracecli.Commas(total))
 	fmt.Fprintf(w, "Total loads: %s\n", tracecli.Commas(r.totalLoads))
 	width := max(len(tracecli.Commas(total)), len("objects"))
 	fmt.Fprintf(w, "%5s %*s %6s %6s %6s\n", "loads", width, "objects", "%obj", "%load", "%cum")
-	bins := map[uint32]int64{}
-	for _, n := range r.oids {
-		bins[n]++
-	}
 	keys := make([]uint32, 0, len(bins))
 	for k := range bins {
 		keys = append(keys, k)
@@ -446,28 +520,17 @@ func (r *report) histogram() {
 	}
 }
 
-func dumpBySize(r *report, m map[sizeKey]uint32, how, how2 string) {
-	type agg struct{ objs, n int64 }
-	by := map[uint32]*agg{}
-	for k, n := range m {
-		a := by[k.size]
-		if a == nil {
-			a = &agg{}
-			by[k.size] = a
-		}
-		a.objs++
-		a.n += int64(n)
-	}
-	sizes := make([]uint32, 0, len(by))
-	for s := range by {
+func dumpBySize(r *report, t *sizeTable, how, how2 string) {
+	sizes := make([]uint32, 0, len(t.by))
+	for s := range t.by {
 		sizes = append(sizes, s)
 	}
 	slices.Sort(sizes)
 	w := r.out
-	fmt.Fprintf(w, "\nUnique sizes %s: %s\n", how, tracecli.Commas(int64(len(by))))
+	fmt.Fprintf(w, "\nUnique sizes %s: %s\n", how, tracecli.Commas(int64(len(t.by))))
 	fmt.Fprintf(w, "%10s %6s %6s\n", "size", "objs", how2)
 	for _, s := range sizes {
-		a := by[s]
+		a := t.by[s]
 		fmt.Fprintf(w, "%10s %6d %6d\n", tracecli.Commas(int64(s)), a.objs, a.n)
 	}
 }
