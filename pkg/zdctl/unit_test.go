@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/zdkit/zdkit/pkg/runner"
 )
 
 func TestColumnizeModernList(t *testing.T) {
@@ -101,5 +103,38 @@ func TestComplete(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "app.log"), nil, 0o644)
 	if got := c.complete("logtail " + dir + "/ap"); len(got) != 1 || got[0] != filepath.Join(dir, "app.log") {
 		t.Errorf("files: %q", got)
+	}
+}
+
+// TestCreateDirectoryChown: as root with a user set, a created directory
+// is given to that user (zdaemon crashed here with a TypeError, spec §9 #3).
+func TestCreateDirectoryChown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	acct, err := runner.LookupUser("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	c := &Controller{account: acct}
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := c.createDirectory(dir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if int(sys.Uid) != acct.UID || int(sys.Gid) != acct.GID || !st.IsDir() {
+		t.Errorf("owner %d:%d, want %d:%d", sys.Uid, sys.Gid, acct.UID, acct.GID)
+	}
+	// An existing directory is left alone.
+	if err := c.createDirectory(dir); err != nil {
+		t.Errorf("second call: %v", err)
+	}
+	cred := c.credential()
+	if cred == nil || cred.Credential.Uid != uint32(acct.UID) {
+		t.Errorf("credential %+v", cred)
 	}
 }
