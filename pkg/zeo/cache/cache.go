@@ -80,9 +80,10 @@ type Options struct {
 	Size int64
 	// Rearrange is the copy-forward factor; 0 means DefaultRearrange.
 	Rearrange float64
-	// Trace enables the trace file "<path>.trace".  TraceFromEnv sets it
-	// from ZEO_CACHE_TRACE as ZEO does.
-	Trace bool
+	// Trace chooses whether "<path>.trace" is written.  The zero value
+	// follows ZEO_CACHE_TRACE, as ZEO does.  Temporary caches are never
+	// traced.
+	Trace TraceMode
 	// Now is the trace clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives ZEO's log messages (INFO for the file used,
@@ -93,6 +94,25 @@ type Options struct {
 	// noSync skips fsync; only the fuzz test sets it (fsync latency on
 	// a busy disk would starve the fuzzer).
 	noSync bool
+}
+
+// TraceMode selects tracing.
+type TraceMode int
+
+const (
+	TraceFromEnvironment TraceMode = iota // ZEO_CACHE_TRACE non-empty
+	TraceOn
+	TraceOff
+)
+
+func (m TraceMode) enabled() bool {
+	switch m {
+	case TraceOn:
+		return true
+	case TraceOff:
+		return false
+	}
+	return TraceFromEnv()
 }
 
 // TraceFromEnv reports whether ZEO_CACHE_TRACE asks for tracing: any
@@ -216,7 +236,7 @@ func Open(path string, opt Options) (*Cache, error) {
 			return fail(err)
 		}
 	}
-	if opt.Trace {
+	if opt.Trace.enabled() {
 		c.trace = openTrace(path+".trace", opt.Now, c.log)
 	}
 	return c, nil

@@ -138,7 +138,7 @@ func TestTinyOps(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "tiny.zec")
 	clk := &clock{t: 1700100000}
-	opt := Options{Size: 1000, Trace: true, Now: clk.now}
+	opt := Options{Size: 1000, Trace: TraceOn, Now: clk.now}
 	c, err := Open(p, opt)
 	if err != nil {
 		t.Fatal(err)

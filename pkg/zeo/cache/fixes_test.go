@@ -101,7 +101,7 @@ func TestEvictUnindexed(t *testing.T) {
 // saturated length instead of raising.
 func TestBigObjectTrace(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.zec")
-	c := mustOpen(t, p, Options{Size: 20 << 20, Trace: true})
+	c := mustOpen(t, p, Options{Size: 20 << 20, Trace: TraceOn})
 	big := make([]byte, 9<<20)
 	if err := c.Store(1, 0x10, 0, big); err != nil {
 		t.Fatal(err)
@@ -131,14 +131,38 @@ func TestBigObjectTrace(t *testing.T) {
 	}
 }
 
+// ZEO_CACHE_TRACE (any non-empty value) makes a persistent cache append
+// to <path>.trace, starting each open with a restart record.
 func TestTraceFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.zec")
 	t.Setenv("ZEO_CACHE_TRACE", "")
-	if TraceFromEnv() {
-		t.Error("empty value enables tracing")
+	c := mustOpen(t, p, Options{Size: 1000})
+	c.Load(1)
+	c.Close()
+	if _, err := os.Stat(p + ".trace"); err == nil {
+		t.Fatal("traced with ZEO_CACHE_TRACE empty")
 	}
-	t.Setenv("ZEO_CACHE_TRACE", "1")
-	if !TraceFromEnv() {
-		t.Error("ZEO_CACHE_TRACE=1 does not enable tracing")
+	t.Setenv("ZEO_CACHE_TRACE", "yes")
+	for i := 0; i < 2; i++ {
+		c = mustOpen(t, p, Options{Size: 1000})
+		c.Load(1)
+		c.Close()
+	}
+	c = mustOpen(t, p, Options{Size: 1000, Trace: TraceOff})
+	c.Load(1)
+	c.Close()
+	if b := readFile(t, p+".trace"); len(b) != 2*(26+34) || b[7] != 0 || b[26+7] != 0x20 || b[60+7] != 0 {
+		t.Errorf("trace of %d bytes: %x", len(b), b)
+	}
+	tc, err := OpenTemp(dir, Options{Size: 1000, Trace: TraceOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Load(1)
+	tc.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("temporary cache left files: %d entries", len(ents))
 	}
 }
 
