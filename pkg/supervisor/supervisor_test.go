@@ -214,7 +214,9 @@ func spawnTimes(t *testing.T, log string) []float64 {
 func TestBackoffGivesUp(t *testing.T) {
 	prog, log := spawnLog(t, "exit 1")
 	start := time.Now()
-	r := run(t, Config{Program: []string{prog}, BackoffLimit: 3, ExitCodes: []int{0, 2}})
+	// A generous settle time: on a loaded machine even "exit 1" can take
+	// more than the default 50 ms to run.
+	r := run(t, Config{Program: []string{prog}, BackoffLimit: 3, ExitCodes: []int{0, 2}, SettleTime: 900 * time.Millisecond})
 	res := r.wait(t, 15*time.Second)
 	if res.Code != 1 || res.Reason != "restarting too frequently; quit" || res.EverStarted {
 		t.Errorf("result %+v", res)
