@@ -147,6 +147,7 @@ type Cache struct {
 	log       *zerolog.Logger
 	trace     *tracer
 	noSync    bool
+	afterBody func() // test hook: between the body and the 'a' header
 }
 
 func (c *Cache) info() *zerolog.Event {

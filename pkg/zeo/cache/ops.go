@@ -282,6 +282,9 @@ func (c *Cache) store(oid, start, end uint64, data []byte, size int64) error {
 	if err := c.writeAt(b, ofs); err != nil {
 		return err
 	}
+	if c.afterBody != nil {
+		c.afterBody()
+	}
 	var a [5]byte
 	a[0] = 'a'
 	binary.BigEndian.PutUint32(a[1:], uint32(size))
