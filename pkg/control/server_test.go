@@ -188,7 +188,8 @@ func TestListenStale(t *testing.T) {
 	if !l.Stale {
 		t.Error("Stale = false, want true")
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	// Not a speed check: only that zdrun's 1 s sleep is gone.
+	if d := time.Since(start); d >= time.Second {
 		t.Errorf("reclaiming a stale socket took %v (zdrun slept 1 s)", d)
 	}
 	if got := rawCall(t, sock, []byte("status\n")); got != "fresh\n" {
