@@ -98,6 +98,9 @@ func (e *TruncatedError) Error() string {
 	return fmt.Sprintf("cachetrace: truncated record at offset %d: need %d bytes, have %d", e.Offset, e.Want, e.Got)
 }
 
+// ErrIsDir is returned by Open for a directory (which os.Open accepts).
+var ErrIsDir = errors.New("is a directory")
+
 // ErrNotGzip is returned by Open for a ".gz" name whose content is not gzip.
 var ErrNotGzip = errors.New("cachetrace: not in gzip format")
 
@@ -200,6 +203,10 @@ func Open(name string, stdin io.Reader) (io.ReadCloser, error) {
 		fh, err := os.Open(name)
 		if err != nil {
 			return nil, err
+		}
+		if st, err := fh.Stat(); err == nil && st.IsDir() {
+			fh.Close()
+			return nil, fmt.Errorf("%s: %w", name, ErrIsDir)
 		}
 		f = fh
 	}

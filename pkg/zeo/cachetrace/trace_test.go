@@ -92,6 +92,9 @@ func TestOpenGzipAndStdin(t *testing.T) {
 	if _, err := Open(bad, nil); !errors.Is(err, ErrNotGzip) {
 		t.Errorf("plain .gz: %v", err)
 	}
+	if _, err := Open(t.TempDir(), nil); !errors.Is(err, ErrIsDir) {
+		t.Errorf("directory: %v", err)
+	}
 	if _, err := Open(filepath.Join(t.TempDir(), "missing"), nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
