@@ -37,6 +37,7 @@ type Txn struct {
 	// cleared by a successful store of the same oid (ZEO 5: vote
 	// reports them, the client resolves and stores again).
 	conflicts map[Oid]*ConflictError
+	blobFiles []string // committed blob files placed by this txn
 	voted     bool
 	done      bool
 }
@@ -320,6 +321,7 @@ func (x *Txn) Abort() error {
 		return nil
 	}
 	defer x.release()
+	x.removeBlobs()
 	if x.voted {
 		s := x.s
 		s.mu.RLock()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
@@ -61,6 +63,9 @@ func (s *FileStorage) Pack(packTID tid.TID, gc bool) error {
 		s.mu.Unlock()
 	}()
 	os.Remove(s.path + ".old")
+	if s.blobs != nil {
+		os.RemoveAll(strings.TrimRight(s.blobs.dir, "/") + ".old")
+	}
 	return p.run()
 }
 
@@ -77,6 +82,7 @@ type packer struct {
 	reachable map[Oid]int64
 	reachEx   map[Oid][]int64
 
+	removed  []string // blob .removed lines: oid hex, or oid+tid hex
 	out      *os.File
 	opos     int64
 	index    *Index
@@ -215,6 +221,13 @@ func (p *packer) run() error {
 	if p.opos == p.packpos {
 		return nil // nothing freed
 	}
+	if s.blobs != nil && len(p.removed) > 0 {
+		// Written before the swap, as ZODB does, so the list survives.
+		body := strings.Join(p.removed, "\n") + "\n"
+		if err := os.WriteFile(filepath.Join(s.blobs.dir, ".removed"), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("pack: %w", err)
+		}
+	}
 
 	// Phase 2: copy the rest with the commit lock held, then swap.
 	s.commitMu.Lock()
@@ -272,7 +285,72 @@ func (p *packer) run() error {
 	s.f = nf
 	s.index = p.index
 	s.pos = p.opos
+	if s.blobs != nil {
+		p.removeBlobs()
+	}
 	return nil
+}
+
+// noteBlob is the blob part of copyDataRecords: an unreachable blob
+// revision (or a whole unreachable blob object) is listed for removal,
+// unless it duplicates the kept revision's tid (a ZEO blob bug).
+func (p *packer) noteBlob(d *DataHeader) error {
+	data, err := p.resolve(d)
+	if err != nil || data == nil || !IsBlobRecord(data) {
+		return err
+	}
+	rpos, ok := p.reachable[d.Oid]
+	if ok {
+		h, err := p.r.readDataHeader(rpos, p.r.size)
+		if err != nil {
+			return err
+		}
+		if h.TID == d.TID {
+			return nil
+		}
+		p.removed = append(p.removed, d.Oid.Hex()+d.TID.Hex())
+	} else {
+		p.removed = append(p.removed, d.Oid.Hex())
+	}
+	return nil
+}
+
+// removeBlobs moves the listed blob files and directories into
+// <blob_dir>.old (pack_keep_old), then deletes .removed.
+func (p *packer) removeBlobs() {
+	b := p.s.blobs
+	old := strings.TrimRight(b.dir, "/") + ".old"
+	os.MkdirAll(old, 0o700)
+	if lb, err := os.ReadFile(filepath.Join(b.dir, layoutFile)); err == nil {
+		os.WriteFile(filepath.Join(old, layoutFile), lb, 0o644)
+	}
+	move := func(path string) {
+		rel, err := filepath.Rel(b.dir, path)
+		if err != nil {
+			return
+		}
+		dst := filepath.Join(old, rel)
+		os.MkdirAll(filepath.Dir(dst), 0o700)
+		if os.Rename(path, dst) == nil {
+			// prune directories left empty
+			for d := filepath.Dir(path); d != b.dir && strings.HasPrefix(d, b.dir); d = filepath.Dir(d) {
+				if os.Remove(d) != nil {
+					break
+				}
+			}
+		}
+	}
+	for _, line := range p.removed {
+		var oid, t uint64
+		if len(line) == 16 {
+			fmt.Sscanf(line, "%016x", &oid)
+			move(b.oidPath(Oid(oid)))
+		} else {
+			fmt.Sscanf(line, "%016x%016x", &oid, &t)
+			move(b.filename(Oid(oid), tid.TID(t)))
+		}
+	}
+	os.Remove(filepath.Join(b.dir, ".removed"))
 }
 
 func dirOf(path string) string {
@@ -446,6 +524,11 @@ func (p *packer) copyToPacktime() error {
 				}
 				dp += d.RecordLen()
 				if !p.isReachable(d.Oid, d.Pos) {
+					if p.s.blobs != nil {
+						if err := p.noteBlob(&d); err != nil {
+							return err
+						}
+					}
 					continue
 				}
 				if rec == nil {

@@ -33,6 +33,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Now is the clock used for new tids (nil: time.Now).
 	Now func() tid.TID
+	// BlobDir enables blobs (ZConfig blob-dir); BlobLayout is "bushy",
+	// "lawn" or "" / "automatic" (chosen as ZODB chooses it).
+	BlobDir    string
+	BlobLayout string
 }
 
 // FileStorage is an open Data.fs. All methods are safe for concurrent
@@ -59,6 +63,7 @@ type FileStorage struct {
 	txn     *Txn // the transaction holding the commit lock, if any
 
 	commitMu sync.Mutex // the commit lock: held from Begin to Finish/Abort
+	blobs    *blobs
 }
 
 func (s *FileStorage) logf(format string, args ...any) {
@@ -80,6 +85,18 @@ func Open(path string, opts Options) (*FileStorage, error) {
 		if err := s.takeLock(); err != nil {
 			return nil, err
 		}
+	}
+	if opts.BlobDir != "" {
+		if opts.Create {
+			// FileStorage(create=True) starts with an empty blob dir.
+			os.RemoveAll(opts.BlobDir)
+		}
+		b, err := openBlobs(opts.BlobDir, opts.BlobLayout, !s.ro)
+		if err != nil {
+			s.releaseLock()
+			return nil, err
+		}
+		s.blobs = b
 	}
 	if err := s.open(); err != nil {
 		s.releaseLock()

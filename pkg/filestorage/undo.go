@@ -2,7 +2,10 @@ package filestorage
 
 import (
 	"errors"
+	"os"
 	"sort"
+
+	"github.com/zdkit/zdkit/pkg/tid"
 )
 
 // Undo writes records that reverse the transaction undoID (the base64
@@ -89,6 +92,19 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 		return nil, failures[oids[0]]
 	}
 	for _, rc := range recs {
+		if s.blobs != nil && rc.back != 0 {
+			// Undoing a blob change: the blob file is named after the
+			// undo transaction's tid, so copy the old one (spec §10).
+			data, serial, err := dataAndTID(r, rc.oid, rc.back)
+			if err == nil && data != nil && IsBlobRecord(data) {
+				src := s.blobs.filename(rc.oid, serial)
+				if _, err := os.Stat(src); err == nil {
+					if err := x.placeBlob(rc.oid, src, false); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
 		prev, _ := s.index.Get(rc.oid) // committed position (ipos)
 		x.add(rc.oid, prev, nil, rc.back)
 	}
@@ -168,4 +184,27 @@ func dataPos(r *reader, oid Oid, pos int64) (int64, error) {
 		pos = h.Back
 	}
 	return 0, errNoData
+}
+
+// dataAndTID follows backpointers from pos to the record holding data
+// and returns that data and that record's tid (_loadBackTxn).
+func dataAndTID(r *reader, oid Oid, pos int64) ([]byte, tid.TID, error) {
+	for pos != 0 {
+		h, err := r.readDataHeader(pos, r.size)
+		if err != nil {
+			return nil, 0, err
+		}
+		if h.Oid != oid {
+			return nil, 0, r.corrupt(pos, "backpointer", "points at oid %s, not %s", h.Oid.Repr(), oid.Repr())
+		}
+		if h.DataLen > 0 {
+			d, err := r.readData(&h)
+			return d, h.TID, err
+		}
+		if h.Back == 0 {
+			return nil, h.TID, nil
+		}
+		pos = h.Back
+	}
+	return nil, 0, nil
 }

@@ -1,0 +1,126 @@
+package filestorage
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+)
+
+var blobRecord = []byte("\x80\x03cZODB.blob\nBlob\nq\x00.\x80\x03N.")
+
+func TestBlobs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "Data.fs")
+	bd := filepath.Join(dir, "blobs")
+	s, err := Open(p, Options{NoSync: true, BlobDir: bd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fileIs(t, filepath.Join(bd, ".layout"), []byte("bushy"))
+	if !IsBlobRecord(blobRecord) || IsBlobRecord(pmPickle(nil)) {
+		t.Fatal("IsBlobRecord")
+	}
+	upload := func(content string) string {
+		f, err := os.CreateTemp(s.TemporaryDirectory(), "up")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(content)
+		f.Close()
+		return f.Name()
+	}
+	commit := func(f func(x *Txn)) tid.TID {
+		x, err := s.Begin(TxnMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(x)
+		if err := x.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		tt, err := x.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tt
+	}
+	t1 := commit(func(x *Txn) {
+		x.Store(0, 0, pmPickle(map[string]any{"b": Oid(1)}))
+		if err := x.StoreBlob(1, 0, blobRecord, upload("one")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	name := filepath.Join(bd, "0x00", "0x00", "0x00", "0x00", "0x00", "0x00", "0x00", "0x01", t1.Repr()+".blob")
+	if got, err := s.LoadBlob(1, t1); err != nil || got != name {
+		t.Fatalf("LoadBlob %q %v, want %q", got, err, name)
+	}
+	fileIs(t, name, []byte("one"))
+	if st, _ := os.Stat(name); st.Mode().Perm()&0o222 != 0 {
+		t.Errorf("committed blob is writable: %v", st.Mode())
+	}
+	t2 := commit(func(x *Txn) { x.StoreBlob(1, t1, blobRecord, upload("two")) })
+	// Abort removes the placed file.
+	x, _ := s.Begin(TxnMeta{})
+	x.StoreBlob(1, t2, blobRecord, upload("three"))
+	aborted, _ := s.BlobFilename(1, x.TID())
+	x.Abort()
+	if _, err := os.Stat(aborted); !os.IsNotExist(err) {
+		t.Errorf("aborted blob left at %s", aborted)
+	}
+	// Undo t2: the blob of t1 is copied under the undo's tid.
+	t3 := commit(func(x *Txn) {
+		if _, err := x.Undo(UndoID(t2)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f3, err := s.LoadBlob(1, t3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileIs(t, f3, []byte("one"))
+	if _, err := s.LoadBlob(1, 0x1234); !errors.Is(err, ErrPOSKey) {
+		t.Errorf("missing blob: %v", err)
+	}
+	// Pack after t3: revisions t1 and t2 are no longer needed; their
+	// files move to blobs.old.
+	if err := s.Pack(t3, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []tid.TID{t1, t2} {
+		f, _ := s.BlobFilename(1, tt)
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("packed-away blob %s still there", f)
+		}
+		rel, _ := filepath.Rel(bd, f)
+		if _, err := os.Stat(filepath.Join(bd+".old", rel)); err != nil {
+			t.Errorf("not moved to blobs.old: %v", err)
+		}
+	}
+	fileIs(t, f3, []byte("one"))
+	if _, err := os.Stat(filepath.Join(bd, ".removed")); !os.IsNotExist(err) {
+		t.Errorf(".removed left behind")
+	}
+}
+
+func TestBlobLayouts(t *testing.T) {
+	bd := filepath.Join(t.TempDir(), "blobs")
+	os.MkdirAll(bd, 0o700)
+	os.WriteFile(filepath.Join(bd, "something"), nil, 0o644)
+	p := filepath.Join(t.TempDir(), "Data.fs")
+	s, err := Open(p, Options{NoSync: true, BlobDir: bd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileIs(t, filepath.Join(bd, ".layout"), []byte("lawn"))
+	if f, _ := s.BlobFilename(0x0100, 0x03); f != filepath.Join(bd, "0x0100", "0x03.blob") {
+		t.Errorf("lawn name %s", f)
+	}
+	s.Close()
+	if _, err := Open(p, Options{NoSync: true, BlobDir: bd, BlobLayout: "bushy"}); !errors.Is(err, ErrBlob) {
+		t.Errorf("layout mismatch: %v", err)
+	}
+}
