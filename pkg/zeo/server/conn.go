@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -812,12 +813,12 @@ func (c *conn) pack(id any, args wire.Tuple) (any, error) {
 	}
 	st := c.store
 	run := func() error {
-		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%v) started...", c.logName(), t)
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) started...", c.logName(), strconv.FormatFloat(t, 'f', -1, 64))
 		if err := st.st.Pack(packTID, true); err != nil {
 			c.srv.log.error("ZEO.StorageServer", "(%s) pack failed: %v", c.logName(), err)
 			return err
 		}
-		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%v) complete", c.logName(), t)
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) complete", c.logName(), strconv.FormatFloat(t, 'f', -1, 64))
 		st.broadcastInfo()
 		return nil
 	}

@@ -1,0 +1,112 @@
+package interop
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
+	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
+	"github.com/zdkit/zdkit/pkg/zeo/server"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+)
+
+// python finds an interpreter that can import ZEO, or skips.
+func python(t *testing.T) (string, []string) {
+	t.Helper()
+	env := os.Environ()
+	if p := os.Getenv("ZDKIT_PYZEO_PATH"); p != "" {
+		env = append(env, "PYTHONPATH="+p)
+	}
+	cands := []string{"python3", "/usr/bin/python3"}
+	if p := os.Getenv("ZDKIT_PYTHON"); p != "" {
+		cands = []string{p}
+	}
+	for _, py := range cands {
+		cmd := exec.Command(py, "-c", "import ZEO.ClientStorage, ZODB, BTrees.Length, persistent.mapping")
+		cmd.Env = env
+		if cmd.Run() == nil {
+			return py, env
+		}
+	}
+	t.Skip("no Python with ZEO/ZODB (set ZDKIT_PYTHON and ZDKIT_PYZEO_PATH)")
+	return "", nil
+}
+
+func serve(t *testing.T, st storage.Storage, opts server.Options, network string) string {
+	t.Helper()
+	srv, err := server.New(map[string]storage.Storage{"1": st}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l net.Listener
+	var addr string
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "zeo.sock")
+		l, err = net.Listen("unix", addr)
+	} else {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			addr = l.Addr().String()
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return addr
+}
+
+func runClient(t *testing.T, addr string, scenarios ...string) {
+	t.Helper()
+	py, env := python(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{"testdata/client.py", addr}, scenarios...)...)
+	cmd.Env = env
+	cmd.Dir = "."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	for _, s := range scenarios {
+		if !strings.Contains(string(out), "ok "+s+"\n") {
+			t.Errorf("scenario %s did not report ok:\n%s", s, out)
+		}
+	}
+}
+
+var all = []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "undo", "pack", "readonly", "cache"}
+
+func openFS(t *testing.T) *fsstorage.Storage {
+	st, err := fsstorage.Open(filepath.Join(t.TempDir(), "Data.fs"), filestorage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestPythonClientPickleTCP(t *testing.T) {
+	python(t)
+	runClient(t, serve(t, openFS(t), server.Options{}, "tcp"), all...)
+}
+
+func TestPythonClientMsgpackUnix(t *testing.T) {
+	python(t)
+	runClient(t, serve(t, openFS(t), server.Options{Msgpack: true}, "unix"), all...)
+}
+
+func TestPythonClientMappingStorage(t *testing.T) {
+	python(t)
+	// No undo on a mappingstorage.
+	runClient(t, serve(t, mappingstorage.New("", false), server.Options{}, "tcp"),
+		"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly")
+}

@@ -1,0 +1,198 @@
+"""Drive a zdkit runzeo with the real Python ZEO ClientStorage.
+
+Usage: client.py ADDRESS SCENARIO...   (ADDRESS is host:port or a socket path)
+Prints one "ok <scenario>" line per scenario and exits 0, or raises.
+"""
+import sys
+import threading
+import time
+
+import transaction
+import ZODB
+import ZODB.POSException
+from BTrees.Length import Length
+from persistent.mapping import PersistentMapping
+from ZEO.ClientStorage import ClientStorage
+
+
+def addr_of(s):
+    if "/" in s:
+        return s
+    host, port = s.rsplit(":", 1)
+    return (host, int(port))
+
+
+ADDR = addr_of(sys.argv[1])
+
+
+def db(**kw):
+    return ZODB.DB(ClientStorage(ADDR, wait_timeout=10, **kw))
+
+
+def root_create():
+    # An empty storage: DB() creates the root (needs POSKeyError for oid 0).
+    d = db()
+    with d.transaction() as conn:
+        conn.root()["m"] = PersistentMapping(v=1)
+        conn.root()["len"] = Length()
+    d.close()
+
+
+def invalidation():
+    a, b = db(), db()
+    ca, cb = a.open(), b.open()
+    assert cb.root()["m"]["v"] == 1
+    ca.root()["m"]["v"] = 2
+    transaction.commit()
+    deadline = time.time() + 10
+    while True:
+        cb.sync() if hasattr(cb, "sync") else None
+        transaction.begin()
+        if cb.root()["m"]["v"] == 2:
+            break
+        assert time.time() < deadline, "B never saw the change"
+        time.sleep(0.05)
+    ca.close(); cb.close(); a.close(); b.close()
+
+
+def resolve():
+    # BTrees.Length resolves conflicts in the client: 4 clients, 20 each.
+    n, per = 4, 20
+    dbs = [db() for _ in range(n)]
+    errors = []
+
+    def work(d):
+        tm = transaction.TransactionManager()
+        conn = d.open(tm)
+        try:
+            for _ in range(per):
+                for attempt in range(50):
+                    try:
+                        conn.root()["len"].change(1)
+                        tm.commit()
+                        break
+                    except ZODB.POSException.ConflictError:
+                        tm.abort()
+                else:
+                    errors.append("gave up")
+        except Exception as e:
+            errors.append(repr(e))
+        finally:
+            conn.close()
+
+    ts = [threading.Thread(target=work, args=(d,)) for d in dbs]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert not errors, errors
+    d = db()
+    with d.transaction() as conn:
+        assert conn.root()["len"]() == n * per, conn.root()["len"]()
+    [x.close() for x in dbs]
+    d.close()
+
+
+def conflict():
+    # PersistentMapping cannot resolve: ConflictError in the client.
+    a, b = db(), db()
+    tma, tmb = transaction.TransactionManager(), transaction.TransactionManager()
+    ca, cb = a.open(tma), b.open(tmb)
+    ca.root()["m"]["v"] = 10
+    cb.root()["m"]["v"] = 11
+    tma.commit()
+    try:
+        tmb.commit()
+    except ZODB.POSException.ConflictError:
+        tmb.abort()
+    else:
+        raise AssertionError("no ConflictError")
+    ca.close(); cb.close(); a.close(); b.close()
+
+
+def readcurrent():
+    a, b = db(), db()
+    tma, tmb = transaction.TransactionManager(), transaction.TransactionManager()
+    ca, cb = a.open(tma), b.open(tmb)
+    m = cb.root()["m"]
+    m._p_activate()  # readCurrent ignores ghosts (their serial is z64)
+    cb.readCurrent(m)
+    cb.root()["x"] = 1
+    ca.root()["m"]["v"] = 20
+    tma.commit()
+    try:
+        tmb.commit()
+    except ZODB.POSException.ReadConflictError:
+        tmb.abort()
+    except ZODB.POSException.ConflictError:
+        tmb.abort()
+    else:
+        raise AssertionError("no ReadConflictError")
+    ca.close(); cb.close(); a.close(); b.close()
+
+
+def poskey():
+    st = ClientStorage(ADDR, wait_timeout=10)
+    try:
+        st.load(b"\0\0\0\0\x7f\xff\xff\xff")
+    except ZODB.POSException.POSKeyError:
+        pass
+    else:
+        raise AssertionError("no POSKeyError")
+    h = st.history(b"\0" * 8, 5)
+    assert h and "tid" in h[0], h
+    st.close()
+
+
+def undo():
+    d = db()
+    with d.transaction() as conn:
+        conn.root()["m"]["v"] = 30
+    log = d.undoLog(0, -5)
+    assert log and log[0]["id"], log
+    d.undo(log[0]["id"])
+    transaction.commit()
+    with d.transaction() as conn:
+        assert conn.root()["m"]["v"] != 30, conn.root()["m"]["v"]
+    d.close()
+
+
+def pack():
+    d = db()
+    d.pack(time.time())
+    with d.transaction() as conn:
+        assert "m" in conn.root()
+    d.close()
+
+
+def readonly():
+    st = ClientStorage(ADDR, wait_timeout=10, read_only=True)
+    try:
+        st.new_oid()
+    except ZODB.POSException.ReadOnlyError:
+        pass
+    else:
+        raise AssertionError("read-only new_oid worked")
+    st.close()
+
+
+def cache():
+    # Persistent client cache: reconnect gets invalidations via
+    # getInvalidations.
+    import tempfile, os
+    tmp = tempfile.mkdtemp()
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, var=tmp, client="c1"))
+    with d.transaction() as conn:
+        v = conn.root()["m"]["v"]
+    d.close()
+    w = db()
+    with w.transaction() as conn:
+        conn.root()["m"]["v"] = v + 100
+    w.close()
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, var=tmp, client="c1"))
+    with d.transaction() as conn:
+        assert conn.root()["m"]["v"] == v + 100, conn.root()["m"]["v"]
+    d.close()
+
+
+for name in sys.argv[2:]:
+    globals()[name]()
+    print("ok", name, flush=True)
