@@ -2,8 +2,10 @@ package filestorage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zdkit/zdkit/pkg/tid"
@@ -122,5 +124,46 @@ func TestBlobLayouts(t *testing.T) {
 	s.Close()
 	if _, err := Open(p, Options{NoSync: true, BlobDir: bd, BlobLayout: "bushy"}); !errors.Is(err, ErrBlob) {
 		t.Errorf("layout mismatch: %v", err)
+	}
+}
+
+// TestRefsReport: undo.fs's final state has d's creation undone while
+// nothing refers to it; a root pointing at a missing and at an undone
+// object is reported in fsrefs' format.
+func TestRefsReport(t *testing.T) {
+	s, err := Open(filepath.Join("testdata", "undo.fs"), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if n, err := s.RefsReport(&out); err != nil || n != 0 || out.Len() != 0 {
+		t.Errorf("undo.fs: %d %v %q", n, err, out.String())
+	}
+	s.Close()
+
+	p := filepath.Join(t.TempDir(), "Data.fs")
+	s, err = Open(p, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x, _ := s.Begin(TxnMeta{})
+	x.Store(1, 0, pmPickle(nil))
+	x.Vote()
+	t1, _ := x.Finish()
+	x, _ = s.Begin(TxnMeta{})
+	x.Undo(UndoID(t1))
+	x.Store(0, 0, pmPickle(map[string]any{"a": Oid(1), "b": Oid(9)}))
+	x.Vote()
+	t2, _ := x.Finish()
+	out.Reset()
+	n, err := s.RefsReport(&out)
+	want := "oid 0x0 persistent.mapping.PersistentMapping\n" +
+		"last updated: " + t2.String() + ", tid=" + fmt.Sprintf("%#x", uint64(t2)) + "\n" +
+		"refers to invalid objects:\n" +
+		"\toid 0x01 object creation was undone: '<unknown>'\n" +
+		"\toid 0x09 missing: '<unknown>'\n\n"
+	if err != nil || n != 1 || out.String() != want {
+		t.Errorf("report %d %v:\n%s\nwant:\n%s", n, err, out.String(), want)
 	}
 }
