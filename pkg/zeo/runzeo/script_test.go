@@ -9,13 +9,15 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/zdkit/zdkit/pkg/zeo/zeopack"
 	"github.com/zdkit/zdkit/pkg/zeo/zeoup"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"runzeo": func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr)) },
-		"zeoup":  func() { os.Exit(zeoup.Main(os.Args, os.Stdout, os.Stderr)) },
+		"runzeo":  func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr)) },
+		"zeoup":   func() { os.Exit(zeoup.Main(os.Args, os.Stdout, os.Stderr)) },
+		"zeopack": func() { os.Exit(zeopack.Main(os.Args, os.Stdout, os.Stderr, nil)) },
 	})
 }
 
