@@ -16,10 +16,11 @@ import (
 
 // buildZdrun builds the real cmd/zdrun (not the test binary, whose size
 // and race runtime would distort the RSS figure).
-func buildZdrun(b *testing.B) string {
+func buildZdrun(b *testing.B, env ...string) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "zdrun")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/zdkit/zdkit/cmd/zdrun")
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Skipf("cannot build cmd/zdrun: %v\n%s", err, out)
 	}
@@ -64,8 +65,15 @@ func rssKiB(pid int) float64 {
 // BenchmarkZdrun measures the real binary: how long "zdrun prog" takes to
 // return (daemonize, socket, spawn, 50 ms settle), and zdrun's resident
 // memory while it manages a program (Python zdrun: 18.9 MiB).
+//
+// Sub-benchmarks: the default build (cgo on: os/user and net link libc,
+// whose pages count too) and a static CGO_ENABLED=0 build.
 func BenchmarkZdrun(b *testing.B) {
-	bin := buildZdrun(b)
+	b.Run("default", func(b *testing.B) { benchZdrun(b, buildZdrun(b)) })
+	b.Run("static", func(b *testing.B) { benchZdrun(b, buildZdrun(b, "CGO_ENABLED=0")) })
+}
+
+func benchZdrun(b *testing.B, bin string) {
 	dir := b.TempDir()
 	var rss float64
 	b.ResetTimer()

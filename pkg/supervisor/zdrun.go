@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,9 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	// here on (queued until Run acts on them); the first stage of daemon
 	// mode keeps the default actions, so ^C or TERM still end it.
 	catch := func() <-chan os.Signal {
+		// The manager is one loop and a few waiting goroutines: one P is
+		// plenty and keeps its memory down (the RSS figure in the docs).
+		runtime.GOMAXPROCS(1)
 		sigs := make(chan os.Signal, 8)
 		signal.Notify(sigs, StopSignals...)
 		return sigs
