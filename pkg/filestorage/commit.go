@@ -29,9 +29,13 @@ type Txn struct {
 	status byte
 	meta   TxnMeta
 	hl     int64
-	buf    []byte           // encoded data records
-	tindex map[Oid]int64    // oid -> absolute position of its record here
-	tback  map[Oid][2]int64 // oid -> (plen, back) of that record, for undo
+	// buf is the whole transaction record being built: hl bytes kept for
+	// the header (filled in by Vote), then the data records, so Vote
+	// writes it with one call and no copy.
+	buf  []byte
+	recs []txnRec // records in write order; the last one per oid counts
+	// tindex is built lazily (undo needs lookups by oid).
+	tindex map[Oid]int
 	maxOid Oid
 	// conflicts from Store/DeleteObject/CheckCurrentSerial not yet
 	// cleared by a successful store of the same oid (ZEO 5: vote
@@ -85,8 +89,9 @@ func (s *FileStorage) begin(meta TxnMeta, given tid.TID, status byte) (*Txn, err
 	if t > s.ts {
 		s.ts = t
 	}
-	x := &Txn{s: s, tid: t, status: status, meta: meta, tindex: map[Oid]int64{}, tback: map[Oid][2]int64{},
+	x := &Txn{s: s, tid: t, status: status, meta: meta,
 		hl: TxnHeaderLen + int64(len(meta.User)+len(meta.Description)+len(meta.Extension))}
+	x.buf = make([]byte, x.hl, x.hl+4096)
 	s.txn = x
 	return x, nil
 }
@@ -140,10 +145,12 @@ func (x *Txn) committedSerial(oid Oid) (int64, tid.TID, bool, error) {
 }
 
 func (x *Txn) add(oid Oid, prev int64, data []byte, back int64) {
-	pos := x.s.pos + x.hl + int64(len(x.buf))
+	pos := x.s.pos + int64(len(x.buf))
 	x.buf = appendDataRecord(x.buf, oid, x.tid, prev, x.s.pos, data, back)
-	x.tindex[oid] = pos
-	x.tback[oid] = [2]int64{int64(len(data)), back}
+	if x.tindex != nil {
+		x.tindex[oid] = len(x.recs)
+	}
+	x.recs = append(x.recs, txnRec{oid: oid, pos: pos, plen: int64(len(data)), back: back})
 	if oid > x.maxOid {
 		x.maxOid = oid
 	}
@@ -260,15 +267,15 @@ func (x *Txn) Vote() error {
 	if closed {
 		return ErrClosed
 	}
-	tlen := x.hl + int64(len(x.buf))
+	tlen := int64(len(x.buf))
 	if pos+tlen+8 > maxPos {
 		return fmt.Errorf("%w: the file would exceed 2^48 bytes", ErrTransaction)
 	}
-	rec := make([]byte, 0, tlen+8)
-	rec = appendTxnHeader(rec, x.tid, tlen, StatusCheckpoint, x.meta.User, x.meta.Description, x.meta.Extension)
-	rec = append(rec, x.buf...)
-	rec = binary.BigEndian.AppendUint64(rec, uint64(tlen))
-	if _, err := s.f.WriteAt(rec, pos); err != nil {
+	appendTxnHeader(x.buf[:0], x.tid, tlen, StatusCheckpoint, x.meta.User, x.meta.Description, x.meta.Extension)
+	x.buf = binary.BigEndian.AppendUint64(x.buf, uint64(tlen))
+	_, err := s.f.WriteAt(x.buf, pos)
+	x.buf = x.buf[:tlen]
+	if err != nil {
 		s.f.Truncate(pos)
 		return fmt.Errorf("%s: writing transaction at %d: %w", s.path, pos, err)
 	}
@@ -301,10 +308,10 @@ func (x *Txn) Finish() (tid.TID, error) {
 		}
 	}
 	s.mu.Lock()
-	for oid, p := range x.tindex {
-		s.index.Set(oid, p)
+	for _, r := range x.recs {
+		s.index.Set(r.oid, r.pos)
 	}
-	s.pos += x.hl + int64(len(x.buf)) + 8
+	s.pos += int64(len(x.buf)) + 8
 	s.ltid = x.tid
 	if x.maxOid > s.maxOid {
 		s.maxOid = x.maxOid
@@ -350,9 +357,34 @@ func (x *Txn) release() {
 
 // Oids lists the oids written so far in this transaction.
 func (x *Txn) Oids() []Oid {
-	out := make([]Oid, 0, len(x.tindex))
-	for o := range x.tindex {
-		out = append(out, o)
+	seen := map[Oid]bool{}
+	out := make([]Oid, 0, len(x.recs))
+	for _, r := range x.recs {
+		if !seen[r.oid] {
+			seen[r.oid] = true
+			out = append(out, r.oid)
+		}
 	}
 	return out
+}
+
+type txnRec struct {
+	oid        Oid
+	pos        int64
+	plen, back int64
+}
+
+// lookup returns this transaction's last record for oid.
+func (x *Txn) lookup(oid Oid) (txnRec, bool) {
+	if x.tindex == nil {
+		x.tindex = make(map[Oid]int, len(x.recs))
+		for i, r := range x.recs {
+			x.tindex[r.oid] = i
+		}
+	}
+	i, ok := x.tindex[oid]
+	if !ok {
+		return txnRec{}, false
+	}
+	return x.recs[i], true
 }

@@ -116,7 +116,8 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 func (x *Txn) undoRecord(r *reader, oid Oid, pos, pre int64) (int64, error) {
 	s := x.s
 	ipos, _ := s.index.Get(oid)
-	tpos, inTxn := x.tindex[oid]
+	trec, inTxn := x.lookup(oid)
+	tpos := trec.pos
 	cur := ipos
 	if inTxn {
 		cur = tpos
@@ -126,11 +127,10 @@ func (x *Txn) undoRecord(r *reader, oid Oid, pos, pre int64) (int64, error) {
 		// is only safe if the current data is the data being undone.
 		var cdataptr int64
 		if inTxn {
-			pb := x.tback[oid]
-			if pb[0] > 0 {
+			if trec.plen > 0 {
 				cdataptr = tpos
 			} else {
-				cdataptr = pb[1]
+				cdataptr = trec.back
 			}
 		} else {
 			h, err := s.readRecord(r, oid, ipos)
