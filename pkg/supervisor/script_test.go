@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 			"signal":     cmdSignal,
 			"waitgone":   cmdWaitgone,
 			"waitfile":   cmdWaitfile,
+			"waitexists": cmdWaitexists,
 			"alive":      cmdAlive,
 			"waitdead":   cmdWaitdead,
 			"expectexit": cmdExpectexit,
@@ -124,6 +125,11 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 		fi, err := os.Stat(p)
 		return err == nil && (!fi.Mode().IsRegular() || fi.Size() > 0)
 	})
+}
+
+// waitexists PATH [SECONDS] : wait until PATH exists, even empty.
+func cmdWaitexists(ts *testscript.TestScript, neg bool, args []string) {
+	waitFor(ts, args, func(p string) bool { _, err := os.Stat(p); return err == nil })
 }
 
 func waitFor(ts *testscript.TestScript, args []string, cond func(string) bool) {
