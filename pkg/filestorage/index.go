@@ -20,10 +20,18 @@ type Index struct {
 	n        int
 }
 
+// bucket is an fsBucket: n sorted 2-byte big-endian suffixes, then n
+// 6-byte big-endian positions, in two slices. A bucket loaded from an
+// .index file points straight into the file's bytes (no copy); an
+// insert reallocates (the slices are capped).
 type bucket struct {
-	keys []uint16
-	vals []byte // 6 bytes per key, big-endian positions
+	keys []byte // 2 bytes per key
+	vals []byte // 6 bytes per key
 }
+
+func (b *bucket) n() int { return len(b.keys) / 2 }
+
+func (b *bucket) key(i int) uint16 { return uint16(b.keys[2*i])<<8 | uint16(b.keys[2*i+1]) }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index { return &Index{buckets: map[uint64]*bucket{}} }
@@ -42,12 +50,12 @@ func putVal(v []byte, i int, p int64) {
 }
 
 func (b *bucket) find(k uint16) (int, bool) {
-	n := len(b.keys)
-	if n > 0 && b.keys[n-1] < k {
+	n := b.n()
+	if n > 0 && b.key(n-1) < k {
 		return n, false
 	}
-	i := sort.Search(n, func(i int) bool { return b.keys[i] >= k })
-	return i, i < n && b.keys[i] == k
+	i := sort.Search(n, func(i int) bool { return b.key(i) >= k })
+	return i, i < n && b.key(i) == k
 }
 
 // Get returns the position recorded for oid.
@@ -80,7 +88,7 @@ func (x *Index) Set(oid Oid, pos int64) {
 		return
 	}
 	x.n++
-	b.keys = slices.Insert(b.keys, i, k)
+	b.keys = slices.Insert(b.keys, 2*i, byte(k>>8), byte(k))
 	b.vals = slices.Insert(b.vals, i*6, 0, 0, 0, 0, 0, 0)
 	putVal(b.vals, i, pos)
 }
@@ -92,15 +100,15 @@ func (x *Index) MaxKey() (Oid, bool) {
 	}
 	p := x.prefixes[len(x.prefixes)-1]
 	b := x.buckets[p]
-	return Oid(p<<16 | uint64(b.keys[len(b.keys)-1])), true
+	return Oid(p<<16 | uint64(b.key(b.n()-1))), true
 }
 
 // Range calls fn for every oid in ascending order until fn returns false.
 func (x *Index) Range(fn func(oid Oid, pos int64) bool) {
 	for _, p := range x.prefixes {
 		b := x.buckets[p]
-		for i, k := range b.keys {
-			if !fn(Oid(p<<16|uint64(k)), getVal(b.vals, i)) {
+		for i := 0; i < b.n(); i++ {
+			if !fn(Oid(p<<16|uint64(b.key(i))), getVal(b.vals, i)) {
 				return
 			}
 		}
@@ -118,8 +126,8 @@ func (x *Index) Ceil(oid Oid) (Oid, int64, bool) {
 		if q == p {
 			i, _ = b.find(uint16(oid))
 		}
-		if i < len(b.keys) {
-			return Oid(q<<16 | uint64(b.keys[i])), getVal(b.vals, i), true
+		if i < b.n() {
+			return Oid(q<<16 | uint64(b.key(i))), getVal(b.vals, i), true
 		}
 	}
 	return 0, 0, false
@@ -136,13 +144,13 @@ func (x *Index) Clone() *Index {
 
 // setBucket installs a whole bucket read from an index file (keys sorted,
 // no duplicates, checked by the caller).
-func (x *Index) setBucket(p uint64, keys []uint16, vals []byte) {
+func (x *Index) setBucket(p uint64, keys, vals []byte) {
 	if old := x.buckets[p]; old != nil {
-		x.n -= len(old.keys)
+		x.n -= old.n()
 	} else {
 		i, _ := slices.BinarySearch(x.prefixes, p)
 		x.prefixes = slices.Insert(x.prefixes, i, p)
 	}
 	x.buckets[p] = &bucket{keys: keys, vals: vals}
-	x.n += len(keys)
+	x.n += len(keys) / 2
 }

@@ -356,6 +356,8 @@ func (vm *indexVM) next() (any, error) {
 
 // ParseIndex decodes the bytes of a Data.fs.index file: the position the
 // index covers and the oid -> position map. name is used in errors.
+// The index keeps using data's memory (no copy): the caller must not
+// modify data afterwards.
 func ParseIndex(name string, data []byte) (int64, *Index, error) {
 	vm := &indexVM{file: name, data: data, memo: map[int]any{}}
 	v, err := vm.next()
@@ -394,23 +396,18 @@ func ParseIndex(name string, data []byte) (int64, *Index, error) {
 			return 0, nil, &IndexError{File: name, Offset: start, Msg: fmt.Sprintf("bucket length %d is not a positive multiple of 8", len(bk))}
 		}
 		n := len(bk) / 8
-		keys := make([]uint16, n)
-		for i := range n {
-			keys[i] = binary.BigEndian.Uint16(bk[2*i:])
-			if i > 0 && keys[i] <= keys[i-1] {
+		keys := bk[: 2*n : 2*n]
+		for i := 1; i < n; i++ {
+			if binary.BigEndian.Uint16(keys[2*i:]) <= binary.BigEndian.Uint16(keys[2*i-2:]) {
 				return 0, nil, &IndexError{File: name, Offset: start, Msg: "bucket keys not strictly ascending"}
 			}
 		}
-		vals := make([]byte, 6*n)
-		copy(vals, bk[2*n:])
+		// The bucket keeps pointing into data (fsBucket's own layout).
+		vals := bk[2*n : 8*n : 8*n]
 		p := uint64(pre[0])<<40 | uint64(pre[1])<<32 | uint64(pre[2])<<24 | uint64(pre[3])<<16 | uint64(pre[4])<<8 | uint64(pre[5])
 		idx.setBucket(p, keys, vals)
 	}
-	if vm.pos != len(data) {
-		// Python stops reading at None; trailing bytes are harmless
-		// there, so accept them too.
-		_ = 0
-	}
+	// Python stops reading at None; trailing bytes are ignored there too.
 	return pos, idx, nil
 }
 
@@ -494,14 +491,10 @@ func writeIndexTo(w *bufio.Writer, pos int64, idx *Index) error {
 	var bk []byte
 	for _, p := range idx.prefixes {
 		b := idx.buckets[p]
-		if len(b.keys) == 0 {
+		if b.n() == 0 {
 			continue
 		}
-		bk = bk[:0]
-		for _, k := range b.keys {
-			bk = binary.BigEndian.AppendUint16(bk, k)
-		}
-		bk = append(bk, b.vals...)
+		bk = append(append(bk[:0], b.keys...), b.vals...)
 		pre := []byte{byte(p >> 40), byte(p >> 32), byte(p >> 24), byte(p >> 16), byte(p >> 8), byte(p)}
 		buf = append(buf[:0], opProto, 3)
 		buf = appendPickleBytes(buf, pre)
