@@ -18,6 +18,10 @@ type Index struct {
 	buckets  map[uint64]*bucket
 	prefixes []uint64 // sorted keys of buckets
 	n        int
+	// the bucket Set used last: scans and commits touch runs of oids
+	// with the same prefix.
+	lastP uint64
+	lastB *bucket
 }
 
 // bucket is an fsBucket: n sorted 2-byte big-endian suffixes, then n
@@ -74,13 +78,17 @@ func (x *Index) Get(oid Oid) (int64, bool) {
 // Set records pos (which must fit in 48 bits) for oid.
 func (x *Index) Set(oid Oid, pos int64) {
 	p := uint64(oid) >> 16
-	b := x.buckets[p]
+	b := x.lastB
+	if b == nil || x.lastP != p {
+		b = x.buckets[p]
+	}
 	if b == nil {
 		b = &bucket{}
 		x.buckets[p] = b
 		i, _ := slices.BinarySearch(x.prefixes, p)
 		x.prefixes = slices.Insert(x.prefixes, i, p)
 	}
+	x.lastP, x.lastB = p, b
 	k := uint16(oid)
 	i, ok := b.find(k)
 	if ok {
@@ -88,6 +96,11 @@ func (x *Index) Set(oid Oid, pos int64) {
 		return
 	}
 	x.n++
+	if i == b.n() { // appending the largest oid: the usual case
+		b.keys = append(b.keys, byte(k>>8), byte(k))
+		b.vals = append(b.vals, byte(pos>>40), byte(pos>>32), byte(pos>>24), byte(pos>>16), byte(pos>>8), byte(pos))
+		return
+	}
 	b.keys = slices.Insert(b.keys, 2*i, byte(k>>8), byte(k))
 	b.vals = slices.Insert(b.vals, i*6, 0, 0, 0, 0, 0, 0)
 	putVal(b.vals, i, pos)
@@ -152,5 +165,6 @@ func (x *Index) setBucket(p uint64, keys, vals []byte) {
 		x.prefixes = slices.Insert(x.prefixes, i, p)
 	}
 	x.buckets[p] = &bucket{keys: keys, vals: vals}
+	x.lastB = nil
 	x.n += len(keys) / 2
 }
