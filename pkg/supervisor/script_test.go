@@ -87,11 +87,15 @@ func cmdZdcall(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprint(ts.Stdout(), reply)
 }
 
-// zdstatus SOCK : set $APP and $MGR from the status reply, waiting (up to
-// 5 s) for the program to be running.
+// zdstatus [-nowait] SOCK : set $APP and $MGR from the status reply,
+// waiting (up to 5 s, unless -nowait) for the program to be running.
 func cmdZdstatus(ts *testscript.TestScript, neg bool, args []string) {
+	wait := true
+	if len(args) > 1 && args[0] == "-nowait" {
+		wait, args = false, args[1:]
+	}
 	st, ok := control.GetStatus(context.Background(), ts.MkAbs(args[0]))
-	for deadline := time.Now().Add(5 * time.Second); ok && !neg && st.Application == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); wait && ok && !neg && st.Application == 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 		st, ok = control.GetStatus(context.Background(), ts.MkAbs(args[0]))
 	}

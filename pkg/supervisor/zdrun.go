@@ -185,13 +185,40 @@ func firstStage(args []string, opts *runner.Options, stderr io.Writer) int {
 		timeout = runner.DefaultStartTimeout * time.Second
 	}
 	r.SetReadDeadline(time.Now().Add(timeout))
-	msg, err := io.ReadAll(r)
-	text := string(msg)
+	type outcome struct {
+		msg []byte
+		err error
+	}
+	got := make(chan outcome, 1)
+	go func() {
+		msg, err := io.ReadAll(r)
+		got <- outcome{msg, err}
+	}()
+	// Our only job is to tell our parent (zdctl) how the start went: if
+	// the parent goes away, nobody is listening, so do not linger until
+	// start-timeout.
+	ppid := os.Getppid()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var res outcome
+wait:
+	for {
+		select {
+		case res = <-got:
+			break wait
+		case <-tick.C:
+			if os.Getppid() != ppid {
+				p.Release()
+				return 0
+			}
+		}
+	}
+	text := string(res.msg)
 	switch {
 	case strings.HasPrefix(text, "ready"):
 		p.Release()
 		return 0
-	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+	case res.err != nil && errors.Is(res.err, os.ErrDeadlineExceeded):
 		// Not started yet (a start test still failing, a crash loop
 		// under forever): leave it to zdctl's start-timeout.
 		p.Release()
