@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
 	"github.com/rs/zerolog"
+
+	"github.com/zdkit/zdkit/pkg/logging"
 )
 
 const (
@@ -150,18 +153,32 @@ type Cache struct {
 	afterBody func() // test hook: between the body and the 'a' header
 }
 
-func (c *Cache) info() *zerolog.Event {
-	if c.log == nil {
+// logAt starts a log event at a Python level, the way pkg/logging does:
+// the nearest zerolog level (CRITICAL as a non-exiting fatal) and the
+// exact number in "levelno".  Nil without a logger.
+func logAt(l *zerolog.Logger, level logging.Level) *zerolog.Event {
+	if l == nil {
 		return nil
 	}
-	return c.log.Info()
+	zl := zerolog.InfoLevel
+	switch {
+	case level >= logging.LevelCritical:
+		zl = zerolog.FatalLevel
+	case level >= logging.LevelError:
+		zl = zerolog.ErrorLevel
+	case level >= logging.LevelWarning:
+		zl = zerolog.WarnLevel
+	}
+	ev := l.WithLevel(zl)
+	if ev == nil {
+		return nil
+	}
+	return ev.Int(logging.LevelnoField, int(level))
 }
 
-func (c *Cache) critical() *zerolog.Event {
-	if c.log == nil {
-		return nil
-	}
-	return c.log.Error().Str("level_py", "CRITICAL")
+// pyRepr quotes a path as Python's %r does in ZEO's messages.
+func pyRepr(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`, "\n", `\n`).Replace(s) + "'"
 }
 
 // Open opens or creates the persistent cache at path, locking path+".lock"
@@ -197,8 +214,8 @@ func Open(path string, opt Options) (*Cache, error) {
 		if c.f, err = createFile(path); err != nil {
 			return fail(err)
 		}
-		if ev := c.info(); ev != nil {
-			ev.Msgf("created persistent cache file %q", path)
+		if ev := logAt(c.log, logging.LevelInfo); ev != nil {
+			ev.Msgf("created persistent cache file %s", pyRepr(path))
 		}
 	case err != nil:
 		return fail(fmt.Errorf("cache: %w", err))
@@ -207,8 +224,8 @@ func Open(path string, opt Options) (*Cache, error) {
 		if c.f, err = os.OpenFile(path, os.O_RDWR, 0); err != nil {
 			return fail(fmt.Errorf("cache: %w", err))
 		}
-		if ev := c.info(); ev != nil {
-			ev.Msgf("reusing persistent cache file %q", path)
+		if ev := logAt(c.log, logging.LevelInfo); ev != nil {
+			ev.Msgf("reusing persistent cache file %s", pyRepr(path))
 		}
 	}
 	if err := c.initFile(fsize); err != nil {
@@ -216,15 +233,15 @@ func Open(path string, opt Options) (*Cache, error) {
 		c.f = nil
 		bad := path + ".bad"
 		if _, serr := os.Stat(bad); serr == nil {
-			if ev := c.critical(); ev != nil {
-				ev.Err(err).Msgf("Removing bad cache file: %q (prev bad exists).", path)
+			if ev := logAt(c.log, logging.LevelCritical); ev != nil {
+				ev.Err(err).Msgf("Removing bad cache file: %s (prev bad exists).", pyRepr(path))
 			}
 			if rerr := os.Remove(path); rerr != nil {
 				return fail(fmt.Errorf("cache: removing bad cache file: %w", rerr))
 			}
 		} else {
-			if ev := c.critical(); ev != nil {
-				ev.Err(err).Msgf("Moving bad cache file to %q.", bad)
+			if ev := logAt(c.log, logging.LevelCritical); ev != nil {
+				ev.Err(err).Msgf("Moving bad cache file to %s.", pyRepr(bad))
 			}
 			if rerr := os.Rename(path, bad); rerr != nil {
 				return fail(fmt.Errorf("cache: moving bad cache file aside: %w", rerr))

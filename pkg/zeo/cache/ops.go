@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/zdkit/zdkit/pkg/logging"
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace"
 )
 
@@ -336,8 +337,8 @@ func (c *Cache) Invalidate(oid, tid uint64) error {
 		// has already dropped the index entry (§5.3.1).  A true no-op
 		// here, also for an older tid, which ZEO would write as an end
 		// tid below the start tid, a record its next open rejects.
-		if c.log != nil {
-			c.log.Warn().Msg("Ignoring invalidation with same tid as current")
+		if ev := logAt(c.log, logging.LevelWarning); ev != nil {
+			ev.Msg("Ignoring invalidation with same tid as current")
 		}
 		return nil
 	}

@@ -1,10 +1,13 @@
 package cache
 
 import (
+	"strings"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/rs/zerolog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -141,9 +144,21 @@ func TestBadFiles(t *testing.T) {
 			if tc.prevBad {
 				os.WriteFile(p+".bad", []byte("old"), 0o644)
 			}
-			c := mustOpen(t, p, Options{Size: 1000})
+			var logbuf bytes.Buffer
+			lg := zerolog.New(&logbuf)
+			c := mustOpen(t, p, Options{Size: 1000, Logger: &lg})
 			if c.Len() != 0 {
 				t.Errorf("len %d", c.Len())
+			}
+			// corrupt.txt: INFO "reusing ...", then CRITICAL.
+			want := `"message":"Moving bad cache file to '` + p + `.bad'."`
+			if tc.prevBad {
+				want = `"message":"Removing bad cache file: '` + p + `' (prev bad exists)."`
+			}
+			logs := logbuf.String()
+			if !strings.Contains(logs, `"levelno":20,"message":"reusing persistent cache file '`+p+`'"`) ||
+				!strings.Contains(logs, `"levelno":50`) || !strings.Contains(logs, want) {
+				t.Errorf("log:\n%s", logs)
 			}
 			c.Close()
 			fresh(t, p)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/zdkit/zdkit/pkg/logging"
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace"
 )
 
@@ -26,13 +27,13 @@ func openTrace(name string, now func() time.Time, log *zerolog.Logger) *tracer {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		// ZEO only warns and runs untraced.
-		if log != nil {
-			log.Warn().Msgf("cannot write tracefile %q (%v)", name, err)
+		if ev := logAt(log, logging.LevelWarning); ev != nil {
+			ev.Msgf("cannot write tracefile %s (%v)", pyRepr(name), err)
 		}
 		return nil
 	}
-	if log != nil {
-		log.Info().Msgf("opened tracefile %q", name)
+	if ev := logAt(log, logging.LevelInfo); ev != nil {
+		ev.Msgf("opened tracefile %s", pyRepr(name))
 	}
 	if now == nil {
 		now = time.Now
