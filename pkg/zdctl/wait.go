@@ -35,6 +35,7 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 		if forStart && time.Since(start) > timeout {
 			c.printf("\nProgram took too long to start\n")
 			c.timedOut = true
+			c.abandonFirstStage()
 			return 1
 		}
 		if !pending && cond() {
@@ -54,6 +55,7 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 		case <-c.intr:
 			timer.Stop()
 			c.printf("^C\n")
+			c.abandonFirstStage()
 			return 0
 		}
 		timer.Stop()

@@ -82,10 +82,12 @@ type Controller struct {
 	testing    int
 	raw        string
 
-	// spawned reports the exit of the zdrun this session started.
-	spawned chan error
-	intr    chan os.Signal
-	last    string // the shell's last command
+	// spawned reports the exit of the zdrun this session started (its
+	// first stage, which exits once the program is up or the start failed).
+	spawned    chan error
+	firstStage *os.Process
+	intr       chan os.Signal
+	last       string // the shell's last command
 
 	timedOut bool // the last wait ended in "Program took too long to start"
 	fresh    bool // the status fields were just fetched by setUp
@@ -299,6 +301,7 @@ func (c *Controller) spawnZdrun(extra []string) error {
 		return err
 	}
 	c.spawned = make(chan error, 1)
+	c.firstStage = cmd.Process
 	go func() { c.spawned <- cmd.Wait() }()
 	return nil
 }
@@ -337,5 +340,17 @@ func (c *Controller) drainInterrupts() {
 		default:
 			return
 		}
+	}
+}
+
+// abandonFirstStage ends a zdrun first stage still waiting for the
+// daemon's verdict when zdctl stops waiting (start-timeout, ^C): it is only
+// a messenger, the daemon runs in its own session and keeps running, and
+// nothing should be left behind waiting for a reader that is gone.
+func (c *Controller) abandonFirstStage() {
+	if c.spawned != nil && c.firstStage != nil {
+		c.firstStage.Kill()
+		<-c.spawned
+		c.spawned = nil
 	}
 }
