@@ -437,6 +437,7 @@ func (c *Cache) initFile(fsize int64) error {
 							if err := c.writeFree(ofs, size); err != nil {
 								return err
 							}
+							lastFree = true
 							break
 						}
 						if err := c.writeFree(old, -1); err != nil {
@@ -493,9 +494,6 @@ func (c *Cache) initFile(fsize int64) error {
 			if ofs > maxsize {
 				// The last block crosses the new end (shrinking, or a
 				// Python-grown file): it becomes free.
-				if lastIndexed {
-					c.unindex(lastOid, lastStart, lastWasCurrent)
-				}
 				if err := c.writeFreeChain(last, maxsize); err != nil {
 					return err
 				}
