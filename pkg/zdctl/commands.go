@@ -147,7 +147,8 @@ func (c *Controller) doStop(arg string) int {
 		c.sendAction("stop")
 		return c.awhile(func() bool {
 			if c.pid == 0 {
-				c.linger(2*time.Second, func() bool { return c.shouldBeUp == 0 })
+				// With hang-around (seed era) zdrun stays up on purpose.
+				c.linger(2*time.Second, func() bool { return c.shouldBeUp == 0 && !c.Opts.HangAround })
 				if !c.up {
 					c.waitManagerExit(2 * time.Second)
 				}
