@@ -80,11 +80,15 @@ func (c *Cache) load(oid, before uint64) ([]byte, uint64, bool, error) {
 		return nil, 0, false, nil
 	}
 	r, err := c.readRecord(ofs, oid, true)
-	if err != nil {
-		return nil, 0, false, err
+	if err == nil && r.end != 0 {
+		err = c.corrupt(ofs, "indexed as current but has end tid %016x", r.end)
 	}
-	if r.end != 0 {
-		return nil, 0, false, c.corrupt(ofs, "indexed as current but has end tid %016x", r.end)
+	if err != nil {
+		// ZEO raises AssertionError on every later load too; we forget
+		// the damaged record so the client refetches it from the server.
+		delete(c.current, oid)
+		c.n--
+		return nil, 0, false, err
 	}
 	if before != 0 && r.start >= before {
 		return nil, 0, false, nil
@@ -125,11 +129,13 @@ func (c *Cache) LoadBefore(oid, before uint64) (data []byte, start, end uint64, 
 	if i > 0 {
 		rv := l[i-1]
 		r, err := c.readRecord(rv.ofs, oid, true)
-		if err != nil {
-			return nil, 0, 0, false, err
+		if err == nil && (r.start != rv.start || r.end == 0) {
+			err = c.corrupt(rv.ofs, "indexed as non-current revision %016x but holds %016x-%016x", rv.start, r.start, r.end)
 		}
-		if r.start != rv.start || r.end == 0 {
-			return nil, 0, 0, false, c.corrupt(rv.ofs, "indexed as non-current revision %016x but holds %016x-%016x", rv.start, r.start, r.end)
+		if err != nil {
+			c.delNoncur(oid, rv.start)
+			c.n--
+			return nil, 0, 0, false, err
 		}
 		if r.end >= before {
 			c.stats.Accesses++
