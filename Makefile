@@ -6,13 +6,16 @@ CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo bench fuzz clean vet
+.PHONY: all build test demo bench fuzz stress clean vet
 
 all: build
 
+# Static binaries: no libc in the process, which keeps zdrun's resident size
+# near 4.5 MiB instead of 6 (docs/zdrun.md), and user lookups read /etc/passwd
+# directly, as zdaemon's pwd module does.
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
 vet:
 	$(GO) vet ./...
@@ -34,6 +37,10 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# The long fault-injection runs (issue 8); their short versions run in `make test`.
+stress:
+	ZDKIT_STRESS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 clean:
 	rm -rf $(BIN) demo
