@@ -1,0 +1,226 @@
+"""Drive a ZEO server with the real ZEO 6 ClientStorage (interop helper).
+
+usage: zeo_client.py ADDRESS SCENARIO
+ADDRESS is HOST:PORT or a Unix socket path. Each scenario prints
+"ok SCENARIO" on success and exits non-zero with a message otherwise.
+"""
+import json
+import os
+import sys
+import time
+
+import transaction
+import ZEO
+from BTrees.Length import Length
+from persistent.mapping import PersistentMapping
+from ZODB.POSException import ConflictError
+
+import fs_write
+
+TIMEOUT = 10
+
+
+def parse_addr(text):
+    if '/' in text:
+        return text
+    host, port = text.rsplit(':', 1)
+    return (host, int(port))
+
+
+def fail(msg):
+    sys.exit('FAIL: %s' % msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def opendb(addr, **kw):
+    return ZEO.DB(addr, wait_timeout=TIMEOUT, **kw)
+
+
+def wait_for(pred, what):
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    fail('timed out waiting for ' + what)
+
+
+def basic(addr):
+    db1 = opendb(addr)
+    db2 = opendb(addr)
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    c1 = db1.open(tm1)
+    c2 = db2.open(tm2)
+    r1 = c1.root()
+    r1['x'] = PersistentMapping(a=1)
+    tm1.commit()
+    r2 = c2.root()
+    # ZEO delivers invalidations to other clients asynchronously (with
+    # Python's runzeo too), so the second client polls.
+    wait_for(lambda: (tm2.begin(), 'x' in r2 and dict(r2['x']) == {'a': 1})[1],
+             'the first commit on the second client')
+    r1['x']['a'] = 2
+    tm1.commit()
+
+    def seen():
+        tm2.begin()
+        return r2['x']['a'] == 2
+    wait_for(seen, 'invalidation on the second client')
+    oid = r1['x']._p_oid
+    hist = db1.history(oid, 10)
+    check(len(hist) == 2, 'history has %d entries, want 2' % len(hist))
+    check(hist[0]['tid'] > hist[1]['tid'], 'history not newest first')
+    info = db1.undoInfo()
+    check(len(info) == 3, 'undoInfo has %d entries, want 3' % len(info))
+    db1.undo(info[0]['id'], tm1.get())
+    tm1.commit()
+    # The undo's invalidations reach the committing client asynchronously.
+    wait_for(lambda: (tm1.begin(), r1['x']['a'] == 1)[1],
+             'undo invalidation on the first client')
+    wait_for(lambda: (tm2.begin(), r2['x']['a'] == 1)[1],
+             'undo invalidation on the second client')
+    size_before = db1.storage.getSize()
+    db1.pack(time.time() + 1)
+    tm1.begin()
+    check(len(db1.history(oid, 10)) == 1, 'pack kept old revisions')
+    check(r1['x']['a'] == 1, 'after pack a=%r' % r1['x']['a'])
+    check(db1.storage.getSize() < size_before, 'pack did not shrink file')
+    for c, db in ((c1, db1), (c2, db2)):
+        c.close()
+        db.close()
+
+
+def conflict(addr):
+    db1 = opendb(addr)
+    db2 = opendb(addr)
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    c1 = db1.open(tm1)
+    c2 = db2.open(tm2)
+    r1 = c1.root()
+    token = os.urandom(8).hex()
+    r1['m'] = PersistentMapping(a=0, token=token)
+    r1['n'] = Length(0)
+    tm1.commit()
+    r2 = c2.root()
+    wait_for(lambda: (tm2.begin(),
+                      'm' in r2 and r2['m'].get('token') == token)[1],
+             'the new objects on the second client')
+    # Unresolvable: both change the same PersistentMapping.
+    r1['m']['a'] = 1
+    r2['m']['a'] = 2
+    tm2.commit()
+    try:
+        tm1.commit()
+        fail('no ConflictError for concurrent PersistentMapping writes')
+    except ConflictError:
+        tm1.abort()
+    wait_for(lambda: (tm1.begin(), r1['m']['a'] == 2)[1],
+             'the winning write (a=2) on the losing client')
+    # Resolvable: BTrees.Length has _p_resolveConflict (client-side).
+    tm1.begin()
+    tm2.begin()
+    r1['n'].change(5)
+    r2['n'].change(7)
+    tm2.commit()
+    tm1.commit()
+    wait_for(lambda: (tm1.begin(), r1['n']() == 12)[1],
+             'resolved Length == 12 on the first client')
+    wait_for(lambda: (tm2.begin(), r2['n']() == 12)[1],
+             'resolved Length == 12 on the second client')
+    for c, db in ((c1, db1), (c2, db2)):
+        c.close()
+        db.close()
+
+
+def write(addr):
+    """fs_write.py's workload through ZEO; prints the root summary."""
+    db = opendb(addr)
+    conn = db.open()
+    root = conn.root()
+    for i in range(5):
+        root['k%d' % i] = PersistentMapping({'v': i, 's': 'x' * i})
+        txn = transaction.get()
+        txn.note('txn %d' % i)
+        txn.setUser('bob')
+        txn.setExtendedInfo('n', i)
+        transaction.commit()
+    from BTrees.OOBTree import OOBTree
+    root['tree'] = OOBTree()
+    transaction.commit()
+    for i in range(50):
+        root['tree'][i] = str(i)
+    transaction.commit()
+    del root['k0']
+    transaction.commit()
+    db.undo(db.undoInfo()[0]['id'], transaction.get())
+    transaction.commit()
+    root['k1']['v'] = 'changed'
+    transaction.commit()
+    print(json.dumps(fs_write.summary(root), sort_keys=True))
+    conn.close()
+    db.close()
+
+
+def read(addr):
+    """Print the root summary as seen through ZEO."""
+    db = opendb(addr)
+    conn = db.open()
+    print(json.dumps(fs_write.summary(conn.root()), sort_keys=True))
+    conn.close()
+    db.close()
+
+
+def _abandon(addr, after):
+    """Start a commit at the storage level and die without finishing."""
+    db = opendb(addr)
+    conn = db.open()
+    conn.root()['victim'] = PersistentMapping(a=1)
+    txn = transaction.get()
+    conn.tpc_begin(txn)
+    conn.commit(txn)
+    if after == 'vote':
+        conn.tpc_vote(txn)
+    sys.stdout.write('abandoning after %s\n' % after)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def after_abandon(addr):
+    """A fresh client must be able to commit once the other one is gone."""
+    db = opendb(addr)
+    conn = db.open()
+    root = conn.root()
+    check('victim' not in root, 'abandoned transaction became visible')
+    root['survivor'] = 1
+    transaction.commit()
+    conn.close()
+    db.close()
+
+
+SCENARIOS = {
+    'basic': basic,
+    'conflict': conflict,
+    'write': write,
+    'read': read,
+    'abandon-after-store': lambda a: _abandon(a, 'store'),
+    'abandon-after-vote': lambda a: _abandon(a, 'vote'),
+    'after-abandon': after_abandon,
+}
+
+
+def main():
+    addr = parse_addr(sys.argv[1])
+    name = sys.argv[2]
+    SCENARIOS[name](addr)
+    if name not in ('write', 'read'):
+        print('ok ' + name)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,125 @@
+package interop_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// expectOK runs a zeo_client.py scenario and requires "ok SCENARIO".
+func expectOK(t *testing.T, dir string, s *server, scenario string) {
+	t.Helper()
+	r := client(t, dir, s.addr, scenario)
+	if r.code != 0 || !strings.Contains(r.stdout, "ok "+scenario) {
+		t.Errorf("scenario %s: exit %d\nstdout: %s\nstderr: %s\nserver log:\n%s", scenario, r.code, r.stdout, r.stderr, s.output())
+	}
+}
+
+// The real ZEO 6 ClientStorage against our runzeo over TCP with pickle
+// marshalling: commit, invalidations to a second client, history, undo,
+// pack; an unresolvable conflict raises ConflictError and a
+// BTrees.Length conflict is resolved on the client (runzeo never runs
+// application code, decision 4).
+func TestZEOClientBasics(t *testing.T) {
+	for _, sc := range []string{"basic", "conflict"} {
+		t.Run(sc, func(t *testing.T) {
+			dir := t.TempDir()
+			s := runzeo(t, dir, nil)
+			expectOK(t, dir, s, sc)
+			if strings.Contains(s.output(), "'M5'") {
+				t.Errorf("pickle server negotiated msgpack:\n%s", s.output())
+			}
+		})
+	}
+}
+
+// msgpack marshalling, switched on by ZEO_MSGPACK as in ZEO's runzeo and
+// by "msgpack true" in a <zeo> section served on a Unix socket.
+func TestZEOClientMsgpackAndUnixSocket(t *testing.T) {
+	t.Run("env-tcp", func(t *testing.T) {
+		dir := t.TempDir()
+		s := runzeo(t, dir, []string{"ZEO_MSGPACK=1"})
+		expectOK(t, dir, s, "basic")
+		expectOK(t, dir, s, "conflict")
+		if !strings.Contains(s.output(), "received handshake 'M5'") {
+			t.Errorf("no M5 handshake logged:\n%s", s.output())
+		}
+	})
+	t.Run("config-unix", func(t *testing.T) {
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "zeo.sock")
+		conf := filepath.Join(dir, "zeo.conf")
+		text := "<zeo>\n  address " + sock + "\n  msgpack true\n</zeo>\n" +
+			"<filestorage>\n  path " + filepath.Join(dir, "Data.fs") + "\n</filestorage>\n"
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := startServer(t, dir, sock, nil, bin(t, "runzeo"), "-C", conf)
+		expectOK(t, dir, s, "basic")
+		expectOK(t, dir, s, "conflict")
+		if !strings.Contains(s.output(), "received handshake 'M5'") {
+			t.Errorf("no M5 handshake logged:\n%s", s.output())
+		}
+		if !s.stop(t) {
+			return
+		}
+		if _, err := os.Stat(sock); !os.IsNotExist(err) {
+			t.Errorf("Unix socket left behind after SIGTERM (stat: %v)", err)
+		}
+	})
+}
+
+// A client that dies in the middle of a commit (after storing, or after
+// voting, when the server holds the commit lock) must not block the next
+// client, and its transaction must not become visible.
+func TestZEOClientDiesMidCommit(t *testing.T) {
+	for _, sc := range []string{"abandon-after-store", "abandon-after-vote"} {
+		t.Run(sc, func(t *testing.T) {
+			dir := t.TempDir()
+			s := runzeo(t, dir, nil)
+			r := client(t, dir, s.addr, sc)
+			if r.code != 0 || !strings.Contains(r.stdout, "abandoning") {
+				t.Fatalf("%s: exit %d\n%s\n%s", sc, r.code, r.stdout, r.stderr)
+			}
+			expectOK(t, dir, s, "after-abandon")
+			r = client(t, dir, s.addr, "read")
+			if got := strings.TrimSpace(r.stdout); got != `{"survivor": 1}` {
+				t.Errorf("root after abandon = %q (exit %d, %s)", got, r.code, r.stderr)
+			}
+		})
+	}
+}
+
+// What ZEO clients write through our runzeo must be a Data.fs Python
+// opens (index accepted), checks clean and loads identically; and a
+// Data.fs Python wrote must be served by our runzeo unchanged.
+func TestZEODataFSRoundTrip(t *testing.T) {
+	t.Run("zdkit-writes", func(t *testing.T) {
+		dir := t.TempDir()
+		s := runzeo(t, dir, nil)
+		r := client(t, dir, s.addr, "write")
+		mustOK(t, "zeo_client.py write", r)
+		want := strings.TrimSpace(r.stdout)
+		if !s.stop(t) {
+			return
+		}
+		path := filepath.Join(dir, "Data.fs")
+		if got := pyRead(t, path, true); got != want {
+			t.Errorf("Python FileStorage reads\n%s\nclient wrote\n%s", got, want)
+		}
+		mustOK(t, "fstest.py", py(t, dir, 60*time.Second, "-m", "ZODB.scripts.fstest", path))
+		sameTools(t, path)
+	})
+	t.Run("python-writes", func(t *testing.T) {
+		dir := t.TempDir()
+		want, _, _ := pyWrite(t, filepath.Join(dir, "Data.fs"))
+		s := runzeo(t, dir, nil)
+		r := client(t, dir, s.addr, "read")
+		mustOK(t, "zeo_client.py read", r)
+		if got := strings.TrimSpace(r.stdout); got != want {
+			t.Errorf("served\n%s\nPython wrote\n%s", got, want)
+		}
+	})
+}
