@@ -13,6 +13,10 @@
 // zdrun does (bind a temporary name, then link(2) it to the real name), but
 // detects a stale socket without zdrun's one-second sleep (spec §9.15), and it
 // answers several connections at once instead of superseding the pending one.
+// Each connection's peer is checked with SO_PEERCRED: only root and the
+// socket's owner are obeyed, others get RefusalReply (issue 8; zdrun relied
+// on the 0700 mode alone). The line limit (10 KB, as zdrun) and the time a
+// client may take to send its line are Listener settings.
 //
 // The Python-literal helpers (PyRepr, PyListRepr, ParsePyStrList) produce and
 // read the exact text of Python's repr() for str and list-of-str values, which
