@@ -78,6 +78,7 @@ type Client struct {
 	mu      sync.Mutex
 	nextID  int64
 	pending map[string][]chan result
+	blobs   map[string][]byte // receiveBlob* data being collected, by (oid, serial)
 	err     error
 	done    chan struct{}
 }
@@ -153,7 +154,7 @@ func dialOne(ctx context.Context, addr string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	c := &Client{nc: nc, enc: enc, opts: opts, pending: map[string][]chan result{}, done: make(chan struct{})}
+	c := &Client{nc: nc, enc: enc, opts: opts, pending: map[string][]chan result{}, blobs: map[string][]byte{}, done: make(chan struct{})}
 	go c.reader()
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -265,6 +266,22 @@ func (c *Client) callback(m wire.Message) {
 			}
 		}
 		c.opts.OnInvalidate(tid.FromBytes(tb), oids)
+	case "receiveBlobStart", "receiveBlobChunk", "receiveBlobStop":
+		if len(args) < 2 {
+			return
+		}
+		key := wire.Repr(wire.Tuple{args[0], args[1]})
+		c.mu.Lock()
+		switch m.Method {
+		case "receiveBlobStart":
+			c.blobs[key] = []byte{}
+		case "receiveBlobChunk":
+			if b, ok := c.blobs[key]; ok && len(args) == 3 {
+				chunk, _ := wire.AsBytes(args[2])
+				c.blobs[key] = append(b, chunk...)
+			}
+		}
+		c.mu.Unlock()
 	case "info":
 		if c.opts.OnInfo != nil && len(args) == 1 {
 			if d, ok := args[0].(*wire.Dict); ok {
@@ -383,6 +400,25 @@ func (c *Client) NewOIDs(n int) ([]storage.OID, error) {
 	return out, nil
 }
 
+// LoadBlob fetches a blob revision with sendBlob: the server streams it
+// through receiveBlob* callbacks before its reply.
+func (c *Client) LoadBlob(oid storage.OID, serial tid.TID) ([]byte, error) {
+	ob, sb := oid.Bytes(), storage.TIDBytes(serial)
+	key := wire.Repr(wire.Tuple{ob, sb})
+	_, err := c.Call("sendBlob", ob, sb)
+	c.mu.Lock()
+	b, ok := c.blobs[key]
+	delete(c.blobs, key)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("zeo client: sendBlob sent no blob for %s", oid)
+	}
+	return b, nil
+}
+
 // Ping round-trips a no-op call.
 func (c *Client) Ping() error {
 	_, err := c.Call("ping")
@@ -449,6 +485,23 @@ func (t *Txn) Delete(oid storage.OID, serial tid.TID) error {
 // CheckCurrent sends checkCurrentSerialInTransaction (readCurrent).
 func (t *Txn) CheckCurrent(oid storage.OID, serial tid.TID) error {
 	return t.c.CallAsync("checkCurrentSerialInTransaction", oid.Bytes(), storage.TIDBytes(serial), t.id)
+}
+
+// StoreBlob uploads a blob revision (storeBlobStart, storeBlobChunk in
+// 59000-byte pieces, storeBlobEnd), as ClientStorage does for a
+// non-shared blob directory.
+func (t *Txn) StoreBlob(oid storage.OID, serial tid.TID, data, blob []byte) error {
+	if err := t.c.CallAsync("storeBlobStart"); err != nil {
+		return err
+	}
+	for len(blob) > 0 {
+		n := min(len(blob), 59000)
+		if err := t.c.CallAsync("storeBlobChunk", blob[:n]); err != nil {
+			return err
+		}
+		blob = blob[n:]
+	}
+	return t.c.CallAsync("storeBlobEnd", oid.Bytes(), storage.TIDBytes(serial), data, t.id)
 }
 
 // Undo sends undoa for an undo id from undoLog.

@@ -21,6 +21,7 @@ type Storage struct {
 	// NoPackGC turns off garbage collection in pack (<filestorage>
 	// pack-gc false).
 	NoPackGC bool
+	blobs    *blobDir // nil: no blob support
 }
 
 var (
@@ -33,11 +34,24 @@ var (
 
 // Open opens (or with opts.Create creates) the Data.fs at path.
 func Open(path string, opts filestorage.Options) (*Storage, error) {
+	return OpenWithBlobs(path, "", opts)
+}
+
+// OpenWithBlobs opens a Data.fs with a blob directory (IBlobStorage);
+// an empty blobDir means no blobs.
+func OpenWithBlobs(path, blobPath string, opts filestorage.Options) (*Storage, error) {
+	var bd *blobDir
+	if blobPath != "" {
+		var err error
+		if bd, err = openBlobDir(blobPath); err != nil {
+			return nil, err
+		}
+	}
 	fs, err := filestorage.Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Storage{fs: fs}, nil
+	return &Storage{fs: fs, blobs: bd}, nil
 }
 
 // FileStorage returns the underlying storage.
@@ -46,6 +60,9 @@ func (s *Storage) FileStorage() *filestorage.FileStorage { return s.fs }
 // Info reports what a Python FileStorage without blobs reports.
 func (s *Storage) Info() storage.Info {
 	var ifaces []storage.Interface
+	if s.blobs != nil {
+		ifaces = append(ifaces, storage.Interface{Module: "ZODB.interfaces", Name: "IBlobStorage"})
+	}
 	for _, n := range []string{"IStorageRestoreable", "IStorageIteration", "IStorageUndoable",
 		"IStorageCurrentRecordIteration", "IExternalGC", "IStorage"} {
 		ifaces = append(ifaces, storage.Interface{Module: "ZODB.interfaces", Name: n})
@@ -179,6 +196,9 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	}
 	if err != nil {
 		return nil, convErr(err)
+	}
+	if s.blobs != nil {
+		return &blobTxn{txn: &txn{x: x}, dir: s.blobs}, nil
 	}
 	return &txn{x: x}, nil
 }

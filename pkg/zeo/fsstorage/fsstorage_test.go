@@ -3,6 +3,7 @@ package fsstorage
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -146,5 +147,79 @@ func TestServeFileStorage(t *testing.T) {
 	h, err := c.Call("history", storage.OID(0).Bytes(), int64(10))
 	if err != nil || len(h.(wire.List)) < 3 {
 		t.Errorf("history: %s %v", wire.Repr(h), err)
+	}
+}
+
+// Blobs: upload in chunks, commit, download with sendBlob; a conflict
+// round replays the upload; abort removes it.
+func TestBlobs(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenWithBlobs(filepath.Join(dir, "Data.fs"), filepath.Join(dir, "blobs"), filestorage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(map[string]storage.Storage{"1": st}, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, l.Addr().String())
+	info, _ := c.Call("get_info")
+	ifs, _ := info.(*wire.Dict).Get("interfaces")
+	if !wire.Equal(ifs.(wire.Tuple)[0], wire.Tuple{"ZODB.interfaces", "IBlobStorage"}) {
+		t.Errorf("interfaces %s", wire.Repr(ifs))
+	}
+	blob := make([]byte, 150000)
+	for i := range blob {
+		blob[i] = byte(i * 7)
+	}
+	tx, _ := c.Begin("", "blob", nil)
+	tx.Store(5, 0, []byte("blob record"))
+	tx.StoreBlob(5, 0, []byte("blob record"), blob)
+	if cf, _, err := tx.Vote(); err != nil || len(cf) != 0 {
+		t.Fatalf("vote: %v %v", cf, err)
+	}
+	t1, err := tx.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LoadBlob(5, t1)
+	if err != nil || string(got) != string(blob) {
+		t.Fatalf("LoadBlob: %d bytes, %v", len(got), err)
+	}
+	want := filepath.Join(dir, "blobs", "0x00", "0x00", "0x00", "0x00", "0x00", "0x00", "0x00", "0x05", t1.Repr()+".blob")
+	if _, err := os.Stat(want); err != nil {
+		t.Errorf("blob file not in the bushy layout: %v", err)
+	}
+	if _, err := c.LoadBlob(5, t1-1); !client.IsClass(err, "POSKeyError") {
+		t.Errorf("missing blob revision: %v", err)
+	}
+	// Conflict round: the upload survives the first vote.
+	other := dial(t, l.Addr().String())
+	commit(t, other, 5, t1, "newer")
+	t2 := other.LastTID
+	_ = t2
+	tx, _ = c.Begin("", "blob2", nil)
+	tx.StoreBlob(5, t1, []byte("blob record 2"), []byte("second"))
+	cf, _, err := tx.Vote()
+	if err != nil || len(cf) != 1 {
+		t.Fatalf("expected a conflict dict: %v %v", cf, err)
+	}
+	tx.StoreBlob(5, cf[0].Committed, []byte("blob record 3"), []byte("third"))
+	if cf, _, err := tx.Vote(); err != nil || len(cf) != 0 {
+		t.Fatalf("re-vote: %v %v", cf, err)
+	}
+	t3, err := tx.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.LoadBlob(5, t3); err != nil || string(got) != "third" {
+		t.Errorf("blob after resolution: %q %v", got, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "blobs", "tmp"))
+	if len(ents) != 0 {
+		t.Errorf("%d files left in the blob tmp dir", len(ents))
 	}
 }

@@ -67,7 +67,13 @@ func serve(t *testing.T, st storage.Storage, opts server.Options, network string
 
 func runClient(t *testing.T, addr string, scenarios ...string) {
 	t.Helper()
+	runClientEnv(t, addr, nil, scenarios...)
+}
+
+func runClientEnv(t *testing.T, addr string, extra []string, scenarios ...string) {
+	t.Helper()
 	py, env := python(t)
+	env = append(env, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{"testdata/client.py", addr}, scenarios...)...)
@@ -109,4 +115,16 @@ func TestPythonClientMappingStorage(t *testing.T) {
 	// No undo on a mappingstorage.
 	runClient(t, serve(t, mappingstorage.New("", false), server.Options{}, "tcp"),
 		"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly")
+}
+
+func TestPythonClientBlobs(t *testing.T) {
+	python(t)
+	dir := t.TempDir()
+	blobs := filepath.Join(dir, "blobs")
+	st, err := fsstorage.OpenWithBlobs(filepath.Join(dir, "Data.fs"), blobs, filestorage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, st, server.Options{}, "tcp")
+	runClientEnv(t, addr, []string{"ZDKIT_SHARED_BLOB_DIR=" + blobs}, "root_create", "blobs", "sharedblobs")
 }

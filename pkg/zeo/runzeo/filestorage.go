@@ -14,14 +14,12 @@ func init() { OpenFileStorage = openFileStorage }
 // Go FileStorage does not implement yet are refused rather than ignored.
 func openFileStorage(c FileStorageConfig) (storage.Storage, error) {
 	switch {
-	case c.BlobDir != "":
-		return nil, errors.New("blob-dir: blobs are not supported yet")
 	case c.Quota != 0:
 		return nil, errors.New("quota is not supported yet")
 	case !c.PackKeepOld:
 		return nil, errors.New("pack-keep-old false is not supported yet")
 	}
-	s, err := fsstorage.Open(c.Path, filestorage.Options{Create: c.Create, ReadOnly: c.ReadOnly})
+	s, err := fsstorage.OpenWithBlobs(c.Path, c.BlobDir, filestorage.Options{Create: c.Create, ReadOnly: c.ReadOnly})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/tid"
@@ -101,6 +102,9 @@ func (c *conn) addOp(txnID any, op txnOp) error {
 	}
 	if op.kind == opStore {
 		if i, ok := t.storeIdx[op.oid]; ok {
+			if old := t.ops[i].blob; old != "" && old != op.blob {
+				os.Remove(old)
+			}
 			t.ops[i] = op
 			c.store.stores.Add(1)
 			return nil
@@ -270,7 +274,11 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 		var err error
 		switch op.kind {
 		case opStore:
-			err = stxn.Store(op.oid, op.serial, op.data)
+			if op.blob != "" {
+				err = c.storeBlobInto(stxn, op)
+			} else {
+				err = stxn.Store(op.oid, op.serial, op.data)
+			}
 			var ce *storage.ConflictError
 			if errors.As(err, &ce) && !ce.Read {
 				// Client-side resolution: hand the conflict back as a dict
@@ -358,6 +366,7 @@ func (c *conn) abortLocked(t *ztxn) {
 		c.store.release(t)
 	}
 	t.holdsLock = false
+	t.removeBlobs()
 	if c.txn == t {
 		c.txn = nil
 		c.store.activeTxns.Add(-1)

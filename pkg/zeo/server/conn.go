@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ type txnOp struct {
 	data    []byte
 	prevTxn tid.TID
 	undoID  []byte
+	blob    string // blob file of a blob store, owned by the transaction
 }
 
 // ztxn is a ZEO-level transaction of one connection.
@@ -96,6 +98,7 @@ type conn struct {
 	txn      *ztxn
 	iters    map[int64]any // *txnIter or *recIter
 	nextIter int64
+	blobUp   *os.File // the upload between storeBlobStart and storeBlobEnd
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -256,6 +259,7 @@ func (c *conn) cleanup() {
 	for id := range c.iters {
 		c.freeIterLocked(id)
 	}
+	c.dropBlobUploadLocked()
 	c.mu.Unlock()
 	if st != nil {
 		st.unregister(c)
@@ -301,11 +305,11 @@ func init() {
 		"iterator_gc":                     (*conn).iteratorGC,
 		"server_status":                   (*conn).serverStatus,
 		"set_client_label":                (*conn).setClientLabel,
-		"storeBlobStart":                  (*conn).noBlobs,
-		"storeBlobChunk":                  (*conn).noBlobs,
-		"storeBlobEnd":                    (*conn).noBlobs,
-		"storeBlobShared":                 (*conn).noBlobs,
-		"sendBlob":                        (*conn).noBlobs,
+		"storeBlobStart":                  (*conn).storeBlobStart,
+		"storeBlobChunk":                  (*conn).storeBlobChunk,
+		"storeBlobEnd":                    (*conn).storeBlobEnd,
+		"storeBlobShared":                 (*conn).storeBlobShared,
+		"sendBlob":                        (*conn).sendBlob,
 	}
 }
 
@@ -683,10 +687,6 @@ func (c *conn) setClientLabel(id any, args wire.Tuple) (any, error) {
 	label, _ := wire.AsString(first(args))
 	c.label.Store(&label)
 	return nil, nil
-}
-
-func (c *conn) noBlobs(id any, args wire.Tuple) (any, error) {
-	return nil, remote(ClassStorageError, "this storage does not support blobs")
 }
 
 // ---------------------------------------------------------------- undo / pack

@@ -260,3 +260,24 @@ func (e *UndoError) Error() string { return e.Msg }
 type StorageError struct{ Msg string }
 
 func (e *StorageError) Error() string { return e.Msg }
+
+// BlobStorage is implemented by storages with blobs (IBlobStorage). Blob
+// uploads are written into TemporaryDirectory, which must be on the same
+// filesystem as the blob directory so that files can be renamed into
+// place.
+type BlobStorage interface {
+	TemporaryDirectory() string
+	// LoadBlob returns the file holding oid's blob at serial, or
+	// *POSKeyError.
+	LoadBlob(oid OID, serial tid.TID) (string, error)
+	// SharedBlobPath is the directory of oid in the blob tree, where
+	// shared-blob-dir clients put their uploads (storeBlobShared).
+	SharedBlobPath(oid OID) string
+}
+
+// BlobTransaction is implemented by the Transactions of a BlobStorage.
+type BlobTransaction interface {
+	// StoreBlob stores data like Store and takes ownership of the file
+	// at blobPath (it is moved into the blob tree, or removed on abort).
+	StoreBlob(oid OID, serial tid.TID, data []byte, blobPath string) error
+}

@@ -193,6 +193,42 @@ def cache():
     d.close()
 
 
+def blobs():
+    # Non-shared blob dirs: storeBlob* upload, sendBlob download.
+    import tempfile
+    from ZODB.blob import Blob
+    data = bytes(range(256)) * 1000
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=tempfile.mkdtemp()))
+    with d.transaction() as conn:
+        conn.root()["blob"] = Blob(data)
+    d.close()
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=tempfile.mkdtemp()))
+    with d.transaction() as conn:
+        with conn.root()["blob"].open() as f:
+            assert f.read() == data
+        with conn.root()["blob"].open("w") as f:
+            f.write(b"changed")
+    with d.transaction() as conn:
+        with conn.root()["blob"].open() as f:
+            assert f.read() == b"changed"
+    d.close()
+
+
+def sharedblobs():
+    # shared_blob_dir: the client writes into the server's blob directory
+    # and sends storeBlobShared.
+    import os
+    from ZODB.blob import Blob
+    bd = os.environ["ZDKIT_SHARED_BLOB_DIR"]
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=bd, shared_blob_dir=True))
+    with d.transaction() as conn:
+        conn.root()["shared"] = Blob(b"shared data")
+    with d.transaction() as conn:
+        with conn.root()["shared"].open() as f:
+            assert f.read() == b"shared data"
+    d.close()
+
+
 for name in sys.argv[2:]:
     globals()[name]()
     print("ok", name, flush=True)
