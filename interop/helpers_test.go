@@ -88,6 +88,7 @@ func lastLine(s string) string {
 // bin builds zdkit's commands once and returns the path of one.
 func bin(t *testing.T, name string) string {
 	t.Helper()
+	python(t) // skip before paying for a build
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if binDir == "" && buildErr == nil {

@@ -123,3 +123,19 @@ func TestZEODataFSRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// A read-only server (<zeo> read-only true) serves Python's Data.fs and
+// refuses writes with ReadOnlyError.
+func TestZEOReadOnlyServer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	pyWrite(t, path)
+	addr := freePort(t)
+	conf := filepath.Join(dir, "zeo.conf")
+	text := "<zeo>\n  address " + addr + "\n  read-only true\n</zeo>\n<filestorage>\n  path " + path + "\n</filestorage>\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, dir, addr, nil, bin(t, "runzeo"), "-C", conf)
+	expectOK(t, dir, s, "readonly")
+}

@@ -203,7 +203,25 @@ def after_abandon(addr):
     db.close()
 
 
+def readonly(addr):
+    """Against a read-only server: reads work, a write raises ReadOnlyError."""
+    from ZODB.POSException import ReadOnlyError
+    db = opendb(addr, read_only=True)
+    conn = db.open()
+    root = conn.root()
+    check(root['k1']['v'] == 'changed', 'read-only server serves %r' % dict(root['k1']))
+    root['w'] = 1
+    try:
+        transaction.commit()
+        fail('commit on a read-only server succeeded')
+    except ReadOnlyError:
+        transaction.abort()
+    conn.close()
+    db.close()
+
+
 SCENARIOS = {
+    'readonly': readonly,
     'basic': basic,
     'conflict': conflict,
     'write': write,
