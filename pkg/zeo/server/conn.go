@@ -314,7 +314,15 @@ func init() {
 }
 
 // handle dispatches one message. A non-nil result closes the connection.
-func (c *conn) handle(m wire.Message) error {
+func (c *conn) handle(m wire.Message) (err error) {
+	// A bug in one handler must not take the whole server down: log it
+	// and close only this connection (its cleanup aborts its transaction).
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.critical("ZEO.StorageServer", "(%s) internal error handling %s: %v", c.logName(), pyQuote(m.Method), r)
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
 	if m.IsHeartbeat() || m.Method == wire.ReplyMethod {
 		return nil
 	}
