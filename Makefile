@@ -6,7 +6,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo bench fuzz stress clean vet
+.PHONY: all build test demo demo-stop bench fuzz stress clean vet
 
 all: build
 
@@ -25,6 +25,9 @@ test: vet
 
 demo: build
 	./scripts/demo.sh
+
+demo-stop:
+	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

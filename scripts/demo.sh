@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: lay down a ZEO instance with mkzeoinst, start it under zdrun with the
-# instance's bin/zeoctl (zdctl), show it serving with zeoup, then stop it again.
+# instance's bin/zeoctl (zdctl), and show it serving with zeoup. It stays up
+# until `make demo-stop`.
 # Everything lives under ./demo and only loopback addresses are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,27 +17,36 @@ done
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
-# Stop the instance whatever happens, so the demo never leaves a process behind.
+# A second `make demo` must never put two servers on one Data.fs: stop the
+# instance a previous run left serving, then lay it down afresh.
+if [ -x "$HOME_DIR/bin/zeoctl" ]; then
+  "$HOME_DIR/bin/zeoctl" stop >/dev/null 2>&1 || true
+fi
+rm -rf demo
+
+# If anything below fails, stop what was started so no process is left behind.
 cleanup() { "$HOME_DIR/bin/zeoctl" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-rm -rf demo
 say "$BIN/mkzeoinst" "$HOME_DIR" "127.0.0.1:$port"
 say "$HOME_DIR/bin/zeoctl" start
 say "$HOME_DIR/bin/zeoctl" status
 say "$BIN/zeoup" -a "127.0.0.1:$port"
-say "$HOME_DIR/bin/zeoctl" status -l
-say "$BIN/fstest" "$HOME_DIR/var/Data.fs"
-say "$HOME_DIR/bin/zeoctl" kill HUP
-sleep 1
-say "$HOME_DIR/bin/zeoctl" status
+say "$BIN/fstest" -v "$HOME_DIR/var/Data.fs"
+say "$HOME_DIR/bin/zeoctl" restart
 say "$BIN/zeoup" -a "127.0.0.1:$port"
 printf '\n\033[1m$ echo status | %s\033[0m\n' "$HOME_DIR/bin/zeoctl"
 echo status | "$HOME_DIR/bin/zeoctl"
 echo
-say tail -n 5 "$HOME_DIR/log/zeo.log"
-say "$HOME_DIR/bin/zeoctl" stop
-say "$HOME_DIR/bin/zeoctl" status || true
+say "$HOME_DIR/bin/zeoctl" status -l
 trap - EXIT
-echo
-echo "demo: the instance is in demo/zeo; start it again with demo/zeo/bin/zeoctl start"
+cat <<MSG
+
+The ZEO server is running under zdrun, listening on 127.0.0.1:$port.
+  instance:   $HOME_DIR
+  data:       $HOME_DIR/var/Data.fs
+  server log: $HOME_DIR/log/zeo.log      (runzeo)
+  zdrun log:  $HOME_DIR/log/zeoctl.log   (the manager)
+  control:    $HOME_DIR/bin/zeoctl       (status, logtail, restart, ... or no argument for the shell)
+Stop it with:  make demo-stop
+MSG
