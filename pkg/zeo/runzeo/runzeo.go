@@ -88,6 +88,7 @@ type settings struct {
 	addressText string
 	readOnly    bool
 	invqSize    int
+	invAge      time.Duration
 	timeout     time.Duration
 	pidFile     string
 	msgpack     bool
@@ -200,6 +201,9 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 	s.readOnly = z.Bool("read-only")
 	if n := z.Int("invalidation-queue-size"); n > 0 {
 		s.invqSize = n
+	}
+	if z.Has("invalidation-age") {
+		s.invAge = time.Duration(z.Float("invalidation-age") * float64(time.Second))
 	}
 	if z.Has("transaction-timeout") {
 		s.timeout = time.Duration(z.Int("transaction-timeout")) * time.Second
@@ -376,7 +380,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		log.Logger(name).Log(logging.Level(level), msg)
 	}
 	srv, err := server.New(storages, server.Options{
-		ReadOnly: s.readOnly, InvalidationQueueSize: s.invqSize, TransactionTimeout: s.timeout,
+		ReadOnly: s.readOnly, InvalidationQueueSize: s.invqSize, InvalidationAge: s.invAge, TransactionTimeout: s.timeout,
 		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
 	})
 	if err != nil {

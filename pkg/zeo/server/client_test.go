@@ -527,3 +527,19 @@ func TestBadHandshakeAndInvalidMethod(t *testing.T) {
 		t.Error("call before register was answered")
 	}
 }
+
+// invalidation-age: a tid older than the queue but young enough is
+// answered from the storage instead of None.
+func TestInvalidationAge(t *testing.T) {
+	addr, _ := newMapping(t, Options{InvalidationQueueSize: 1, InvalidationAge: time.Hour})
+	a := dial(t, addr, client.Options{})
+	t1 := commit(t, a, nil, map[storage.OID][]byte{1: []byte("a")})
+	t2 := commit(t, a, nil, map[storage.OID][]byte{2: []byte("b")})
+	t3 := commit(t, a, map[storage.OID]tid.TID{1: t1}, map[storage.OID][]byte{1: []byte("c")})
+	_ = t2
+	v, err := a.Call("getInvalidations", storage.TIDBytes(t1))
+	want := wire.Tuple{storage.TIDBytes(t3), wire.List{storage.OID(2).Bytes(), storage.OID(1).Bytes()}}
+	if err != nil || !wire.Equal(v, want) {
+		t.Errorf("getInvalidations = %s %v, want %s", wire.Repr(v), err, wire.Repr(want))
+	}
+}

@@ -659,6 +659,29 @@ func (c *conn) getInvalidations(id any, args wire.Tuple) (any, error) {
 		c.reply(id, wire.Tuple{storage.TIDBytes(last), wire.List{}}, nil)
 		return nil, errNoReply
 	}
+	if (len(q) == 0 || q[0].TID > since) && c.srv.opts.InvalidationAge > 0 &&
+		time.Since(since.Time()) < c.srv.opts.InvalidationAge {
+		if it, ok := st.st.(storage.Iterator); ok {
+			seen := map[storage.OID]bool{}
+			oids := wire.List{}
+			latest := since
+			err := it.Iterate(since+1, 0, func(r storage.TxnRecord) bool {
+				latest = r.TID
+				for _, d := range r.Records {
+					if !seen[d.OID] {
+						seen[d.OID] = true
+						oids = append(oids, d.OID.Bytes())
+					}
+				}
+				return true
+			})
+			if err == nil {
+				c.srv.log.info("ZEO.StorageServer", "Return %d invalidations up to tid %d (from the storage)", len(oids), uint64(latest))
+				c.reply(id, wire.Tuple{storage.TIDBytes(latest), oids}, nil)
+				return nil, errNoReply
+			}
+		}
+	}
 	if len(q) == 0 || q[0].TID > since {
 		if len(q) == 0 {
 			c.srv.log.debug("ZEO.StorageServer", "invq empty")

@@ -24,6 +24,10 @@ type Options struct {
 	// InvalidationQueueSize is the number of recent transactions kept for
 	// getInvalidations; 0 means ZEO's default of 100.
 	InvalidationQueueSize int
+	// InvalidationAge lets getInvalidations answer for a tid older than
+	// the queue by iterating the storage, when the tid is younger than
+	// this (ZEO's invalidation-age; 0 = unset).
+	InvalidationAge time.Duration
 	// TransactionTimeout aborts a transaction that holds the commit lock
 	// longer than this, releases the lock and closes the connection. 0 = none.
 	TransactionTimeout time.Duration
