@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/tid"
@@ -74,6 +75,8 @@ type Client struct {
 	ReadOnly bool
 
 	wmu sync.Mutex // serialises frame writes
+
+	lastSeen atomic.Uint64 // newest tid seen: register, invalidations, own commits
 
 	mu      sync.Mutex
 	nextID  int64
@@ -171,6 +174,7 @@ func dialOne(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	b, _ := wire.AsBytes(last)
 	c.LastTID = tid.FromBytes(b)
+	c.seen(c.LastTID)
 	if opts.Label != "" {
 		if err := c.CallAsync("set_client_label", opts.Label); err != nil {
 			c.Close()
@@ -179,6 +183,19 @@ func dialOne(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	return c, nil
 }
+
+func (c *Client) seen(t tid.TID) {
+	for {
+		old := c.lastSeen.Load()
+		if uint64(t) <= old || c.lastSeen.CompareAndSwap(old, uint64(t)) {
+			return
+		}
+	}
+}
+
+// LastSeen is the newest tid this connection has seen (register,
+// invalidations, its own commits): what a client cache would be current at.
+func (c *Client) LastSeen() tid.TID { return tid.TID(c.lastSeen.Load()) }
 
 // Encoding is the marshalling in use.
 func (c *Client) Encoding() wire.Encoding { return c.enc }
@@ -253,7 +270,12 @@ func (c *Client) callback(m wire.Message) {
 	args, _ := wire.AsSeq(m.Args)
 	switch m.Method {
 	case "invalidateTransaction":
-		if c.opts.OnInvalidate == nil || len(args) != 2 {
+		if len(args) != 2 {
+			return
+		}
+		if c.opts.OnInvalidate == nil {
+			tb, _ := wire.AsBytes(args[0])
+			c.seen(tid.FromBytes(tb))
 			return
 		}
 		tb, _ := wire.AsBytes(args[0])
@@ -265,6 +287,7 @@ func (c *Client) callback(m wire.Message) {
 				oids = append(oids, oid)
 			}
 		}
+		c.seen(tid.FromBytes(tb))
 		c.opts.OnInvalidate(tid.FromBytes(tb), oids)
 	case "receiveBlobStart", "receiveBlobChunk", "receiveBlobStop":
 		if len(args) < 2 {
@@ -555,6 +578,7 @@ func (t *Txn) Finish() (tid.TID, error) {
 	if !ok || len(b) != 8 {
 		return 0, fmt.Errorf("zeo client: bad tpc_finish reply %s", wire.Repr(v))
 	}
+	t.c.seen(tid.FromBytes(b))
 	return tid.FromBytes(b), nil
 }
 
