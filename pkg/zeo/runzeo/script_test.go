@@ -1,6 +1,7 @@
 package runzeo
 
 import (
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -27,6 +28,18 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// monitor PATH: print what the monitor port sends.
+			"monitor": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: monitor PATH")
+				}
+				c, err := net.Dial("unix", ts.MkAbs(args[0]))
+				ts.Check(err)
+				defer c.Close()
+				b, err := io.ReadAll(c)
+				ts.Check(err)
+				ts.Stdout().Write(b)
+			},
 			// sig NAME PIDFILE: send a signal to the process whose pid
 			// runzeo wrote (testscript's kill knows only INT and KILL).
 			"sig": func(ts *testscript.TestScript, neg bool, args []string) {
