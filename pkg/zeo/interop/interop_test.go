@@ -128,3 +128,11 @@ func TestPythonClientBlobs(t *testing.T) {
 	addr := serve(t, st, server.Options{}, "tcp")
 	runClientEnv(t, addr, []string{"ZDKIT_SHARED_BLOB_DIR=" + blobs}, "root_create", "blobs", "sharedblobs")
 }
+
+// A transaction timeout aborts and releases the lock: the real client's
+// stalled commit fails and the next committer goes through.
+func TestPythonClientTransactionTimeout(t *testing.T) {
+	python(t)
+	addr := serve(t, openFS(t), server.Options{TransactionTimeout: time.Second}, "tcp")
+	runClient(t, addr, "timeout")
+}

@@ -229,6 +229,40 @@ def sharedblobs():
     d.close()
 
 
+def timeout():
+    # Run against a server with a 1 s transaction-timeout: a client that
+    # votes and stalls loses its transaction, and another committer is not
+    # blocked (stock ZEO 5.4-6.0 leaked the lock here).
+    from ZODB.Connection import TransactionMetaData
+    st = ClientStorage(ADDR, wait_timeout=10)
+    d0 = ZODB.DB(st)  # makes sure the root exists
+    d0.close()
+    st = ClientStorage(ADDR, wait_timeout=10)
+    oid = st.new_oid()
+    t = TransactionMetaData()
+    st.tpc_begin(t)
+    st.store(oid, b"\0" * 8, b"stalled", "", t)
+    st.tpc_vote(t)
+    time.sleep(2.5)
+    try:
+        st.tpc_finish(t)
+    except Exception:
+        pass
+    else:
+        raise AssertionError("tpc_finish after the timeout succeeded")
+    try:
+        st.tpc_abort(t)
+    except Exception:
+        pass
+    st.close()
+    d = db()
+    start = time.time()
+    with d.transaction() as conn:
+        conn.root()["after_timeout"] = 1
+    assert time.time() - start < 5, "second committer waited"
+    d.close()
+
+
 for name in sys.argv[2:]:
     globals()[name]()
     print("ok", name, flush=True)
