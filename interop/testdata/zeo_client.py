@@ -1,6 +1,6 @@
 """Drive a ZEO server with the real ZEO 6 ClientStorage (interop helper).
 
-usage: zeo_client.py ADDRESS SCENARIO
+usage: zeo_client.py ADDRESS SCENARIO [ARG]
 ADDRESS is HOST:PORT or a Unix socket path. Each scenario prints
 "ok SCENARIO" on success and exits non-zero with a message otherwise.
 """
@@ -191,6 +191,26 @@ def _abandon(addr, after):
     os._exit(0)
 
 
+def stall_after_vote(addr):
+    """Vote, then sit on the commit lock for 8 s before finishing."""
+    db = opendb(addr)
+    conn = db.open()
+    conn.root()['victim'] = PersistentMapping(a=1)
+    txn = transaction.get()
+    conn.tpc_begin(txn)
+    conn.commit(txn)
+    conn.tpc_vote(txn)
+    sys.stdout.write('voted\n')
+    sys.stdout.flush()
+    time.sleep(8)
+    try:
+        conn.tpc_finish(txn)
+        print('finish succeeded after stalling')
+    except Exception as e:
+        print('finish failed: %s' % type(e).__name__)
+    os._exit(0)
+
+
 def after_abandon(addr):
     """A fresh client must be able to commit once the other one is gone."""
     db = opendb(addr)
@@ -220,7 +240,56 @@ def readonly(addr):
     db.close()
 
 
+def _cached_db(addr):
+    # A persistent client cache (.zec) in the working directory.
+    return opendb(addr, client='interop', var=os.getcwd())
+
+
+def cache_prime(addr):
+    """Write x=0 and some padding objects and close, keeping the .zec."""
+    db = _cached_db(addr)
+    conn = db.open()
+    root = conn.root()
+    root['x'] = PersistentMapping(a=0)
+    for i in range(20):
+        root['p%d' % i] = PersistentMapping(i=i)
+    transaction.commit()
+    check(root['x']['a'] == 0, 'prime')
+    conn.close()
+    db.close()
+
+
+def bump(addr, count):
+    """Another client (no cache) commits x.a += 1, count times."""
+    db = opendb(addr)
+    conn = db.open()
+    root = conn.root()
+    for _ in range(count):
+        root['x']['a'] += 1
+        transaction.commit()
+    print('x.a=%d' % root['x']['a'])
+    conn.close()
+    db.close()
+
+
+def cache_check(addr):
+    """Reopen with the old .zec: the client must see the newest x.a."""
+    want = int(sys.argv[3])
+    db = _cached_db(addr)
+    conn = db.open()
+    root = conn.root()
+    check(root['x']['a'] == want,
+          'cached client sees x.a=%r, want %d' % (root['x']['a'], want))
+    check(root['p7']['i'] == 7, 'padding object p7 wrong')
+    conn.close()
+    db.close()
+
+
 SCENARIOS = {
+    'cache-prime': cache_prime,
+    'bump1': lambda a: bump(a, 1),
+    'bump20': lambda a: bump(a, 20),
+    'cache-check': cache_check,
     'readonly': readonly,
     'basic': basic,
     'conflict': conflict,
@@ -229,6 +298,7 @@ SCENARIOS = {
     'abandon-after-store': lambda a: _abandon(a, 'store'),
     'abandon-after-vote': lambda a: _abandon(a, 'vote'),
     'after-abandon': after_abandon,
+    'stall-after-vote': stall_after_vote,
 }
 
 
@@ -236,7 +306,7 @@ def main():
     addr = parse_addr(sys.argv[1])
     name = sys.argv[2]
     SCENARIOS[name](addr)
-    if name not in ('write', 'read'):
+    if name not in ('write', 'read', 'bump1', 'bump20', 'stall-after-vote'):
         print('ok ' + name)
 
 
