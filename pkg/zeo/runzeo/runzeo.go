@@ -239,8 +239,21 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				ReadOnly: st.Bool("read-only"), Quota: st.Bytes("quota"),
 				PackGC: st.Bool("pack-gc"), PackKeepOld: st.Bool("pack-keep-old"),
 			}))
+		case "blobstorage":
+			// <blobstorage> adds a blob directory to the storage inside it;
+			// only a <filestorage> base is supported.
+			inner := st.Storages()
+			if len(inner) != 1 || inner[0].Type != "filestorage" {
+				return fmt.Errorf("%s: <blobstorage> needs exactly one <filestorage> inside", st.Pos)
+			}
+			fs := inner[0]
+			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
+				Path: fs.String("path"), BlobDir: st.String("blob-dir"), Create: fs.Bool("create"),
+				ReadOnly: fs.Bool("read-only"), Quota: fs.Bytes("quota"),
+				PackGC: fs.Bool("pack-gc"), PackKeepOld: fs.Bool("pack-keep-old"),
+			}))
 		default:
-			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage)", st.Pos, st.Type)
+			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage)", st.Pos, st.Type)
 		}
 	}
 	if ev := cfg.Section("eventlog"); ev != nil {
