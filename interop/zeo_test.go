@@ -124,6 +124,9 @@ func TestZEODataFSRoundTrip(t *testing.T) {
 		if got := strings.TrimSpace(r.stdout); got != want {
 			t.Errorf("served\n%s\nPython wrote\n%s", got, want)
 		}
+		// iterator/record_iternext/loadBefore (historical connections),
+		// new_oid, lastTransaction, len on the same file.
+		expectOK(t, dir, s, "inspect")
 	})
 }
 

@@ -285,7 +285,53 @@ def cache_check(addr):
     db.close()
 
 
+def inspect(addr):
+    """Storage-level reads a real application uses: iterator (record
+    iteration), record_iternext, loadBefore via historical connections,
+    lastTransaction, len, new_oid, sortKey, supportsUndo."""
+    db = opendb(addr)
+    st = db.storage
+    # Records must be read while the server-side iterator is still open.
+    txns, nrecs = [], []
+    for t in st.iterator():
+        txns.append(t)
+        nrecs.append([(r.oid, r.tid, r.data) for r in t])
+    check(len(txns) == 11, 'iterator gave %d transactions, want 11' % len(txns))
+    check(txns[1].description == b'txn 0' and txns[1].user == b'/ bob',
+          'txn 1 meta %r %r' % (txns[1].description, txns[1].user))
+    check(txns[1].extension == {'n': 0}, 'extension %r' % (txns[1].extension,))
+    check(all(len(o) == 8 and t == txns[i].tid
+              for i, recs in enumerate(nrecs) for o, t, _ in recs),
+          'record oids/tids wrong')
+    print('records per txn ' + ' '.join(str(len(r)) for r in nrecs))
+    check(st.lastTransaction() == txns[-1].tid, 'lastTransaction')
+    # record_iternext walks every current object
+    n, nxt = 0, None
+    while True:
+        oid, tid, data, nxt = st.record_iternext(nxt)
+        n += 1
+        if nxt is None:
+            break
+    check(n == len(st), 'record_iternext saw %d objects, len says %d' % (n, len(st)))
+    # historical connection: k1 before the last txn had v == 1
+    conn = db.open(before=txns[-1].tid)
+    check(conn.root()['k1']['v'] == 1, 'before last txn k1.v=%r' % conn.root()['k1']['v'])
+    conn.close()
+    conn = db.open(at=txns[5].tid)
+    check(sorted(conn.root().keys()) == ['k0', 'k1', 'k2', 'k3', 'k4'],
+          'at txn 5 keys %r' % sorted(conn.root().keys()))
+    conn.close()
+    oid = st.new_oid()
+    check(len(oid) == 8, 'new_oid %r' % oid)
+    check(st.supportsUndo(), 'supportsUndo false')
+    check(isinstance(st.sortKey(), str), 'sortKey %r' % st.sortKey())
+    check(st.getName(), 'getName empty')
+    print('len=%d name=%r' % (len(st), st.getName()))
+    db.close()
+
+
 SCENARIOS = {
+    'inspect': inspect,
     'cache-prime': cache_prime,
     'bump1': lambda a: bump(a, 1),
     'bump20': lambda a: bump(a, 20),
