@@ -16,7 +16,9 @@ func (s *FileStorage) rlock() (*reader, error) {
 		s.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	return newReader(s.f, s.path, s.pos, 0), nil
+	// A small window: one pread fetches the header and, for most
+	// objects, the pickle too.
+	return newReader(s.f, s.path, s.pos, 512), nil
 }
 
 func (s *FileStorage) lookup(r *reader, oid Oid) (DataHeader, error) {
