@@ -55,7 +55,7 @@ func init() {
 		{"start", keep((*Controller).doStart),
 			"start -- Start the daemon process.\n         If it is already running, do nothing.\n"},
 		{"status", keep((*Controller).doStatus),
-			"status [-l] -- Print status for the daemon process.\n               With -l, show raw status output as well.\n"},
+			"status [-l] -- Print status for the daemon process.\n               With -l, show raw status output as well.\n               With --json, print one JSON object instead.\n"},
 		{"stop", keep((*Controller).doStop),
 			"stop -- Stop the daemon process.\n        If it is not running, do nothing.\n"},
 		{"wait", keep((*Controller).doWait),
@@ -63,7 +63,7 @@ func init() {
 	}
 }
 
-const showHelp = "show options -- show zdctl options\nshow python -- show Python version and details\nshow all -- show all of the above\n"
+const showHelp = "show options -- show zdctl options\nshow python -- show Python version and details\nshow all -- show all of the above\nshow [topic] --json -- the same as one JSON object\n"
 
 func lookup(name string) *command {
 	for i := range commands {
@@ -179,22 +179,42 @@ func (c *Controller) doRestart(arg string) int {
 }
 
 func (c *Controller) doStatus(arg string) int {
-	if arg != "" && arg != "-l" {
+	long, asJSON, bad := false, false, false
+	for _, w := range strings.Fields(arg) {
+		switch {
+		case w == "-l" && !long:
+			long = true
+		case w == "--json" && !asJSON:
+			asJSON = true
+		default:
+			bad = true
+		}
+	}
+	if bad {
+		// zdaemon's message; --json is zdkit's addition (issue 10).
 		c.printf("status argument must be absent or -l\n")
 		return 1
 	}
 	c.getStatus()
 	status := 0
+	if !c.up {
+		status = 3
+	}
+	if asJSON {
+		// The same states and exit codes as the text; -l adds nothing,
+		// the raw fields are always there.
+		c.Stdout.Write(c.statusJSON())
+		return status
+	}
 	switch {
 	case !c.up:
 		c.printf("daemon manager not running\n")
-		status = 3
 	case c.pid == 0:
 		c.printf("daemon manager running; daemon process not running\n")
 	default:
 		c.printf("program running; pid=%d\n", c.pid)
 	}
-	if arg == "-l" && c.raw != "" {
+	if long && c.raw != "" {
 		c.printf("%s\n", c.raw)
 	}
 	return status

@@ -72,7 +72,8 @@ func stopManagers(dir string) {
 
 func TestE2E(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/e2e",
+		Dir:  "testdata/e2e",
+		Cmds: scriptCmds,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", env.WorkDir)
 			wd := env.WorkDir

@@ -11,7 +11,38 @@ import (
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
+// showTopics are the arguments of "show", for help and completion.
+var showTopics = []string{"options", "python", "all"}
+
 func (c *Controller) doShow(arg string) int {
+	topic, asJSON := "", false
+	for _, w := range strings.Fields(arg) {
+		if w == "--json" && !asJSON {
+			asJSON = true
+		} else if topic == "" {
+			topic = w
+		} else {
+			topic += " " + w
+		}
+	}
+	if asJSON {
+		j := &jsonObject{}
+		switch topic {
+		case "", "options":
+			j.object("options", c.showOptionsJSON())
+		case "python":
+			j.object("go", c.showGoJSON())
+		case "all":
+			j.object("options", c.showOptionsJSON())
+			j.object("go", c.showGoJSON())
+		default:
+			c.printf("no show topic %s\n", getopt.PyRepr(topic))
+			c.printf("%s", showHelp)
+			return 0
+		}
+		c.Stdout.Write(append(j.bytes(), '\n'))
+		return 0
+	}
 	switch arg {
 	case "", "options":
 		c.showOptions()
@@ -69,27 +100,50 @@ func (c *Controller) showOptions() {
 	}
 	line("exitcodes", "["+strings.Join(codes, ", ")+"]")
 	line("user", reprOrNone(o.User))
-	umask := o.Umask
-	if umask == 0 {
-		// zdaemon reports the process's current umask when the option is 0.
-		umask = syscall.Umask(0o777)
-		syscall.Umask(umask)
-	}
-	line("umask", "0o"+strconv.FormatInt(int64(umask), 8))
+	line("umask", "0o"+strconv.FormatInt(int64(currentUmask(o.Umask)), 8))
 	line("directory", reprOrNone(o.Directory))
 	line("logfile", reprOrNone(o.LogFile))
 	line("transcript", getopt.PyRepr(o.Transcript))
 }
 
-// showPython is zdaemon's "show python", about the Go runtime instead.
-func (c *Controller) showPython() {
-	line := func(label, value string) { c.printf("%-13s %s\n", label+":", value) }
+// currentUmask is the umask option, or the process's current umask when
+// the option is 0, which is what zdaemon reports then.
+func currentUmask(umask int) int {
+	if umask == 0 {
+		umask = syscall.Umask(0o777)
+		syscall.Umask(umask)
+	}
+	return umask
+}
+
+// goField is one line of "show python": a string, or a list when list is
+// not nil.
+type goField struct {
+	name  string
+	value string
+	list  []string
+}
+
+func (c *Controller) goInfo() []goField {
 	exe, _ := os.Executable()
 	cwd, _ := os.Getwd()
+	return []goField{
+		{name: "Version", value: runtime.Version()},
+		{name: "Platform", value: runtime.GOOS + "/" + runtime.GOARCH},
+		{name: "Executable", value: exe},
+		{name: "Arguments", list: append([]string{c.argv0}, c.argv...)},
+		{name: "Directory", value: cwd},
+	}
+}
+
+// showPython is zdaemon's "show python", about the Go runtime instead.
+func (c *Controller) showPython() {
 	c.println("Go info:")
-	line("Version", runtime.Version())
-	line("Platform", runtime.GOOS+"/"+runtime.GOARCH)
-	line("Executable", getopt.PyRepr(exe))
-	line("Arguments", getopt.PyList(append([]string{c.argv0}, c.argv...)))
-	line("Directory", getopt.PyRepr(cwd))
+	for _, f := range c.goInfo() {
+		v := getopt.PyRepr(f.value)
+		if f.list != nil {
+			v = getopt.PyList(f.list)
+		}
+		c.printf("%-13s %s\n", f.name+":", v)
+	}
 }

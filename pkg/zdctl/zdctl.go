@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -89,6 +90,7 @@ type Controller struct {
 	intr       chan os.Signal
 	last       string // the shell's last command
 
+	jsonOut  bool // one-shot --json: warnings go to stderr
 	timedOut bool // the last wait ended in "Program took too long to start"
 	fresh    bool // the status fields were just fetched by setUp
 }
@@ -116,6 +118,9 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return usageExit(getopt.Usagef("either -i or an action argument is required"), stderr, argv0)
 	}
 	c := &Controller{Opts: opts, Stdin: stdin, Stdout: stdout, Stderr: stderr, argv0: argv0, argv: argv}
+	// A one-shot --json answer must be the only thing on stdout, so a
+	// different-program warning goes to stderr then.
+	c.jsonOut = slices.Contains(opts.Args, "--json")
 	c.intr = make(chan os.Signal, 1)
 	signal.Notify(c.intr, os.Interrupt)
 	defer signal.Stop(c.intr)
@@ -211,9 +216,13 @@ func (c *Controller) warnDifferentProgram() {
 		same = st.Args[i] == prog[i]
 	}
 	if !same {
-		c.println("WARNING! zdrun is managing a different program!")
-		c.println("our program   =", getopt.PyList(prog))
-		c.println("daemon's args =", getopt.PyList(st.Args))
+		w := c.Stdout
+		if c.jsonOut {
+			w = c.Stderr
+		}
+		fmt.Fprintln(w, "WARNING! zdrun is managing a different program!")
+		fmt.Fprintln(w, "our program   =", getopt.PyList(prog))
+		fmt.Fprintln(w, "daemon's args =", getopt.PyList(st.Args))
 	}
 }
 
