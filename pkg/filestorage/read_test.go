@@ -169,3 +169,50 @@ func TestNextOid(t *testing.T) {
 		t.Errorf("walked %d oids, want %d", n, m.Len)
 	}
 }
+
+// TestIterateRange checks start/stop (inclusive) for every pair of
+// transactions, which exercises both the forward and the backward seek.
+func TestIterateRange(t *testing.T) {
+	m := loadManifest(t, "big")
+	s, err := Open(filepath.Join("testdata", "big.fs"), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var tids []tid.TID
+	for _, tr := range m.Transactions {
+		tids = append(tids, mustTID(t, tr.TID))
+	}
+	for i := 0; i < len(tids); i += 3 {
+		for j := i; j < len(tids); j += 5 {
+			it := s.Iterate(tids[i], tids[j])
+			k := i
+			for {
+				tr, err := it.Next()
+				if err != nil {
+					break
+				}
+				if k > j || tr.TID != tids[k] {
+					t.Fatalf("range %d..%d: got %s at %d", i, j, tr.TID.Hex(), k)
+				}
+				k++
+			}
+			if k != j+1 {
+				t.Fatalf("range %d..%d: stopped at %d", i, j, k)
+			}
+		}
+		// A start between two tids begins at the later one.
+		it := s.Iterate(tids[i]+1, 0)
+		if tr, err := it.Next(); i+1 < len(tids) && (err != nil || tr.TID != tids[i+1]) {
+			t.Fatalf("start after %d: %v", i, err)
+		}
+	}
+	inv, err := s.LastInvalidations(3)
+	if err != nil || len(inv) != 3 || inv[2].TID != tids[len(tids)-1] {
+		t.Fatalf("LastInvalidations: %v %v", inv, err)
+	}
+	last := m.Transactions[len(m.Transactions)-1]
+	if len(inv[2].Oids) != len(last.Records) {
+		t.Errorf("last txn oids %d, want %d", len(inv[2].Oids), len(last.Records))
+	}
+}
