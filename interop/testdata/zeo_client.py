@@ -330,7 +330,39 @@ def inspect(addr):
     db.close()
 
 
+def _tls(addr, with_cert):
+    """Connect over TLS (ZEO 5's ssl= argument) using DIR/server.pem as
+    the CA and, with_cert, DIR/client.pem + client.key as the client
+    certificate; DIR is the third argument."""
+    import ssl
+    d = sys.argv[3]
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                     cafile=os.path.join(d, 'server.pem'))
+    if with_cert:
+        ctx.load_cert_chain(os.path.join(d, 'client.pem'),
+                            os.path.join(d, 'client.key'))
+    ctx.check_hostname = False
+    try:
+        db = ZEO.DB(addr, ssl=ctx, ssl_server_hostname='localhost',
+                    wait_timeout=5 if not with_cert else TIMEOUT)
+    except Exception as e:
+        if with_cert:
+            raise
+        print('refused: %s' % type(e).__name__)
+        return
+    if not with_cert:
+        fail('connected without a client certificate')
+    conn = db.open()
+    conn.root()['t'] = PersistentMapping(a=1)
+    transaction.commit()
+    check(dict(conn.root()['t']) == {'a': 1}, 'tls commit')
+    conn.close()
+    db.close()
+
+
 SCENARIOS = {
+    'tls-cert': lambda a: _tls(a, True),
+    'tls-nocert': lambda a: _tls(a, False),
     'inspect': inspect,
     'cache-prime': cache_prime,
     'bump1': lambda a: bump(a, 1),
