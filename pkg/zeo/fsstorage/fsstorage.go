@@ -198,9 +198,9 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 		return nil, convErr(err)
 	}
 	if s.blobs != nil {
-		return &blobTxn{txn: &txn{x: x}, dir: s.blobs}, nil
+		return &blobTxn{txn: &txn{x: x, s: s}, dir: s.blobs}, nil
 	}
-	return &txn{x: x}, nil
+	return &txn{x: x, s: s}, nil
 }
 
 func (s *Storage) Pack(t tid.TID, gc bool) error { return convErr(s.fs.Pack(t, gc && !s.NoPackGC)) }
@@ -291,14 +291,36 @@ func (s *Storage) LastInvalidations(n int) ([]storage.Invalidation, error) {
 	}
 }
 
-type txn struct{ x *filestorage.Txn }
+type txn struct {
+	x *filestorage.Txn
+	s *Storage
+}
 
 func (t *txn) Store(oid storage.OID, serial tid.TID, data []byte) error {
 	return convErr(t.x.Store(filestorage.Oid(oid), serial, data))
 }
 
+// Restore copies a record without a conflict check (copyTransactionsFrom,
+// zodbconvert): it stores against whatever is committed now. The
+// prev_txn backpointer hint is not used, so the data is written out
+// again; a nil data (an undone creation) becomes a deletion record.
 func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
-	return &storage.StorageError{Msg: "restore is not supported by this FileStorage yet"}
+	cur, err := t.s.fs.GetTid(filestorage.Oid(oid))
+	exists := err == nil
+	if err != nil {
+		var ke *filestorage.KeyError
+		if !errors.As(err, &ke) && !errors.Is(err, filestorage.ErrPOSKey) {
+			return convErr(err)
+		}
+		cur = 0
+	}
+	if data == nil {
+		if !exists {
+			return nil
+		}
+		return convErr(t.x.DeleteObject(filestorage.Oid(oid), cur))
+	}
+	return convErr(t.x.Store(filestorage.Oid(oid), cur, data))
 }
 
 func (t *txn) Delete(oid storage.OID, serial tid.TID) error {

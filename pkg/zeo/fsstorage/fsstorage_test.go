@@ -318,3 +318,31 @@ func record(state string) []byte {
 	b = append(b, byte(len(state)), 0, 0, 0)
 	return append(append(b, state...), '.')
 }
+
+// restorea with tpc_begin's tid and status (copyTransactionsFrom): the
+// transaction gets exactly the given tid and the records are stored
+// without a conflict check.
+func TestRestore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Data.fs")
+	addr, _ := serve(t, path)
+	c := dial(t, addr)
+	t1 := commit(t, c, 1, 0, "orig")
+	want := t1 + 1000
+	txnID := int64(424242)
+	c.CallAsync("tpc_begin", txnID, []byte("copier"), []byte("copied"), wire.NewDict(), storage.TIDBytes(want), " ")
+	c.CallAsync("restorea", storage.OID(1).Bytes(), storage.TIDBytes(want), []byte("restored"), nil, txnID)
+	c.CallAsync("restorea", storage.OID(2).Bytes(), storage.TIDBytes(want), []byte("new"), nil, txnID)
+	if _, err := c.Call("vote", txnID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Call("tpc_finish", txnID)
+	if err != nil || !wire.Equal(v, storage.TIDBytes(want)) {
+		t.Fatalf("tpc_finish = %s %v, want %v", wire.Repr(v), err, want)
+	}
+	for oid, d := range map[storage.OID]string{1: "restored", 2: "new"} {
+		data, serial, err := c.Load(oid)
+		if err != nil || string(data) != d || serial != want {
+			t.Errorf("oid %d: %q %v %v", oid, data, serial, err)
+		}
+	}
+}

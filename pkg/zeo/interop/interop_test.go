@@ -101,8 +101,32 @@ func openFS(t *testing.T) *fsstorage.Storage {
 }
 
 func TestPythonClientPickleTCP(t *testing.T) {
-	python(t)
-	runClient(t, serve(t, openFS(t), server.Options{}, "tcp"), all...)
+	py, env := python(t)
+	path := filepath.Join(t.TempDir(), "Data.fs")
+	st, err := fsstorage.Open(path, filestorage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(map[string]storage.Storage{"1": st}, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	runClient(t, l.Addr().String(), append(all, "copy")...)
+	srv.Close()
+	<-done
+	// Python's own checker must accept the Data.fs we wrote.
+	cmd := exec.Command(py, "-m", "ZODB.scripts.fstest", "-v", path)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "no errors detected") {
+		t.Errorf("fstest: %v\n%s", err, out)
+	}
 }
 
 func TestPythonClientMsgpackUnix(t *testing.T) {
@@ -135,4 +159,10 @@ func TestPythonClientTransactionTimeout(t *testing.T) {
 	python(t)
 	addr := serve(t, openFS(t), server.Options{TransactionTimeout: time.Second}, "tcp")
 	runClient(t, addr, "timeout")
+}
+
+// copyTransactionsFrom into a FileStorage served by us (restorea).
+func TestPythonClientCopyTransactions(t *testing.T) {
+	python(t)
+	runClient(t, serve(t, openFS(t), server.Options{}, "tcp"), "copy")
 }

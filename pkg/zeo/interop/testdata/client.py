@@ -263,6 +263,28 @@ def timeout():
     d.close()
 
 
+def copy():
+    # copyTransactionsFrom (zodbconvert's path): tpc_begin with tid and
+    # status, restorea, vote, tpc_finish with the source's tids.
+    import tempfile, os
+    import ZODB.FileStorage
+    src_path = os.path.join(tempfile.mkdtemp(), "src.fs")
+    src = ZODB.FileStorage.FileStorage(src_path)
+    sdb = ZODB.DB(src)
+    with sdb.transaction() as conn:
+        conn.root()["copied"] = PersistentMapping(a=1)
+    with sdb.transaction() as conn:
+        conn.root()["copied"]["a"] = 2
+    dest = ClientStorage(ADDR, wait_timeout=10)
+    dest.copyTransactionsFrom(src)
+    assert dest.lastTransaction() == src.lastTransaction()
+    ddb = ZODB.DB(dest)
+    with ddb.transaction() as conn:
+        assert conn.root()["copied"]["a"] == 2
+    ddb.close()
+    sdb.close()
+
+
 for name in sys.argv[2:]:
     globals()[name]()
     print("ok", name, flush=True)
