@@ -202,6 +202,12 @@ func (c *conn) serve() {
 	if s.opts.Msgpack {
 		enc = wire.Msgpack
 	}
+	// ZEO logs the server's own address here (a quirk users grep for).
+	if la, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
+		s.log.info("ZEO.asyncio.base", "Connected ZEO.asyncio.server.ServerProtocol((%s, %d))", pyQuote(la.IP.String()), la.Port)
+	} else {
+		s.log.info("ZEO.asyncio.base", "Connected ZEO.asyncio.server.ServerProtocol(%s)", pyQuote(c.nc.LocalAddr().String()))
+	}
 	// The server speaks first (zeo-protocol.md §1.2).
 	if err := wire.WriteFrame(c.nc, enc.ProtocolID()); err != nil {
 		return
