@@ -388,3 +388,85 @@ func (x *Txn) lookup(oid Oid) (txnRec, bool) {
 	}
 	return x.recs[i], true
 }
+
+// Restore writes a record copied from another storage (restore(), used
+// by copyTransactionsFrom and fsrecover): no serial check, the record
+// keeps the source serial, nil data means "no data". When prevTxn (the
+// source's data_txn) names a transaction of this file holding a record
+// of oid that is a backpointer or has exactly this data, a backpointer
+// to it is written instead of the data.
+func (x *Txn) Restore(oid Oid, serial tid.TID, data []byte, prevTxn tid.TID) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	s := x.s
+	s.mu.RLock()
+	r := newReader(s.f, s.path, s.pos, 0)
+	old, _ := s.index.Get(oid)
+	var back int64
+	if prevTxn != 0 {
+		back = findTxnData(r, s.pos, prevTxn, oid, data)
+	}
+	s.mu.RUnlock()
+	if back != 0 {
+		data = nil
+	}
+	pos := s.pos + int64(len(x.buf))
+	x.buf = appendDataRecord(x.buf, oid, serial, old, s.pos, data, back)
+	if x.tindex != nil {
+		x.tindex[oid] = len(x.recs)
+	}
+	x.recs = append(x.recs, txnRec{oid: oid, pos: pos, plen: int64(len(data)), back: back})
+	if oid > x.maxOid {
+		x.maxOid = oid
+	}
+	return nil
+}
+
+// findTxnData is _txn_find + _data_find: the transaction with tid t
+// (walking back from end), then its last record of oid, if that record
+// is a backpointer or holds exactly data; 0 otherwise.
+func findTxnData(r *reader, end int64, t tid.TID, oid Oid, data []byte) int64 {
+	pos := end
+	for pos > magicLen {
+		tl, err := r.redundantLen(pos)
+		if err != nil {
+			return 0
+		}
+		pos -= tl + 8
+		h, err := r.readTxnHeader(pos)
+		if err != nil {
+			return 0
+		}
+		if h.TID != t {
+			continue
+		}
+		var found DataHeader
+		ok := false
+		for dp, de := h.DataPos(), h.DataEnd(); dp < de; {
+			d, err := r.readDataHeader(dp, de)
+			if err != nil {
+				return 0
+			}
+			if d.Oid == oid {
+				found, ok = d, true
+			}
+			dp += d.RecordLen()
+		}
+		if !ok {
+			return 0
+		}
+		if found.DataLen == 0 {
+			return found.Pos // a backpointer too: trust it
+		}
+		if found.DataLen != int64(len(data)) {
+			return 0
+		}
+		got, err := r.readData(&found)
+		if err != nil || string(got) != string(data) {
+			return 0
+		}
+		return found.Pos
+	}
+	return 0
+}
