@@ -256,25 +256,46 @@ func (s setting) in(m Mode) bool {
 	return false
 }
 
-// Parse reads a zdctl or zdrun command line (args without argv[0]).
-// Errors are ErrHelp, ErrVersion, or a *getopt.UsageError whose message
-// is zdaemon's.
-func Parse(prog string, args []string, mode Mode) (*Options, error) {
-	p := &getopt.Parser{Options: []getopt.Option{
+// OptionTable is the command-line option table of zdctl (mode Zdctl) or
+// zdrun: -h, --version, -C, -X, -S, then one option per setting with a
+// flag. Parse uses it, and so do zdctl's completion and the
+// documentation test, so the three cannot disagree.
+func OptionTable(mode Mode) []getopt.Option {
+	opts := []getopt.Option{
 		{Short: 'h', Long: "help", Stop: true},
 		{Long: "version", Stop: true},
 		{Name: "configfile", Short: 'C', Long: "configure", HasArg: true},
 		{Name: "overrides", Short: 'X', HasArg: true, Multi: true},
 		{Name: "schemafile", Short: 'S', Long: "schema", HasArg: true},
-	}}
-	all := settings()
-	for _, s := range all {
+	}
+	for _, s := range settings() {
 		if !s.in(mode) {
 			continue
 		}
-		p.Options = append(p.Options, getopt.Option{Name: s.name, Short: s.short, Long: s.long,
+		opts = append(opts, getopt.Option{Name: s.name, Short: s.short, Long: s.long,
 			HasArg: s.hasArg, Convert: s.convert, Flag: s.flag})
 	}
+	return opts
+}
+
+// RunnerKeys lists the <runner> keys Parse reads (zdaemon's schema.xml
+// keys plus zdkit's), in table order.
+func RunnerKeys() []string {
+	var keys []string
+	for _, s := range settings() {
+		if s.key != "" {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys
+}
+
+// Parse reads a zdctl or zdrun command line (args without argv[0]).
+// Errors are ErrHelp, ErrVersion, or a *getopt.UsageError whose message
+// is zdaemon's.
+func Parse(prog string, args []string, mode Mode) (*Options, error) {
+	p := &getopt.Parser{Options: OptionTable(mode)}
+	all := settings()
 	res, err := p.Parse(args)
 	if err != nil {
 		return nil, err

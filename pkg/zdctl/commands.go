@@ -31,6 +31,8 @@ func init() {
 	commands = []command{
 		{"EOF", func(c *Controller, arg string) (int, bool) { c.println(); return 0, true },
 			"To quit, type ^D or use the quit command.\n"},
+		{"completion", keep((*Controller).doCompletion),
+			"completion bash|zsh|fish -- Print a completion script for that shell.\n"},
 		{"fg", keep((*Controller).doForeground), fgHelp},
 		{"foreground", keep((*Controller).doForeground), fgHelp},
 		{"help", keep((*Controller).doHelp),

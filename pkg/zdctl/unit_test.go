@@ -96,7 +96,7 @@ func TestComplete(t *testing.T) {
 	if got := c.complete("kill "); !has(got, "SIGUSR2") || !has(got, "HUP") {
 		t.Errorf("signals: %q", got)
 	}
-	if got := c.complete("show "); strings.Join(got, " ") != "options python all" {
+	if got := c.complete("show "); strings.Join(got, " ") != "options python all --json" {
 		t.Errorf("show: %q", got)
 	}
 	dir := t.TempDir()

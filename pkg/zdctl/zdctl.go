@@ -102,6 +102,11 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 		argv0 = argv[0]
 		argv = argv[1:]
 	}
+	if len(argv) > 0 && argv[0] == "completion" {
+		// Needs no program or configuration (issue 10): answered before
+		// the options are checked.
+		return writeCompletion(stdout, stderr, strings.Join(argv[1:], " "))
+	}
 	opts, err := runner.Parse(argv0, argv, runner.Zdctl)
 	switch {
 	case errors.Is(err, runner.ErrHelp):
