@@ -1,15 +1,26 @@
 package fsstorage
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
+
+// parseUndoTID decodes FileStorage's undo id (base64 of the tid).
+func parseUndoTID(id []byte) (tid.TID, error) {
+	b, err := base64.StdEncoding.DecodeString(string(id))
+	if err != nil || len(b) != 8 {
+		return 0, fmt.Errorf("bad undo id")
+	}
+	return tid.FromBytes(b), nil
+}
 
 // Blob directory in ZODB's layout (filestorage-format.md, zeo-protocol.md
 // §9.1 item 4): a ".layout" file naming "bushy" (one 0xNN directory per
@@ -108,4 +119,93 @@ func (t *blobTxn) Abort() {
 		os.Remove(p)
 	}
 	t.placed = nil
+}
+
+// Undo links, for each object the undo touches, the blob file of the
+// revision it goes back to under the new transaction's tid, as ZODB's
+// BlobStorage does; an undone creation has no blob.
+func (t *blobTxn) Undo(undoID []byte) ([]storage.OID, error) {
+	oids, err := t.txn.Undo(undoID)
+	if err != nil {
+		return nil, err
+	}
+	undone, perr := parseUndoTID(undoID)
+	if perr != nil {
+		return oids, nil
+	}
+	for _, oid := range oids {
+		_, start, _, ok, err := t.s.LoadBefore(oid, undone)
+		if err != nil || !ok {
+			continue
+		}
+		src := t.dir.path(oid, start)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		dst := t.dir.path(oid, t.x.TID())
+		if err := os.Link(src, dst); err != nil {
+			return nil, &storage.StorageError{Msg: fmt.Sprintf("undo: linking blob: %v", err)}
+		}
+		t.placed = append(t.placed, dst)
+	}
+	return oids, nil
+}
+
+// gcBlobs removes blob files whose revision pack removed from Data.fs.
+func (s *Storage) gcBlobs() error {
+	if s.blobs == nil {
+		return nil
+	}
+	return filepath.WalkDir(s.blobs.base, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if p == s.TemporaryDirectory() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if !strings.HasSuffix(name, ".blob") {
+			return nil
+		}
+		serial, err := tid.ParseHex(strings.TrimSuffix(name, ".blob"))
+		if err != nil {
+			return nil
+		}
+		oid, ok := s.blobs.oidOf(filepath.Dir(p))
+		if !ok {
+			return nil
+		}
+		if _, err := s.fs.LoadSerial(filestorage.Oid(oid), serial); err != nil {
+			os.Remove(p)
+		}
+		return nil
+	})
+}
+
+// oidOf inverts oidPath.
+func (d *blobDir) oidOf(dir string) (storage.OID, bool) {
+	rel, err := filepath.Rel(d.base, dir)
+	if err != nil {
+		return 0, false
+	}
+	if d.lawn {
+		t, err := tid.ParseHex(rel)
+		return storage.OID(t), err == nil
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	if len(parts) != 8 {
+		return 0, false
+	}
+	var v uint64
+	for _, p := range parts {
+		b, err := tid.ParseHex(p)
+		if err != nil || b > 0xff {
+			return 0, false
+		}
+		v = v<<8 | uint64(b)
+	}
+	return storage.OID(v), true
 }

@@ -203,7 +203,14 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	return &txn{x: x, s: s}, nil
 }
 
-func (s *Storage) Pack(t tid.TID, gc bool) error { return convErr(s.fs.Pack(t, gc && !s.NoPackGC)) }
+// Pack packs Data.fs, then removes the blob files of revisions the pack
+// dropped.
+func (s *Storage) Pack(t tid.TID, gc bool) error {
+	if err := s.fs.Pack(t, gc && !s.NoPackGC); err != nil {
+		return convErr(err)
+	}
+	return s.gcBlobs()
+}
 
 func (s *Storage) UndoLog(first, last int, filter func(storage.UndoEntry) bool) ([]storage.UndoEntry, error) {
 	conv := func(e *filestorage.UndoEntry) storage.UndoEntry {

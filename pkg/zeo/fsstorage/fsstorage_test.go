@@ -346,3 +346,60 @@ func TestRestore(t *testing.T) {
 		}
 	}
 }
+
+// Undo of a blob revision brings the older blob back under the undo's
+// tid; pack removes the files of revisions it dropped.
+func TestBlobUndoAndPack(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenWithBlobs(filepath.Join(dir, "Data.fs"), filepath.Join(dir, "blobs"), filestorage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := server.New(map[string]storage.Storage{"1": st}, server.Options{})
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, l.Addr().String())
+	root := []byte("\x80\x03cpersistent.mapping\nPersistentMapping\nq\x00.\x80\x03}q\x01X\x04\x00\x00\x00dataq\x02}q\x03X\x01\x00\x00\x00bC\x08\x00\x00\x00\x00\x00\x00\x00\x05h\x00\x86Qss.")
+	commit(t, c, 0, 0, string(root))
+	storeBlob := func(serial tid.TID, content string) tid.TID {
+		tx, _ := c.Begin("", "", nil)
+		tx.StoreBlob(5, serial, record("blob"), []byte(content))
+		if cf, _, err := tx.Vote(); err != nil || len(cf) != 0 {
+			t.Fatalf("vote: %v %v", cf, err)
+		}
+		n, err := tx.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tA := storeBlob(0, "A")
+	tB := storeBlob(tA, "B")
+	ul, err := c.Call("undoLog", int64(0), int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ul.(wire.List)[0].(*wire.Dict).Get("id")
+	tx, _ := c.Begin("", "undo", nil)
+	tx.Undo(id.([]byte))
+	if _, oids, err := tx.Vote(); err != nil || len(oids) != 1 {
+		t.Fatalf("undo vote: %v %v", oids, err)
+	}
+	tU, err := tx.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.LoadBlob(5, tU); err != nil || string(got) != "A" {
+		t.Errorf("blob after undo: %q %v", got, err)
+	}
+	if _, err := c.Call("pack", float64(time.Now().UnixNano())/1e9+1, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LoadBlob(5, tB); !client.IsClass(err, "POSKeyError") {
+		t.Errorf("packed-away blob revision still served: %v", err)
+	}
+	if got, err := c.LoadBlob(5, tU); err != nil || string(got) != "A" {
+		t.Errorf("current blob after pack: %q %v", got, err)
+	}
+}
