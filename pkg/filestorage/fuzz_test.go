@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +94,30 @@ func FuzzOpen(f *testing.F) {
 			next = oid + 1
 		}
 		s.UndoLog(0, -20, nil)
+	})
+}
+
+// FuzzRecover runs fsrecover on damaged files: it must finish without
+// panicking, and what it writes must pass fstest.
+func FuzzRecover(f *testing.F) {
+	for _, n := range []string{"small", "undo"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", n+".fs")); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		in, out := filepath.Join(dir, "in.fs"), filepath.Join(dir, "out.fs")
+		if err := os.WriteFile(in, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := Recover(in, out, RecoverOptions{NoSync: true}, io.Discard); err != nil {
+			return
+		}
+		if err := Check(out, CheckOptions{Pointers: true}); err != nil && !errors.Is(err, ErrCheck) {
+			t.Fatal(err)
+		} else if err != nil && !strings.Contains(err.Error(), "empty file") {
+			t.Fatalf("recovered file fails fstest: %v", err)
+		}
 	})
 }
