@@ -19,6 +19,18 @@ const (
 	DefaultDateFormat = "%Y-%m-%dT%H:%M:%S"
 )
 
+// FormatJSON, as a handler's format ("format json" in a <logfile>), writes
+// each record as one JSON object on one line: zerolog's own event
+// ("level", "message", the "logger" name, "levelno" and any fields the
+// caller added, kept as JSON values instead of being appended to the
+// message) with a "time" field in front (RFC 3339, local time,
+// milliseconds; dateformat does not apply).  The word cannot clash with a
+// Python format: one without a %(name) field is refused anyway.
+const FormatJSON = "json"
+
+// JSONTimeFormat is the layout of the "time" field of FormatJSON records.
+const JSONTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // Stream paths: a <logfile> whose path is one of these writes to the
 // process's standard output or error instead of a file (ZConfig's
 // FileHandlerFactory compares the path with these exact upper-case words).
@@ -48,8 +60,8 @@ type HandlerConfig struct {
 	// tests); Reopen leaves it alone.
 	Writer io.Writer
 	// Format is a Python logging %-style format with the escapes already
-	// expanded.  "" means Python's own default, "%(message)s"; ZConfig's
-	// default is DefaultFormat.
+	// expanded, or FormatJSON.  "" means Python's own default,
+	// "%(message)s"; ZConfig's default is DefaultFormat.
 	Format string
 	// DateFormat is the time.strftime format of %(asctime)s.  "" means
 	// Python's own default, "2026-01-02 15:04:05,123"; ZConfig's default
@@ -129,7 +141,9 @@ func handlerFromNode(n *zconfig.Node) (HandlerConfig, error) {
 		}
 	}
 	h.Path = pv.Raw
-	if v, ok := n.Value("format"); ok {
+	if v, ok := n.Value("format"); ok && strings.EqualFold(strings.TrimSpace(v.Raw), FormatJSON) {
+		h.Format = FormatJSON
+	} else if ok {
 		f := expandEscapes(v.Raw)
 		if f == "" {
 			// logging.Formatter treats an empty fmt like None.

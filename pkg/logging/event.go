@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -192,6 +193,8 @@ func (l *Log) decode(p []byte) record {
 		case zerolog.TimestampFieldName:
 			// The record time is taken when the event is written, so
 			// that it does not depend on zerolog's global time format.
+			// A JSON handler keeps the event's own field.
+			r.hasTime = true
 		default:
 			extra = append(extra, ' ')
 			extra = append(extra, keyText(k, esc)...)
@@ -203,6 +206,7 @@ func (l *Log) decode(p []byte) record {
 		return record{name: RootName, level: LevelInfo, time: r.time, process: l.pid, start: l.start,
 			message: strings.TrimSuffix(string(p), "\n")}
 	}
+	r.event = p
 	if !haveLevelno && zlLevel != "" {
 		r.level = levelFromZerolog(zlLevel)
 	}
@@ -210,4 +214,44 @@ func (l *Log) decode(p []byte) record {
 		r.message += string(extra)
 	}
 	return r
+}
+
+// renderJSON appends the record as one JSON line (FormatJSON): zerolog's
+// event as written, with "time" put in front unless the event has one.
+// Bytes that were not a JSON object become {"time", "level", "levelno",
+// "logger", "message"} so that every line of the file parses.
+func renderJSON(buf []byte, r *record) []byte {
+	ev := bytes.TrimRight(r.event, " \t\r\n")
+	if len(ev) < 2 || ev[0] != '{' {
+		buf = append(buf, `{"time":`...)
+		buf = strconv.AppendQuote(buf, r.time.Format(JSONTimeFormat))
+		buf = append(buf, `,"level":`...)
+		buf = strconv.AppendQuote(buf, r.level.zerologLevel().String())
+		buf = append(buf, `,"levelno":`...)
+		buf = strconv.AppendInt(buf, int64(r.level), 10)
+		buf = append(buf, `,"logger":`...)
+		buf = appendJSONString(buf, r.name)
+		buf = append(buf, `,"message":`...)
+		buf = appendJSONString(buf, r.message)
+		return append(buf, "}\n"...)
+	}
+	if r.hasTime {
+		buf = append(buf, ev...)
+		return append(buf, '\n')
+	}
+	buf = append(buf, `{"time":"`...)
+	buf = r.time.AppendFormat(buf, JSONTimeFormat)
+	buf = append(buf, '"')
+	if rest := bytes.TrimLeft(ev[1:], " \t\r\n"); len(rest) > 0 && rest[0] != '}' {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, ev[1:]...)
+	return append(buf, '\n')
+}
+
+// appendJSONString quotes s for JSON; json.Marshal of a string cannot
+// fail, and escapes what JSON needs (invalid UTF-8 becomes U+FFFD).
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
 }

@@ -21,6 +21,10 @@ type record struct {
 	funcName string
 	process  int
 	start    time.Time // for relativeCreated
+	// event is zerolog's JSON object for the record, valid while it is
+	// being emitted; nil when the bytes written were not one.
+	event   []byte
+	hasTime bool // event has its own "time" field
 }
 
 type fieldKind int

@@ -49,6 +49,7 @@ type Log struct {
 
 type handler struct {
 	format  *pyFormat
+	json    bool // FormatJSON: zerolog's event, not the Python format
 	dateFmt string
 	level   Level
 	path    string // absolute file path; "" for streams and caller writers
@@ -87,14 +88,16 @@ func Open(cfg Config) (*Log, error) {
 
 func openHandler(hc HandlerConfig) (*handler, error) {
 	f := hc.Format
-	if f == "" {
+	if f == "" || f == FormatJSON {
+		// A JSON handler keeps a format only so that the flags it
+		// carries (usesCaller, usesTime) read as false.
 		f = "%(message)s"
 	}
 	pf, err := parseFormat(f)
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{format: pf, dateFmt: hc.DateFormat, level: hc.Level}
+	h := &handler{format: pf, dateFmt: hc.DateFormat, level: hc.Level, json: hc.Format == FormatJSON}
 	switch {
 	case hc.Writer != nil:
 		h.w = hc.Writer
@@ -250,6 +253,9 @@ func (h *handler) write(r *record) {
 // render appends the record as the handler formats it, plus the newline
 // that logging.StreamHandler.terminator adds.
 func (h *handler) render(buf []byte, r *record) []byte {
+	if h.json {
+		return renderJSON(buf, r)
+	}
 	var asctime string
 	if h.format.usesTime {
 		asctime = formatTime(r.time, h.dateFmt)
