@@ -25,7 +25,7 @@ import (
 
 // Version is what --version prints. runzeo prints the zdaemon version
 // (a quirk of ZEO's runzeo, zeo-protocol.md §6.4).
-var Version = "5.2.1"
+var Version = "5.2.1+zdkit" // the same string zdctl/zdrun print (pkg/runner.Version)
 
 // OpenFileStorage opens a <filestorage> section or -f path. It is a
 // variable so that the FileStorage adapter can be plugged in without this
