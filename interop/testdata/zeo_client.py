@@ -133,6 +133,17 @@ def conflict(addr):
              'resolved Length == 12 on the first client')
     wait_for(lambda: (tm2.begin(), r2['n']() == 12)[1],
              'resolved Length == 12 on the second client')
+    # BTree buckets resolve concurrent inserts of different keys.
+    from BTrees.OOBTree import OOBTree
+    r1['t'] = OOBTree({'a': 0})
+    tm1.commit()
+    wait_for(lambda: (tm2.begin(), 't' in r2)[1], 'the BTree on client 2')
+    r1['t']['b'] = 1
+    r2['t']['c'] = 2
+    tm2.commit()
+    tm1.commit()
+    wait_for(lambda: (tm1.begin(), sorted(r1['t'].keys()) == ['a', 'b', 'c'])[1],
+             'merged BTree keys a, b, c')
     for c, db in ((c1, db1), (c2, db2)):
         c.close()
         db.close()
