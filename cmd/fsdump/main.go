@@ -19,7 +19,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fsdump data.fs")
 		return 2
 	}
-	if err := filestorage.Dump(args[0], stdout); err != nil {
+	var bar filestorage.ProgressFunc
+	if st, err := os.Stat(args[0]); err == nil && stderr == io.Writer(os.Stderr) {
+		var done func()
+		bar, done = filestorage.TerminalProgress(os.Stderr, "fsdump", st.Size())
+		defer done()
+	}
+	if err := filestorage.DumpProgress(args[0], stdout, bar); err != nil {
 		fmt.Fprintln(stderr, "fsdump:", err)
 		return 1
 	}

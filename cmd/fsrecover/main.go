@@ -74,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 2 {
 		return die(stderr, "two positional arguments required", true)
 	}
+	if st, err := os.Stat(pos[0]); err == nil && stderr == io.Writer(os.Stderr) && opts.Verbose == 0 {
+		bar, done := filestorage.TerminalProgress(os.Stderr, "fsrecover", st.Size())
+		opts.Progress = bar
+		defer done()
+	}
 	if err := filestorage.Recover(pos[0], pos[1], opts, stdout); err != nil {
 		return die(stderr, err.Error(), false)
 	}

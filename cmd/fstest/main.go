@@ -62,6 +62,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
+	if st, err := os.Stat(files[0]); err == nil && stderr == io.Writer(os.Stderr) {
+		bar, done := filestorage.TerminalProgress(os.Stderr, "fstest", st.Size())
+		opts.Progress = bar
+		defer done()
+	}
 	err := filestorage.Check(files[0], opts)
 	if err != nil {
 		var ce *filestorage.CheckError

@@ -27,6 +27,8 @@ type CheckOptions struct {
 	// backpointer must point before the record at a record of the same
 	// oid.
 	Pointers bool
+	// Progress, when set, is called as the walk advances.
+	Progress ProgressFunc
 }
 
 // Check is ZODB's fstest: a structural walk of the whole file that stops
@@ -161,6 +163,9 @@ func Check(path string, opts CheckOptions) error {
 			fmt.Fprintf(out, "%10d: transaction tid 0x%016x #%d \n", tpos, t, i)
 		}
 		pos = tend + 8
+		if opts.Progress != nil && i%256 == 0 {
+			opts.Progress(pos, size)
+		}
 	}
 	if opts.Verbose >= 1 {
 		fmt.Fprint(out, "no errors detected")

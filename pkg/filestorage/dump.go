@@ -33,7 +33,10 @@ func OpenIterator(path string) (*Iterator, *os.File, error) {
 
 // Dump writes ZODB's fsdump output for the file at path: one line per
 // transaction and per record, in the exact format fsstats parses.
-func Dump(path string, w io.Writer) error {
+func Dump(path string, w io.Writer) error { return DumpProgress(path, w, nil) }
+
+// DumpProgress is Dump reporting its progress.
+func DumpProgress(path string, w io.Writer, progress ProgressFunc) error {
 	it, f, err := OpenIterator(path)
 	if err != nil {
 		return err
@@ -48,6 +51,9 @@ func Dump(path string, w io.Writer) error {
 		}
 		if err != nil {
 			return err
+		}
+		if progress != nil && i%256 == 0 {
+			progress(t.Pos, it.r.size)
 		}
 		fmt.Fprintf(bw, "Trans #%05d tid=%016x size=%d time=%s offset=%d\n", i, uint64(t.TID), t.Len, t.TID.String(), t.DataPos())
 		fmt.Fprintf(bw, "    status='%c' user=%s description=%s\n", t.Status, PyBytesRepr(t.User), PyBytesRepr(t.Description))

@@ -78,3 +78,21 @@ func TestDumpUndo(t *testing.T) {
 		t.Errorf("repr: %s %s", PyBytesRepr([]byte("it's")), PyBytesRepr([]byte("\xe2\x98\x83\n")))
 	}
 }
+
+// TestProgress: no bar off a terminal or for small files; the callback
+// sees the walk advance to the end.
+func TestProgress(t *testing.T) {
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	if bar, done := TerminalProgress(w, "x", 1<<30); bar != nil {
+		t.Error("bar on a pipe")
+	} else {
+		done()
+	}
+	var last, total int64
+	err := Check(filepath.Join("testdata", "big.fs"), CheckOptions{Progress: func(d, tt int64) { last, total = d, tt }})
+	if err != nil || total == 0 || last <= 4 || last > total {
+		t.Errorf("progress %d/%d %v", last, total, err)
+	}
+}

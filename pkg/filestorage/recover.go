@@ -18,6 +18,9 @@ type RecoverOptions struct {
 	Partial bool    // -p: keep the good records of a damaged transaction, marked packed
 	PackAgo float64 // -P secs: pack the output to now-secs afterwards (0: no pack)
 	NoSync  bool    // tests only
+	// Progress, when set, replaces fsrecover's dot-and-digit progress
+	// (which is only printed when Verbose is 0).
+	Progress ProgressFunc
 }
 
 var errRecoverEOF = errors.New("end of input")
@@ -65,6 +68,9 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 	var undone int64
 	prog1 := int64(0)
 	progress := func(p int64) {
+		if opts.Progress != nil {
+			return
+		}
 		for i := int64(0); i < p; i++ {
 			iprogress(w, i)
 		}
@@ -188,7 +194,9 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 				fmt.Fprintln(w, "finish")
 			}
 		}
-		if opts.Verbose == 0 && size > 0 {
+		if opts.Progress != nil {
+			opts.Progress(pos, size)
+		} else if opts.Verbose == 0 && size > 0 {
 			prog := pos * 20 / size
 			for prog > prog1 {
 				prog1++
