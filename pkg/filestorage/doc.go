@@ -37,6 +37,10 @@
 //	tpc_abort                     Txn.Abort (cuts the file back)
 //	undoLog / undoInfo            UndoLog(first, last, filter)
 //	iterator / record_iternext    Iterate(start, stop), NextOid
+//	lastInvalidations(n)          LastInvalidations
+//	restorea / copyTransactions   BeginWithTID + Txn.Restore (prev_txn backpointers)
+//	storeBlob / loadBlob          Txn.StoreBlob, LoadBlob, TemporaryDirectory
+//	                              (Options.BlobDir, bushy/lawn layouts)
 //
 // Conflicts are never resolved here (the server never runs application
 // code): Store returns a *ConflictError at once and remembers it; Vote
@@ -45,8 +49,9 @@
 // without writing anything. The client resolves, stores again with the
 // committed serial (which clears that conflict) and votes again.
 //
-// Tools: Check is fstest, Dump is fsdump, OpenIterator iterates a file
-// without opening a storage. Package zodbpickle finds references.
+// Tools: Check is fstest, Dump is fsdump, RefsReport is fsrefs, Recover
+// is fsrecover, OpenIterator iterates a file without opening a storage.
+// Package zodbpickle finds references.
 //
 // Group commit: with Options.DeferFinishSync, Finish does not fsync; the
 // server finishes several transactions and then calls Sync once before
