@@ -450,7 +450,9 @@ func (c *Cache) initFile(fsize int64) error {
 					if start >= end {
 						return bad(ofs, "non-current record of oid %016x with start tid %016x >= end tid %016x", oid, start, end)
 					}
-					c.setNoncur(oid, start, ofs)
+					if err := c.dropDisplaced(c.setNoncur(oid, start, ofs)); err != nil {
+						return err
+					}
 				}
 				c.n++
 				lastIndexed, lastOid, lastStart, lastWasCurrent = true, oid, start, end == 0
@@ -589,7 +591,12 @@ func (c *Cache) writeAt(b []byte, ofs int64) error {
 	return nil
 }
 
-func (c *Cache) setNoncur(oid, start uint64, ofs int64) {
+// setNoncur indexes a non-current revision.  If another record of the
+// same (oid, start) was indexed, it returns that record's offset: the
+// caller frees it.  (Python overwrites the entry and leaves the other
+// record allocated but unindexed; its len then counts both, and evicting
+// the orphan deletes the live entry, §5.3.2.)
+func (c *Cache) setNoncur(oid, start uint64, ofs int64) (displaced int64) {
 	l := c.noncur[oid]
 	i, found := slices.BinarySearchFunc(l, start, func(r revision, t uint64) int {
 		switch {
@@ -601,10 +608,20 @@ func (c *Cache) setNoncur(oid, start uint64, ofs int64) {
 		return 0
 	})
 	if found {
-		l[i].ofs = ofs
-		return
+		displaced, l[i].ofs = l[i].ofs, ofs
+		return displaced
 	}
 	c.noncur[oid] = slices.Insert(l, i, revision{start, ofs})
+	return 0
+}
+
+// dropDisplaced frees the block of a record displaced by setNoncur.
+func (c *Cache) dropDisplaced(ofs int64) error {
+	if ofs == 0 {
+		return nil
+	}
+	c.n--
+	return c.writeFree(ofs, -1)
 }
 
 func (c *Cache) delNoncur(oid, start uint64) bool {

@@ -299,6 +299,7 @@ func (c *Cache) store(oid, start, end uint64, data []byte, size int64) error {
 		return err
 	}
 	if end != 0 {
+		// Store checked that (oid, start) is not indexed yet.
 		c.setNoncur(oid, start, ofs)
 	} else {
 		c.current[oid] = ofs
@@ -354,7 +355,9 @@ func (c *Cache) Invalidate(oid, tid uint64) error {
 		return err
 	}
 	delete(c.current, oid)
-	c.setNoncur(oid, r.start, ofs)
+	if err := c.dropDisplaced(c.setNoncur(oid, r.start, ofs)); err != nil {
+		return err
+	}
 	c.trace.record(cachetrace.CodeInvalidateHit, &oid, tid, 0, 0)
 	return nil
 }
