@@ -58,6 +58,9 @@
 // replying to their clients. Vote still fsyncs the 'c' record, so the
 // bytes on disk are always a valid file.
 //
+// An Iterator reads the file it was created on; after a pack swaps the
+// file, a running iterator fails with an error rather than mixing files.
+//
 // # Errors
 //
 // Damaged files give a *CorruptError naming the file, offset and field

@@ -256,6 +256,10 @@ func (p *packer) run() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		os.Remove(packPath + ".index")
+		return ErrClosed
+	}
 	if err := p.out.Close(); err != nil {
 		return fmt.Errorf("pack: %w", err)
 	}
