@@ -37,3 +37,21 @@ var Schema = func() *zconfig.Schema {
 	s.Root = &root
 	return &s
 }()
+
+// RunnerSectionKeys lists the keys of <runner> in Schema: zdaemon's
+// schema.xml keys, then zdkit's additions (the documentation test checks
+// docs/zdctl.md against it).
+func RunnerSectionKeys() []string {
+	var keys []string
+	for _, sl := range Schema.Root.Sections {
+		for _, t := range sl.Types {
+			if t.Name == "runner" {
+				for _, k := range t.Keys {
+					keys = append(keys, k.Name)
+				}
+				return keys
+			}
+		}
+	}
+	return keys
+}
