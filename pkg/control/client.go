@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -33,8 +34,7 @@ func Call(ctx context.Context, sockPath, command string) (string, error) {
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", sockPath)
+	c, err := dial(ctx, sockPath)
 	if err != nil {
 		return "", fmt.Errorf("control: call %q: %w", command, err)
 	}
@@ -77,4 +77,24 @@ func GetStatus(ctx context.Context, sockPath string) (st Status, ok bool) {
 		return Status{}, false
 	}
 	return ParseStatus(reply)
+}
+
+// dial connects, retrying while the manager's accept queue is full: a
+// non-blocking connect(2) on a Unix stream socket fails with EAGAIN then,
+// instead of waiting as TCP does, and a busy manager is not a dead one.
+func dial(ctx context.Context, sockPath string) (net.Conn, error) {
+	var d net.Dialer
+	wait := time.Millisecond
+	for {
+		c, err := d.DialContext(ctx, "unix", sockPath)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }

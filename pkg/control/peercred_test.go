@@ -197,3 +197,26 @@ func TestMaxLineConfigurable(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstOfCalls: far more simultaneous clients than zdrun's backlog of
+// 1 allowed; every one is answered (connect retries on EAGAIN).
+func TestBurstOfCalls(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "zdsock")
+	startServer(t, sock, func(line string) string { return "ok " + line })
+	const n = 500
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			r, err := Call(context.Background(), sock, fmt.Sprintf("status %d", i))
+			if err == nil && r != fmt.Sprintf("ok status %d\n", i) {
+				err = fmt.Errorf("reply %q", r)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -285,7 +285,7 @@ func listenUnix(path string) (*net.UnixListener, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	if err := syscall.Listen(fd, 64); err != nil {
+	if err := syscall.Listen(fd, listenBacklog); err != nil {
 		syscall.Close(fd)
 		os.Remove(path)
 		return nil, err
@@ -448,3 +448,9 @@ func (l *Listener) Close() error {
 	l.lock.Close()
 	return err
 }
+
+// listenBacklog is the control socket's accept queue. zdrun listened with
+// a backlog of 1 and served one connection at a time; a burst of clients
+// (200 concurrent "zdctl status", issue 8) then got EAGAIN from connect.
+// The kernel caps the value at net.core.somaxconn (4096 by default).
+const listenBacklog = 4096

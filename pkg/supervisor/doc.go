@@ -30,4 +30,13 @@
 //   - The transcript copier never blocks the program: if the file cannot be
 //     written (disk full) the output is dropped and counted, and copying
 //     resumes when writes succeed again (§9.8).
+//   - A state file next to the socket (<socket>.pid) records the running
+//     program; a zdrun started after its predecessor was SIGKILLed refuses
+//     to start a second copy while that program (or its process group)
+//     still runs (CheckPrevious; issue 8).
+//   - Processes left in the program's group when it exits are killed, so
+//     they neither run beside the next copy nor outlive a stop.
+//   - NOTIFY_SOCKET (systemd) hears READY=1 once the program has started
+//     and STOPPING=1 on stop; an optional HTTP endpoint serves Prometheus
+//     metrics (NewMetricsRegistry, pkg/metrics; issue 10).
 package supervisor

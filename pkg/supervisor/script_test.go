@@ -19,7 +19,14 @@ import (
 	"github.com/zdkit/zdkit/pkg/control"
 )
 
+// asZdrunEnv makes the test binary act as zdrun (for the Go tests that
+// run the real command; the re-executed daemon inherits it).
+const asZdrunEnv = "ZDKIT_TEST_AS_ZDRUN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asZdrunEnv) == "1" {
+		os.Exit(Main(os.Args))
+	}
 	testscript.Main(m, map[string]func(){
 		"zdrun": func() { os.Exit(Main(os.Args)) },
 	})

@@ -56,6 +56,13 @@ type Config struct {
 	// Started, if set, is called (from the main loop) each time a spawn
 	// counts as started: it lived SettleTime, or start-test succeeded.
 	Started func(pid int)
+	// Stopping, if set, is called (from the main loop) when the program
+	// is to stay down: stop, exit, or a stop signal to zdrun.
+	Stopping func()
+	// StateFile, if set, records the running program's pid, process group
+	// and start time (see CheckPrevious); it is removed when the program
+	// is gone.
+	StateFile string
 }
 
 // StopSignals are the signals zdrun handles (spec §5.1, §9.2).
@@ -71,6 +78,7 @@ type Result struct {
 
 type request struct {
 	line  string
+	fn    func() // run in the main loop instead of a command line
 	reply chan string
 }
 
@@ -106,6 +114,10 @@ type Supervisor struct {
 	everSpawn  bool
 	started    bool
 	sigExit    string // the signal that is stopping zdrun, if any
+	spawns     int    // successful spawns
+	lastExit   int    // last exit: code, or minus the signal number
+	exited     bool   // lastExit is set
+	stopNoted  bool   // Stopping was called for the current stop
 	finished   bool
 	result     Result
 }
@@ -227,7 +239,12 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 		case ws := <-s.exitCh:
 			s.childExited(s.pid, ws)
 		case req := <-s.reqs:
-			req.reply <- control.Dispatch(s.cmds, req.line)
+			if req.fn != nil {
+				req.fn()
+				req.reply <- ""
+			} else {
+				req.reply <- control.Dispatch(s.cmds, req.line)
+			}
 		case sig := <-sigCh:
 			s.onSignal(sig.(syscall.Signal))
 		case <-ctxDone:
@@ -245,6 +262,7 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 		timer.Stop()
 	}
 	s.stopTests()
+	s.removeState()
 	if !s.finished {
 		if s.sigExit != "" {
 			s.result = Result{Code: 1, Reason: "daemon manager killed by " + s.sigExit}
@@ -296,8 +314,15 @@ func (s *Supervisor) spawn() {
 		return
 	}
 	s.everSpawn = true
+	s.spawns++
+	s.stopNoted = false
 	s.pid, s.exitCh = pid, ch
 	s.log.Infof("spawned process pid=%d", pid)
+	if s.cfg.StateFile != "" {
+		if err := writeState(s.cfg.StateFile, pid, s.cfg.Program); err != nil {
+			s.log.Errorf("can't record the program in %s: %v", s.cfg.StateFile, err)
+		}
+	}
 	if len(s.cfg.StartTest) > 0 {
 		s.testing = true
 		s.testCancel = make(chan struct{})
@@ -331,6 +356,14 @@ func (s *Supervisor) childExited(pid int, ws syscall.WaitStatus) {
 		return
 	}
 	s.log.Debugf("controlled process %d exited", pid)
+	s.lastExit, s.exited = code, true
+	if ws.Signaled() {
+		s.lastExit = -int(ws.Signal())
+	}
+	if pid > 0 {
+		s.killGroupRemnants(pid)
+	}
+	s.removeState()
 	s.stopTests()
 	s.settleC = nil
 	s.pid, s.exitCh = 0, nil
@@ -351,6 +384,78 @@ func (s *Supervisor) childExited(pid int, ws syscall.WaitStatus) {
 		}
 	}
 	s.log.Infof("%s", msg)
+}
+
+// killGroupRemnants kills what is left of the program's process group
+// after the program itself has exited: children it forked and left behind
+// (or that ignored the SIGTERM of a stop). Left alone they would run beside
+// the next copy (holding its port, its files) and outlive zdrun; zdaemon
+// left them. A program must not daemonize under zdrun, so everything in
+// its group belongs to the copy that just ended.
+func (s *Supervisor) killGroupRemnants(pgid int) {
+	if err := syscall.Kill(-pgid, 0); err != nil {
+		return // ESRCH: nothing left (the usual case)
+	}
+	s.log.Warningf("process group %d still has processes after pid %d exited; sending SIGKILL", pgid, pgid)
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+func (s *Supervisor) removeState() {
+	if s.cfg.StateFile == "" {
+		return
+	}
+	if err := os.Remove(s.cfg.StateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Errorf("can't remove %s: %v", s.cfg.StateFile, err)
+	}
+}
+
+// noteStopping tells Config.Stopping (systemd's STOPPING=1) once per stop.
+func (s *Supervisor) noteStopping() {
+	if s.stopNoted || s.cfg.Stopping == nil {
+		return
+	}
+	s.stopNoted = true
+	s.cfg.Stopping()
+}
+
+// Metrics is a snapshot of the manager's state for the metrics endpoint.
+type Metrics struct {
+	Up             bool    // the program runs
+	ShouldBeUp     bool    // it is meant to run
+	Spawns         int     // successful spawns so far
+	Restarts       int     // spawns after the first
+	LastExitStatus int     // exit code, or minus the signal number; 0 before any exit
+	Exited         bool    // LastExitStatus is meaningful
+	Backoff        int     // the current backoff step
+	BackoffSeconds float64 // time left until a pending respawn (0 if none)
+	Testing        bool    // start-test-program is running
+}
+
+// Metrics returns a snapshot taken in the main loop (so it is consistent
+// with the status reply); ok is false once Run has returned.
+func (s *Supervisor) Metrics() (m Metrics, ok bool) {
+	r := request{reply: make(chan string, 1)}
+	r.fn = func() {
+		m = Metrics{
+			Up: s.pid > 0, ShouldBeUp: s.shouldBeUp, Spawns: s.spawns,
+			Restarts: max(s.spawns-1, 0), LastExitStatus: s.lastExit, Exited: s.exited,
+			Backoff: s.backoff, Testing: s.testing,
+		}
+		if !s.killing && !s.delay.IsZero() {
+			m.BackoffSeconds = max(time.Until(s.delay).Seconds(), 0)
+		}
+	}
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return Metrics{}, false
+	}
+	select {
+	case <-r.reply:
+		return m, true
+	case <-s.done:
+		return Metrics{}, false
+	}
 }
 
 // governor is zdrun's restart policy (spec §5.5). It reports whether zdrun
@@ -431,6 +536,7 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 		// program first, then exit 1.
 		s.log.Criticalf("daemon manager killed by %s", name)
 		s.shouldBeUp = false
+		s.noteStopping()
 		s.resetPolicy()
 		if s.pid != 0 {
 			s.beginStop()
@@ -480,6 +586,7 @@ func (s *Supervisor) cmdStart([]string) string {
 
 func (s *Supervisor) cmdStop([]string) string {
 	s.shouldBeUp = false
+	s.noteStopping()
 	s.resetPolicy() // also cancels a pending respawn (zdaemon issue #13)
 	if s.pid != 0 {
 		s.beginStop()
@@ -492,6 +599,7 @@ func (s *Supervisor) cmdStop([]string) string {
 // stop, with its own replies; zdrun exits 0 once the program is gone.
 func (s *Supervisor) cmdExit([]string) string {
 	s.shouldBeUp = false
+	s.noteStopping()
 	s.resetPolicy()
 	if s.pid != 0 {
 		s.beginStop()

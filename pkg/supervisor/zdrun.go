@@ -47,6 +47,8 @@ Options:
 -z/--directory DIRECTORY -- directory the daemon and the program run in
 --stop-timeout SECONDS -- SIGTERM to SIGKILL delay on stop (default 300)
 --settle-time MS -- how long the program must stay up to count as started (default 50)
+--metrics-address ADDR -- serve Prometheus metrics at http://ADDR/metrics
+  (also $ZDRUN_METRICS_ADDRESS; host:port, :port or a bare port)
 -h/--help -- print this message and exit
 --version -- print the version and exit
 program [program-arguments] -- the program to run (split on spaces, no quoting)
@@ -56,6 +58,11 @@ quickly), and answers zdctl on the control socket. It exits when the program
 is stopped, when the program exits with one of the exit codes (with that
 code), or when it gives up restarting (status 1). SIGTERM, SIGINT and SIGHUP
 stop the program before zdrun exits; SIGUSR2 reopens the logs.
+
+Environment: NOTIFY_SOCKET (systemd: READY=1 once the program has started,
+STOPPING=1 on stop; not passed to the program), ZDRUN_METRICS_ADDRESS,
+ZDRUN_CONTROL_LINE_LIMIT (bytes, default 10000) and
+ZDRUN_CONTROL_IDLE_TIMEOUT (seconds, default 10) for the control socket.
 `
 
 // Main is the zdrun command: args is the whole argv, the result the exit
@@ -65,6 +72,7 @@ func Main(args []string) int {
 }
 
 func mainIO(args []string, stdout, stderr io.Writer) int {
+	origArgs := args
 	prog := "zdrun"
 	if len(args) > 0 {
 		prog = args[0]
@@ -80,8 +88,17 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	// Descriptors inherited from whoever started zdrun must not reach the
 	// program either (zdaemon closed fds 3-99 in the child; spec §9.16).
 	closeInheritedOnExec()
-	opts, err := runner.Parse(prog, args[1:], runner.Zdrun)
 	var ue *getopt.UsageError
+	metricsFlag, metricsSet, args, err := extractMetricsFlag(args)
+	if errors.As(err, &ue) {
+		ue.Report(stderr, prog)
+		return 2
+	}
+	opts, err := runner.Parse(prog, args[1:], runner.Zdrun)
+	var ex extras
+	if err == nil {
+		ex, err = loadExtras(opts, metricsFlag, metricsSet)
+	}
 	switch {
 	case errors.Is(err, runner.ErrHelp):
 		fmt.Fprint(stdout, Usage)
@@ -114,7 +131,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		os.Setenv(kv.Name, kv.Value)
 	}
 	if readyFD >= 0 {
-		return daemonStage(opts, os.NewFile(uintptr(readyFD), "ready"), catch())
+		return daemonStage(opts, ex, os.NewFile(uintptr(readyFD), "ready"), catch())
 	}
 	// Checks that must reach the caller's terminal as usage errors.
 	if len(opts.SocketName) > control.MaxPathLen {
@@ -140,9 +157,10 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if !opts.Daemon {
-		return foreground(opts, stderr, catch())
+		return foreground(opts, ex, stderr, catch())
 	}
-	return firstStage(args, opts, stderr)
+	// The daemon gets the original words (with --metrics-address).
+	return firstStage(origArgs, opts, stderr)
 }
 
 // firstStage starts the daemon (this program again, in a new session) and
@@ -253,7 +271,7 @@ func openLog(opts *runner.Options) (*logging.Log, error) {
 
 // daemonStage is the re-executed zdrun: set up as zdrun does after its
 // fork (spec §5.2), open the socket, run, and tell the first stage.
-func daemonStage(opts *runner.Options, ready *os.File, sigs <-chan os.Signal) int {
+func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os.Signal) int {
 	if opts.User != "" && os.Geteuid() == 0 {
 		// setgid, setgroups (every group listing the user), setuid.
 		acct, err := runner.LookupUser(opts.User)
@@ -287,7 +305,7 @@ func daemonStage(opts *runner.Options, ready *os.File, sigs <-chan os.Signal) in
 		return reportFailure(ready, err.Error())
 	}
 	syscall.Umask(opts.Umask)
-	code := serve(opts, lg, tr.Reopen, ready, sigs)
+	code := serve(opts, ex, lg, tr.Reopen, ready, sigs)
 	// Flush the transcript: point fds 1 and 2 away from the pipe so the
 	// copier sees EOF once the program's copies are closed too.
 	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
@@ -301,20 +319,20 @@ func daemonStage(opts *runner.Options, ready *os.File, sigs <-chan os.Signal) in
 
 // foreground is "daemon off": no setsid, chdir, umask or transcript; the
 // output stays on the terminal and the caller waits (spec §5.2).
-func foreground(opts *runner.Options, stderr io.Writer, sigs <-chan os.Signal) int {
+func foreground(opts *runner.Options, ex extras, stderr io.Writer, sigs <-chan os.Signal) int {
 	lg, err := openLog(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 2
 	}
 	defer lg.Close()
-	return serve(opts, lg, nil, nil, sigs)
+	return serve(opts, ex, lg, nil, nil, sigs)
 }
 
 // serve opens the socket, runs the supervisor and closes the socket. ready
 // (daemon mode) hears "ready <pid>" once the program counts as started, or
 // "error\n<why>" if zdrun ends first.
-func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error, ready *os.File, sigs <-chan os.Signal) int {
+func serve(opts *runner.Options, ex extras, lg *logging.Log, reopenTranscript func() error, ready *os.File, sigs <-chan os.Signal) int {
 	log := lg.Logger(logging.RootName)
 	fail := func(msg string) int {
 		if ready != nil {
@@ -334,6 +352,28 @@ func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error,
 	defer ln.Close()
 	if ln.Stale {
 		log.Warningf("Unlinking stale socket %s", opts.SocketName)
+	}
+	ln.MaxLine, ln.IdleTimeout = ex.lineLimit, ex.idleTimeout
+	ln.Refused = func(uid uint32, pid int32) {
+		log.Warningf("refused a command from uid %d (pid %d): only root and the socket's owner are obeyed", uid, pid)
+	}
+	// We hold the socket's lock, so no other zdkit manager runs here: a
+	// state file means the previous one ended without seeing its program
+	// end (SIGKILL, crash). Never start a second copy beside it.
+	stateFile := StateFileFor(opts.SocketName)
+	stale, err := CheckPrevious(stateFile)
+	if err != nil {
+		log.Criticalf("%v", err)
+		return fail(err.Error())
+	}
+	if stale {
+		log.Warningf("removed stale state file %s (its program is gone)", stateFile)
+	}
+	notify := takeNotifySocket()
+	ms, err := startMetrics(ex.metricsAddr)
+	if err != nil {
+		log.Criticalf("%v", err)
+		return fail(err.Error())
 	}
 	log.Infof("daemon manager started")
 
@@ -362,7 +402,17 @@ func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error,
 		ReapOrphans:   reapsOrphans(),
 		HandleSignals: true,
 		Signals:       sigs,
+		StateFile:     stateFile,
+		Stopping: func() {
+			if err := notify.send("STOPPING=1\nSTATUS=stopping the program"); err != nil {
+				log.Warningf("NOTIFY_SOCKET: %v", err)
+			}
+		},
 		Started: func(pid int) {
+			// systemd's main pid is this daemon (the first stage exits).
+			if err := notify.send(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=program running (pid %d)", os.Getpid(), pid)); err != nil {
+				log.Warningf("NOTIFY_SOCKET: %v", err)
+			}
 			if ready != nil {
 				once.Do(func() {
 					fmt.Fprintf(ready, "ready %d\n", pid)
@@ -372,10 +422,16 @@ func serve(opts *runner.Options, lg *logging.Log, reopenTranscript func() error,
 		},
 	})
 	if err != nil {
+		ms.close()
 		return fail(err.Error())
 	}
 	go ln.Serve(s.Handle)
+	if ms != nil {
+		ms.serve(s)
+		log.Infof("serving metrics on http://%s/metrics", ms.ln.Addr())
+	}
 	res := s.Run(context.Background())
+	ms.close()
 	ln.Close()
 	if ready != nil {
 		once.Do(func() {
