@@ -92,6 +92,7 @@ type settings struct {
 	timeout     time.Duration
 	pidFile     string
 	msgpack     bool
+	msgpackSet  bool // <zeo> has a msgpack key
 	monitor     *zconfig.Address
 	tls         *tls.Config
 	storages    []storageSpec
@@ -185,6 +186,13 @@ func configure(res *getopt.Result) (*settings, error) {
 	if len(s.storages) == 0 {
 		return nil, getopt.Usagef("no storages specified; use -f or -C")
 	}
+	// ZEO's runzeo.create_server passes os.environ.get('ZEO_MSGPACK')
+	// whenever options.msgpack is not a bool: with no msgpack key in
+	// <zeo>, and also without any configuration file (-a/-f only). Any
+	// non-empty value turns msgpack on, as in Python ("0" included).
+	if !s.msgpackSet {
+		s.msgpack = os.Getenv("ZEO_MSGPACK") != ""
+	}
 	if s.pidFile == "" {
 		if home := os.Getenv("INSTANCE_HOME"); home != "" {
 			s.pidFile = filepath.Join(home, "var", "ZEO.pid")
@@ -210,9 +218,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 	}
 	s.pidFile = z.String("pid-filename")
 	if z.Has("msgpack") {
-		s.msgpack = z.Bool("msgpack")
-	} else {
-		s.msgpack = os.Getenv("ZEO_MSGPACK") != ""
+		s.msgpack, s.msgpackSet = z.Bool("msgpack"), true
 	}
 	if z.Has("monitor-address") {
 		a := z.Address("monitor-address")
