@@ -32,7 +32,24 @@
 //     are saturated instead of raising after the store, and time stamps
 //     after 2038 are written modulo 2^32 instead of raising.
 //
-// The Go ZEO client uses Load / LoadBefore / Store / Invalidate /
-// SetLastTid / LastTid / Clear / Close; oids and tids are the 8-byte
-// big-endian values as uint64 (ZODB's u64), tid 0 meaning z64 / None.
+// Also fixed: two records of one (oid, start) (a revision re-stored after
+// its invalidation and invalidated again) free the displaced one instead of
+// leaving an unindexed record that skews the count; an invalidation older
+// than the cached revision, or a non-current store with end <= start, is
+// refused instead of writing a record the next open rejects; a record
+// found damaged at load time is forgotten instead of failing every load.
+//
+// Use from a ZEO client (ClientStorage's cache handling, spec §1.6):
+//
+//	c, err := cache.Open(cache.Name(varDir, client, storage), cache.Options{Size: size})
+//	stale, err := c.Verify(serverLastTid, getInvalidations) // on each connect
+//	data, start, end, ok, err := c.LoadBefore(oid, before)  // ZEO >= 4.2 load
+//	c.Store(oid, start, end, data)                           // after a server load; end 0 = current
+//	c.Invalidate(oid, tid); c.SetLastTid(tid)                // tpc_finish / invalidateTransaction
+//	c.Close()
+//
+// Oids and tids are the 8-byte big-endian values as uint64 (ZODB's u64);
+// tid 0 means z64 / None.  Tracing follows ZEO_CACHE_TRACE unless
+// Options.Trace says otherwise.  OpenTemp gives the anonymous transient
+// cache of clients without a name.
 package cache
