@@ -129,17 +129,47 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 		nrec := 0
 		var cerr error
 		for dp, de := h.DataPos(), h.DataEnd(); dp < de; {
-			d, err := r.readDataHeader(dp, de)
-			if err == nil && d.TxnPos != h.Pos {
-				err = r.corrupt(dp, "tloc", "transaction pointer %d, want %d", d.TxnPos, h.Pos)
+			// fsrecover reads records through FileIterator, which only
+			// logs a record that overruns its transaction or points at
+			// another one and ends the transaction there: the records
+			// before it are kept as a normal transaction.
+			b, err := r.at(dp, DataHeaderLen)
+			if err != nil {
+				cerr = r.ioErr(err, dp, "data record header")
+				break
+			}
+			oid := OidFromBytes(b[0:8])
+			rtid := tid.FromBytes(b[8:16])
+			tloc := binary.BigEndian.Uint64(b[24:32])
+			vlen := binary.BigEndian.Uint16(b[32:34])
+			plen := binary.BigEndian.Uint64(b[34:42])
+			if vlen != 0 {
+				cerr = fmt.Errorf("Non-zero version length. Versions aren't supported.")
+				break
+			}
+			dlen := uint64(DataHeaderLen) + plen
+			if plen == 0 {
+				dlen += 8
+			}
+			if plen > uint64(size) || uint64(dp)+dlen > uint64(de) || tloc != uint64(h.Pos) {
+				if opts.Verbose > 1 {
+					fmt.Fprintf(w, "%s data record exceeds transaction record at %d\n", in, dp)
+				}
+				break
 			}
 			var data []byte
 			var dataTID tid.TID
-			if err == nil {
-				if d.DataLen > 0 {
-					data, err = r.readData(&d)
-				} else if d.Back != 0 {
-					data, dataTID, err = rr.loadBack(d.Oid, d.Back)
+			if plen > 0 {
+				d := DataHeader{Pos: dp, DataLen: int64(plen)}
+				data, err = r.readData(&d)
+			} else {
+				bb, e := r.at(dp+DataHeaderLen, 8)
+				if e != nil {
+					err = r.ioErr(e, dp, "backpointer")
+				} else if back, ok := u64pos(bb); !ok || (back != 0 && back >= dp) {
+					err = r.corrupt(dp, "backpointer", "backpointer %d is not before the record", binary.BigEndian.Uint64(bb))
+				} else if back != 0 {
+					data, dataTID, err = rr.loadBack(oid, back)
 				}
 			}
 			if err == nil {
@@ -148,16 +178,16 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 					if data != nil {
 						l = fmt.Sprint(len(data))
 					}
-					fmt.Fprintf(w, "%7d %s\n", uint64(d.Oid), l)
+					fmt.Fprintf(w, "%7d %s\n", uint64(oid), l)
 				}
-				err = x.Restore(d.Oid, d.TID, data, dataTID)
+				err = x.Restore(oid, rtid, data, dataTID)
 			}
 			if err != nil {
 				cerr = err
 				break
 			}
 			nrec++
-			dp += d.RecordLen()
+			dp += int64(dlen)
 		}
 		if cerr != nil {
 			if opts.Partial && nrec > 0 {
