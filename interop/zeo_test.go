@@ -24,9 +24,11 @@ func expectOK(t *testing.T, dir string, s *server, scenario string) {
 // marshalling: commit, invalidations to a second client, history, undo,
 // pack; an unresolvable conflict raises ConflictError and a
 // BTrees.Length conflict is resolved on the client (runzeo never runs
-// application code, decision 4).
+// application code, decision 4); four clients contending on the same
+// objects lose nothing; readCurrent conflicts, a failing undo raises an
+// UndoError, pack GC drops unreachable objects, a 20 MB object passes.
 func TestZEOClientBasics(t *testing.T) {
-	for _, sc := range []string{"basic", "conflict"} {
+	for _, sc := range []string{"basic", "conflict", "contend", "edges"} {
 		t.Run(sc, func(t *testing.T) {
 			dir := t.TempDir()
 			s := runzeo(t, dir, nil)

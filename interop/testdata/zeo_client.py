@@ -371,7 +371,143 @@ def _tls(addr, with_cert):
     db.close()
 
 
+def contend(addr):
+    """4 clients x 25 commits, each bumping one shared BTrees.Length
+    (resolved on the client) and a shared PersistentMapping counter
+    (retried on ConflictError); nothing may be lost or hang."""
+    import threading
+    db0 = opendb(addr)
+    c0 = db0.open()
+    c0.root()['len'] = Length(0)
+    c0.root()['ctr'] = PersistentMapping(n=0)
+    transaction.commit()
+    c0.close()
+    db0.close()
+    errors = []
+    retries = [0]
+
+    def worker():
+        try:
+            db = opendb(addr)
+            tm = transaction.TransactionManager()
+            conn = db.open(tm)
+            for _ in range(25):
+                while True:
+                    tm.begin()
+                    root = conn.root()
+                    root['len'].change(1)
+                    root['ctr']['n'] += 1
+                    try:
+                        tm.commit()
+                        break
+                    except ConflictError:
+                        tm.abort()
+                        retries[0] += 1
+            conn.close()
+            db.close()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    check(not any(t.is_alive() for t in threads), 'a worker hung')
+    check(not errors, 'worker errors: %r' % errors)
+    db = opendb(addr)
+    conn = db.open()
+    root = conn.root()
+    check(root['ctr']['n'] == 100, 'ctr.n=%r, want 100' % root['ctr']['n'])
+    check(root['len']() == 100, 'Length=%r, want 100' % root['len']())
+    print('retries=%d' % retries[0])
+    conn.close()
+    db.close()
+
+
+def edges(addr):
+    """readCurrent conflicts, an undo that cannot be done, pack GC of an
+    unreachable object (POSKeyError afterwards) and a 20 MB object."""
+    from ZODB.POSException import POSKeyError, ReadConflictError, UndoError
+    db1 = opendb(addr)
+    db2 = opendb(addr)
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    c1 = db1.open(tm1)
+    c2 = db2.open(tm2)
+    r1 = c1.root()
+    r1['a'] = PersistentMapping(v=0)
+    r1['b'] = PersistentMapping(v=0)
+    tm1.commit()
+    r2 = c2.root()
+    wait_for(lambda: (tm2.begin(), 'b' in r2)[1], 'a and b on client 2')
+    # client 1 reads a (readCurrent) and writes b; client 2 changes a.
+    tm1.begin()
+    c1.readCurrent(r1['a'])
+    r1['b']['v'] = r1['a']['v'] + 1
+    r2['a']['v'] = 5
+    tm2.commit()
+    try:
+        tm1.commit()
+        fail('readCurrent did not conflict')
+    except ConflictError as e:
+        tm1.abort()
+        print('readCurrent -> %s' % type(e).__name__)
+
+    # Undo of a transaction whose object changed since cannot be done.
+    tm1.begin()
+    r1['a']['v'] = 6
+    tm1.commit()
+    first = db1.undoInfo()[0]['id']
+    r1['a']['v'] = 7
+    tm1.commit()
+    db1.undo(first, tm1.get())
+    problems = []
+    try:
+        tm1.commit()
+        problems.append('undo of an overwritten change succeeded')
+    except UndoError as e:
+        tm1.abort()
+        print('undo -> %s' % type(e).__name__)
+    except Exception as e:
+        # e.g. ZEO.Exceptions.ServerException when the server names an
+        # exception class the client has no factory for.
+        tm1.abort()
+        problems.append('undo raised %s, not an UndoError: %s'
+                        % (type(e).__name__, e))
+
+    # Pack with GC removes an unreachable object.
+    tm1.begin()
+    r1['tmp'] = PersistentMapping(x=1)
+    tm1.commit()
+    oid = r1['tmp']._p_oid
+    del r1['tmp']
+    tm1.commit()
+    db1.pack(time.time() + 1)
+    fresh = opendb(addr)  # no cached copy of the object
+    try:
+        fresh.storage.load(oid)
+        problems.append('unreachable object survived pack')
+    except POSKeyError:
+        print('pack gc -> POSKeyError')
+    fresh.close()
+
+    # A 20 MB object goes through and comes back.
+    tm1.begin()
+    big = os.urandom(20 << 20)
+    r1['big'] = PersistentMapping(data=big)
+    tm1.commit()
+    wait_for(lambda: (tm2.begin(), 'big' in r2)[1], 'the big object on client 2')
+    check(r2['big']['data'] == big, 'big object differs')
+    for c, db in ((c1, db1), (c2, db2)):
+        c.close()
+        db.close()
+    check(not problems, '; '.join(problems))
+
+
 SCENARIOS = {
+    'edges': edges,
+    'contend': contend,
     'tls-cert': lambda a: _tls(a, True),
     'tls-nocert': lambda a: _tls(a, False),
     'inspect': inspect,
