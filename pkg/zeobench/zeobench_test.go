@@ -1,0 +1,51 @@
+package zeobench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A counted mixed run against an in-process Data.fs server: every
+// operation is done, none fails, both kinds happen.
+func TestRunCountMixed(t *testing.T) {
+	r, err := Run(context.Background(), Config{Conns: 3, Inflight: 2, Count: 300, LoadRatio: 0.5, Objects: 50,
+		DataFS: filepath.Join(t.TempDir(), "Data.fs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors != 0 || r.Loads+r.Commits != 300 || r.Loads == 0 || r.Commits == 0 {
+		t.Fatalf("loads %d commits %d errors %d (%s)", r.Loads, r.Commits, r.Errors, r.FirstError)
+	}
+	if !r.InProcess || r.Storage != "filestorage" || r.LoadsPerSec <= 0 || r.CommitP50us <= 0 {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// The command prints a table with a median row and writes JSON.
+func TestMainTableAndJSON(t *testing.T) {
+	js := filepath.Join(t.TempDir(), "r.json")
+	var out, errb bytes.Buffer
+	code := Main([]string{"zeobench", "-mapping", "-c", "2", "-n", "100", "-runs", "3", "-json", js}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "median of the runs above:") || strings.Count(out.String(), "\n") != 6 {
+		t.Errorf("table:\n%s", out.String())
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []Result
+	if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 3 || rs[0].Loads != 100 || rs[0].Conns != 2 {
+		t.Fatalf("json %v: %s", err, b)
+	}
+	if code := Main([]string{"zeobench", "-c", "x"}, &out, &errb); code != 2 {
+		t.Errorf("bad -c: exit %d", code)
+	}
+}
