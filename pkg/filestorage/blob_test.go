@@ -103,6 +103,9 @@ func TestBlobs(t *testing.T) {
 		}
 	}
 	fileIs(t, f3, []byte("one"))
+	rel3, _ := filepath.Rel(bd, f3)
+	fileIs(t, filepath.Join(bd+".old", rel3), []byte("one")) // survivors linked into blobs.old
+	fileIs(t, filepath.Join(bd+".old", ".layout"), []byte("bushy"))
 	if _, err := os.Stat(filepath.Join(bd, ".removed")); !os.IsNotExist(err) {
 		t.Errorf(".removed left behind")
 	}

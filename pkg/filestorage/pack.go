@@ -355,6 +355,27 @@ func (p *packer) removeBlobs() {
 		}
 	}
 	os.Remove(filepath.Join(b.dir, ".removed"))
+	// As with pack_keep_old in ZODB, blobs.old also gets every surviving
+	// blob file (hard links, or copies), so it holds a complete old
+	// blob directory next to Data.fs.old.
+	filepath.WalkDir(b.dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, blobSuffix) {
+			return nil
+		}
+		rel, err := filepath.Rel(b.dir, path)
+		if err != nil || strings.HasPrefix(rel, "tmp"+string(filepath.Separator)) {
+			return nil
+		}
+		dst := filepath.Join(old, rel)
+		if _, err := os.Lstat(dst); err == nil {
+			return nil
+		}
+		os.MkdirAll(filepath.Dir(dst), 0o700)
+		if os.Link(path, dst) != nil {
+			copyFile(path, dst)
+		}
+		return nil
+	})
 }
 
 func dirOf(path string) string {
