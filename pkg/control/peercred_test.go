@@ -220,3 +220,33 @@ func TestBurstOfCalls(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBurst200 is 200 clients calling "status" at the same moment
+// (issue 8's burst); one op is the whole burst, all replies in.
+func BenchmarkBurst200(b *testing.B) {
+	sock := filepath.Join(b.TempDir(), "zdsock")
+	l, err := Listen(sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	reply := (&Status{Running: true, Application: 5337, Manager: 5335, BackoffLimit: 10, Filename: "/usr/bin/sleep", Args: []string{"sleep", "100"}}).Format()
+	go l.Serve(func(string) string { return reply })
+	for b.Loop() {
+		errs := make(chan error, 200)
+		for range 200 {
+			go func() {
+				r, err := Call(context.Background(), sock, "status")
+				if err == nil && r != reply {
+					err = fmt.Errorf("reply %q", r)
+				}
+				errs <- err
+			}()
+		}
+		for range 200 {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
