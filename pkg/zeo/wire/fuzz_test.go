@@ -54,3 +54,31 @@ func FuzzMsgpack(f *testing.F) {
 	f.Add([]byte("\x94\x01\xc2\xa8register\x92\xa11\xc2"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCodec(t, Msgpack, data) })
 }
+
+// FuzzPickleMemo: whatever the pickle decoder accepts and the wire encoder
+// can send, the memoized (FileStorage extension) encoding decodes to an
+// equal value.
+func FuzzPickleMemo(f *testing.F) {
+	f.Add([]byte("\x80\x03}q\x00X\x01\x00\x00\x00nq\x01K\x00s."))
+	f.Add([]byte("\x80\x03}q\x00(X\x01\x00\x00\x00aq\x01h\x01X\x01\x00\x00\x00lq\x02]q\x03(K\x01)eu."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := DecodePickle(data)
+		if err != nil {
+			return
+		}
+		if _, err := EncodePickle(v); err != nil {
+			return
+		}
+		out, err := EncodePickleMemo(v)
+		if err != nil {
+			t.Fatalf("EncodePickle accepted %s but EncodePickleMemo failed: %v", Repr(v), err)
+		}
+		back, err := DecodePickle(out)
+		if err != nil {
+			t.Fatalf("memoized bytes do not decode: %v\n%x", err, out)
+		}
+		if !Equal(v, back) {
+			t.Fatalf("round trip changed the value: %s -> %s", Repr(v), Repr(back))
+		}
+	})
+}
