@@ -36,6 +36,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fl.BoolVar(&cfg.Mapping, "mapping", false, "in-process: serve a MappingStorage instead of a Data.fs")
 	fl.StringVar(&cfg.DataFS, "datafs", "", "in-process: the Data.fs to serve (default a temporary one)")
 	fl.BoolVar(&cfg.NoSync, "nosync", false, "in-process: no fsync (not for real figures)")
+	fl.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process (with -a): report its CPU µs per operation and RSS")
 	runs := fl.Int("runs", 1, "runs per connection count; the table shows each run and the median")
 	jsonOut := fl.String("json", "", "write the results as JSON to this file (- for stdout, after the table)")
 	pprofAddr := fl.String("pprof", "", "serve net/http/pprof on this address while running (e.g. 127.0.0.1:6060)")
@@ -139,6 +140,8 @@ func Median(rs []*Result) *Result {
 	m.CommitP50us = med(func(r *Result) float64 { return r.CommitP50us })
 	m.CommitP99us = med(func(r *Result) float64 { return r.CommitP99us })
 	m.ProcessRSSMiB = med(func(r *Result) float64 { return r.ProcessRSSMiB })
+	m.ServerCPUusPerOp = med(func(r *Result) float64 { return r.ServerCPUusPerOp })
+	m.ServerRSSMiB = med(func(r *Result) float64 { return r.ServerRSSMiB })
 	m.Median = true
 	return &m
 }

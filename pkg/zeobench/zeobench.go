@@ -61,6 +61,10 @@ type Config struct {
 	DataFS string
 	// NoSync turns fsync off in the Data.fs (never for real figures).
 	NoSync bool
+	// ServerPID, for a server in another process (a runzeo), makes the
+	// result report that process's CPU time per operation and its RSS:
+	// figures that do not depend on how busy the machine is.
+	ServerPID int
 }
 
 // Result is what one run measured. Rates are per second of the measured
@@ -85,7 +89,11 @@ type Result struct {
 	// ProcessRSSMiB is this process's resident size at the end (the
 	// server's too when it runs in-process).
 	ProcessRSSMiB float64 `json:"process_rss_mib"`
-	FirstError    string  `json:"first_error,omitempty"`
+	// With Config.ServerPID: the server's CPU time (user+system) per
+	// operation and its resident size at the end.
+	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
+	ServerRSSMiB     float64 `json:"server_rss_mib,omitempty"`
+	FirstError       string  `json:"first_error,omitempty"`
 	// Median marks a row computed by Median from several runs.
 	Median bool `json:"median,omitempty"`
 }
@@ -146,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	remaining.Store(int64(cfg.Count))
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	cpu0 := CPUSeconds(cfg.ServerPID)
 	start := time.Now()
 	if cfg.Count <= 0 {
 		timer := time.AfterFunc(cfg.Duration, cancel)
@@ -222,6 +231,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.LoadP50us, res.LoadP99us = percentiles(loadLat)
 	res.CommitP50us, res.CommitP99us = percentiles(commitLat)
 	res.ProcessRSSMiB = RSSMiB(os.Getpid())
+	if cfg.ServerPID > 0 {
+		if ops := res.Loads + res.Commits; ops > 0 {
+			res.ServerCPUusPerOp = (CPUSeconds(cfg.ServerPID) - cpu0) * 1e6 / float64(ops)
+		}
+		res.ServerRSSMiB = RSSMiB(cfg.ServerPID)
+	}
 	if p := firstErr.Load(); p != nil {
 		res.FirstError = *p
 	}
@@ -357,16 +372,39 @@ func RSSMiB(pid int) float64 {
 	return 0
 }
 
+// CPUSeconds is a process's user+system CPU time from /proc/PID/stat
+// (0 for pid 0 or when unknown). Linux reports it in clock ticks of
+// 1/100 s (USER_HZ).
+func CPUSeconds(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, rs []*Result) {
-	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s\n",
-		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB")
+	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s %9s %7s\n",
+		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB", "srv-µs/op", "srv-MiB")
 	for _, r := range rs {
 		if r.Median {
 			fmt.Fprint(w, "median of the runs above:\n")
 		}
-		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f\n",
+		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f %9.1f %7.1f\n",
 			r.Conns, r.Inflight, r.LoadRatio, r.LoadsPerSec, r.CommitsPerSec, r.LoadP50us, r.LoadP99us,
-			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB)
+			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB, r.ServerCPUusPerOp, r.ServerRSSMiB)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -227,8 +228,12 @@ func (c *conn) serve() {
 	}
 	s.log.info("ZEO.asyncio.server", "received handshake %s", pyQuote(string(hs)))
 	go c.writer()
+	// One read syscall fetches every frame the client has pipelined
+	// instead of two per frame (length word, then payload): the load path
+	// was syscall-bound (issue 7 profile).
+	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		frame, err := wire.ReadFrame(c.nc, s.opts.MaxFrame)
+		frame, err := wire.ReadFrame(br, s.opts.MaxFrame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
 				s.log.error("ZEO.asyncio.server", "(%s) %v", c.logName(), err)
