@@ -246,10 +246,9 @@ func fsConf(path, extraZeo, extraFS string) string {
 // would.
 func record(t testing.TB, payload string) []byte {
 	t.Helper()
-	a, err := wire.EncodePickle(wire.Tuple{wire.Global{Module: "persistent.mapping", Name: "PersistentMapping"}, nil})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The class pickle ZODB writes: (GLOBAL persistent.mapping
+	// PersistentMapping, None) as a protocol-3 TUPLE2.
+	a := []byte("\x80\x03cpersistent.mapping\nPersistentMapping\nN\x86.")
 	b, err := wire.EncodePickle([]byte(payload))
 	if err != nil {
 		t.Fatal(err)
