@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/zdkit/zdkit/pkg/control"
 )
 
 // The --json forms of status and show (issue 10) are for scripts and
@@ -168,11 +166,11 @@ func appendTyped(b []byte, v string) []byte {
 	}
 	switch {
 	case strings.HasPrefix(v, "["):
-		if words, err := control.ParsePyStrList(v); err == nil {
+		if words, err := parsePyStrList(v); err == nil {
 			return appendJSONStrings(b, words)
 		}
 	case strings.HasPrefix(v, "'") || strings.HasPrefix(v, `"`):
-		if words, err := control.ParsePyStrList("[" + v + "]"); err == nil && len(words) == 1 {
+		if words, err := parsePyStrList("[" + v + "]"); err == nil && len(words) == 1 {
 			return appendJSONString(b, words[0])
 		}
 	}

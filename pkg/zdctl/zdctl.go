@@ -1,7 +1,6 @@
 package zdctl
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
@@ -127,20 +125,32 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 	// different-program warning goes to stderr then.
 	c.jsonOut = slices.Contains(opts.Args, "--json")
 	c.intr = make(chan os.Signal, 1)
-	signal.Notify(c.intr, os.Interrupt)
-	defer signal.Stop(c.intr)
+	line := strings.Join(opts.Args, " ")
+	if verb, _ := parseLine(line); interactive || !quickVerbs[verb] {
+		signal.Notify(c.intr, os.Interrupt)
+		defer signal.Stop(c.intr)
+	}
 	if err := c.setUp(); err != nil {
 		return usageExit(err, stderr, argv0)
 	}
 	result := 0
 	if len(opts.Args) > 0 {
-		result, _ = c.OneCmd(strings.Join(opts.Args, " "))
+		result, _ = c.OneCmd(line)
 	}
 	if interactive {
 		c.Shell()
 		return 0
 	}
 	return result
+}
+
+// quickVerbs answer at once and never wait on anything ^C should
+// interrupt. Run one-shot, they leave SIGINT its default action: catching
+// it costs the process a thread (the runtime's signal receiver), a
+// measurable part of a one-shot "zdctl status" (issue 3: 2 ms or less).
+var quickVerbs = map[string]bool{
+	"status": true, "show": true, "help": true, "completion": true,
+	"kill": true, "reopen_transcript": true, "logreopen": true,
 }
 
 func usageExit(err error, stderr io.Writer, argv0 string) int {
@@ -211,14 +221,14 @@ func (c *Controller) warnDifferentProgram() {
 	if !c.up {
 		return
 	}
-	st, _ := control.ParseStatus(c.raw)
-	if !st.ArgsOK {
+	st, _ := parseStatus(c.raw)
+	if !st.argsOK {
 		return
 	}
 	prog := c.Opts.Program
-	same := len(st.Args) >= len(prog)
+	same := len(st.args) >= len(prog)
 	for i := 0; same && i < len(prog); i++ {
-		same = st.Args[i] == prog[i]
+		same = st.args[i] == prog[i]
 	}
 	if !same {
 		w := c.Stdout
@@ -227,14 +237,14 @@ func (c *Controller) warnDifferentProgram() {
 		}
 		fmt.Fprintln(w, "WARNING! zdrun is managing a different program!")
 		fmt.Fprintln(w, "our program   =", getopt.PyList(prog))
-		fmt.Fprintln(w, "daemon's args =", getopt.PyList(st.Args))
+		fmt.Fprintln(w, "daemon's args =", getopt.PyList(st.args))
 	}
 }
 
 // sendAction sends one command to zdrun and returns the reply; ok is
 // false when zdrun could not be reached.
 func (c *Controller) sendAction(action string) (string, bool) {
-	reply, err := control.Call(context.Background(), c.Opts.SocketName, action)
+	reply, err := call(c.Opts.SocketName, action)
 	return reply, err == nil
 }
 
@@ -252,11 +262,11 @@ func (c *Controller) getStatus() bool {
 	if !ok || reply == "" {
 		return false
 	}
-	st, ok := control.ParseStatus(reply)
+	st, ok := parseStatus(reply)
 	if !ok {
 		return false
 	}
-	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.Application, st.ShouldBeUp, st.Testing, reply
+	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.application, st.shouldBeUp, st.testing, reply
 	return true
 }
 
