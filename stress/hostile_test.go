@@ -1,0 +1,245 @@
+package stress
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/client"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// pickleStr is a protocol-3 BINUNICODE string.
+func pickleStr(s string) []byte {
+	b := []byte{'X', 0, 0, 0, 0}
+	binary.LittleEndian.PutUint32(b[1:], uint32(len(s)))
+	return append(b, s...)
+}
+
+// osSystemCall is a message (1, False, 'register', os.system('id')) in
+// protocol 3 with a GLOBAL opcode: what an attacker sends to a server that
+// unpickles without an allow-list.
+func osSystemCall() []byte {
+	b := []byte("\x80\x03(K\x01\x89")
+	b = append(b, pickleStr("register")...)
+	b = append(b, "cos\nsystem\n"...)
+	b = append(b, pickleStr("id")...)
+	return append(b, "\x85Rt."...)
+}
+
+// osSystemStackGlobal is the same with protocol 4's STACK_GLOBAL.
+func osSystemStackGlobal() []byte {
+	b := []byte("\x80\x04(K\x01\x89\x8c\x08register\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85Rt.")
+	return b
+}
+
+// rssKiB reads a process's resident size.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestHostileInput sends frames an attacker or a broken client would,
+// each on its own connection, and checks that the server closes that
+// connection, logs why, keeps serving a client connected all along, and
+// does not balloon in memory.
+func TestHostileInput(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	addr := freeAddr(t)
+	p := startZEO(t, dir, addr, fsConf(path, "", ""))
+	bystander := dial(t, addr, client.Options{})
+	oids, err := bystander.NewOIDs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := tid.TID(0)
+	rss0 := rssKiB(t, p.cmd.Process.Pid)
+
+	frame := func(payload []byte) []byte { return wire.AppendFrame(nil, payload) }
+	header := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	cases := []struct {
+		name      string
+		handshake bool
+		send      []byte
+		logWant   string // a piece of the server's log line about it
+	}{
+		{"GLOBAL os.system", true, frame(osSystemCall()), "unsafe global in pickle: os.system"},
+		{"STACK_GLOBAL os.system", true, frame(osSystemStackGlobal()), "unsafe global in pickle: os.system"},
+		{"frame header of 2 GiB", true, header(0x7ffffff0), "too large"},
+		{"frame header with the ZEO 4 MAC bit", true, header(0x80000010), "MAC"},
+		{"garbage handshake", false, frame([]byte("XY")), "bad handshake"},
+		{"HTTP request instead of a handshake", false, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ""},
+		{"message that is not a 4-tuple", true, frame([]byte("\x80\x03K\x05.")), "4-tuple"},
+		{"truncated pickle", true, frame([]byte("\x80\x03(K\x01\x89X\xff\xff\x00\x00reg")), "deserialize"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(p.out.String())
+			r := rawDial(t, addr, tc.handshake)
+			if _, err := r.nc.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			if !r.closedWithin(5 * time.Second) {
+				t.Fatalf("the server kept the connection open after %s", tc.name)
+			}
+			if tc.logWant != "" {
+				deadline := time.Now().Add(3 * time.Second)
+				for !strings.Contains(p.out.String()[before:], tc.logWant) && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				log := p.out.String()[before:]
+				if !strings.Contains(log, tc.logWant) {
+					t.Errorf("server log after %s lacks %q:\n%s", tc.name, tc.logWant, log)
+				}
+				for _, line := range strings.Split(log, "\n") {
+					if strings.Contains(line, tc.logWant) {
+						t.Logf("server logged: %s", line)
+					}
+				}
+			}
+			// The server goes on: the bystander commits and reads.
+			rec := record(t, "after "+tc.name)
+			nt, err := commit(bystander, oids, []tid.TID{serial}, [][]byte{rec})
+			if err != nil {
+				t.Fatalf("bystander's commit after %s: %v", tc.name, err)
+			}
+			serial = nt
+			if data, s, err := bystander.Load(oids[0]); err != nil || s != nt || string(data) != string(rec) {
+				t.Fatalf("bystander reads %q at %s (%v)", data, s, err)
+			}
+		})
+	}
+	if !p.alive() {
+		t.Fatalf("runzeo died:\n%s", p.out.String())
+	}
+	if rss := rssKiB(t, p.cmd.Process.Pid); rss-rss0 > 64<<10 {
+		t.Errorf("runzeo grew from %d KiB to %d KiB on hostile frames", rss0, rss)
+	}
+	if strings.Contains(p.out.String(), "uid=") {
+		t.Errorf("something ran id(1):\n%s", p.out.String())
+	}
+	p.stop()
+	fstest(t, path)
+}
+
+// TestThousandConnections opens 1,000 registered connections at once,
+// pings on all of them concurrently, checks the server counts them, and
+// that it serves normally once they are gone.
+func TestThousandConnections(t *testing.T) {
+	const n = 1000
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	addr := freeAddr(t)
+	p := startZEO(t, dir, addr, fsConf(path, "", ""))
+	conns := make([]*client.Client, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], errs[i] = tryDial(addr, client.Options{Timeout: 30 * time.Second})
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			if failed < 5 {
+				t.Errorf("connection %d: %v", i, err)
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d connections failed (no connection limit is configured, so all must be served)", failed, n)
+	}
+	pinged := make([]error, n)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pinged[i] = c.Ping()
+		}()
+	}
+	wg.Wait()
+	for i, err := range pinged {
+		if err != nil {
+			t.Fatalf("ping on connection %d: %v", i, err)
+		}
+	}
+	v, err := conns[0].Call("server_status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := v.(*wire.Dict)
+	if !ok {
+		t.Fatalf("server_status is %s", wire.Repr(v))
+	}
+	cv, _ := d.Get("connections")
+	if got, _ := wire.AsInt(cv); got != n {
+		t.Errorf("server_status connections = %s, want %d", wire.Repr(cv), n)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	c := dial(t, addr, client.Options{})
+	oids, err := c.NewOIDs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commit(c, []storage.OID{oids[0]}, []tid.TID{0}, [][]byte{record(t, "after 1000")}); err != nil {
+		t.Fatalf("commit after 1000 connections: %v", err)
+	}
+	report(t, "%d concurrent registered connections served and pinged", n)
+	p.stop()
+}
+
+// TestIdleHandshakeDropped: a connection that never answers the server's
+// protocol frame should be dropped after a configurable timeout (issue 8
+// lists "idle connections that never finish the handshake" among the
+// limits). runzeo has no such timeout yet.
+func TestIdleHandshakeDropped(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	addr := freeAddr(t)
+	p := startZEO(t, dir, addr, fsConf(path, "", ""))
+	wait := 3 * time.Second
+	if stressMode() {
+		wait = 70 * time.Second
+	}
+	r := rawDial(t, addr, false)
+	if !r.closedWithin(wait) {
+		t.Skipf("known gap: runzeo keeps a connection that never sends its handshake open indefinitely (still open after %v): "+
+			"pkg/zeo/server conn.serve reads the handshake with no deadline and <zeo> has no key for a handshake timeout, "+
+			"so 1,000 silent sockets pin 1,000 goroutines and fds", wait)
+	}
+	p.stop()
+}
