@@ -1,0 +1,166 @@
+package filestorage
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+)
+
+// snapshotFile snapshots Data.fs as a crash at this instant would leave it
+// (the page cache holds everything written; what fsync adds is ordering,
+// which TestGroupCrashStates checks through the status bytes).
+func snapshotFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGroupCommitVisibility(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := s.NewGroup()
+	t1, err := g.Commit(TxnMeta{User: []byte("u")}, []GroupRecord{{Oid: 1, Data: []byte("one")}, {Oid: 2, Data: []byte("two")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next transaction is based on t1 before t1 is visible.
+	if cur, ok, err := g.CurrentSerial(1); err != nil || !ok || cur != t1 {
+		t.Fatalf("CurrentSerial(1) = %v %v %v, want %v", cur, ok, err, t1)
+	}
+	t2, err := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 1, Data: []byte("one'")}})
+	if err != nil || t2 <= t1 {
+		t.Fatalf("t2 %v %v", t2, err)
+	}
+	if _, _, err := s.Load(1); !errors.Is(err, ErrPOSKey) {
+		t.Errorf("a pending transaction is visible: %v", err)
+	}
+	if s.LastTransaction() != 0 || g.Pending() != 2 {
+		t.Errorf("last %v pending %d", s.LastTransaction(), g.Pending())
+	}
+	top, err := g.Sync()
+	if err != nil || top != t2 {
+		t.Fatalf("Sync = %v %v", top, err)
+	}
+	g.Publish(t1)
+	if d, serial, err := s.Load(1); err != nil || string(d) != "one" || serial != t1 || s.LastTransaction() != t1 {
+		t.Errorf("after publishing t1: %q %v %v last %v", d, serial, err, s.LastTransaction())
+	}
+	g.Publish(t2)
+	if d, serial, err := s.Load(1); err != nil || string(d) != "one'" || serial != t2 {
+		t.Errorf("after publishing t2: %q %v %v", d, serial, err)
+	}
+	if d, start, end, err := s.LoadBefore(1, t2); err != nil || string(d) != "one" || start != t1 || end != t2 {
+		t.Errorf("LoadBefore: %q %v %v %v", d, start, end, err)
+	}
+	if g.Pending() != 0 {
+		t.Errorf("pending %d", g.Pending())
+	}
+	g.Drain() // returns at once
+	// The ordinary commit path continues after the group's transactions.
+	x, err := s.Begin(TxnMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Store(2, t1, []byte("two'")); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	t3, err := x.Finish()
+	if err != nil || t3 <= t2 {
+		t.Fatal(t3, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(path, CheckOptions{}); err != nil {
+		t.Fatalf("fstest: %v", err)
+	}
+	s2, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.LastTransaction() != t3 {
+		t.Errorf("reopened last %v want %v", s2.LastTransaction(), t3)
+	}
+	if d, _, err := s2.Load(2); err != nil || string(d) != "two'" {
+		t.Errorf("reopened oid 2: %q %v", d, err)
+	}
+}
+
+// What a crash leaves at each step: before Sync, the pending
+// transactions are 'c' and the open cuts them off; after Sync they are
+// all there, published or not.
+func TestGroupCrashStates(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := s.NewGroup()
+	t1, _ := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 1, Data: []byte("a")}})
+	if _, err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	t2, _ := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 2, Data: []byte("b")}})
+	t3, _ := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 1, Data: []byte("c")}, {Oid: 3, Data: nil}})
+	reopen := func(name string) (*FileStorage, tid.TID) {
+		p := filepath.Join(dir, name)
+		snapshotFile(t, path, p)
+		r, err := Open(p, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r, r.LastTransaction()
+	}
+	// t1 synced (not published), t2 and t3 not synced.
+	if _, last := reopen("crash1.fs"); last != t1 {
+		t.Errorf("crash before the second group's sync: last %v, want %v", last, t1)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "crash1.fs.tr0")); err != nil {
+		t.Errorf("the cut-off tail was not saved: %v", err)
+	}
+	if _, err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r, last := reopen("crash2.fs")
+	if last != t3 {
+		t.Errorf("crash after sync: last %v, want %v", last, t3)
+	}
+	if d, serial, err := r.Load(1); err != nil || string(d) != "c" || serial != t3 {
+		t.Errorf("oid 1 after reopen: %q %v %v", d, serial, err)
+	}
+	if _, _, err := r.Load(3); !errors.Is(err, ErrPOSKey) {
+		t.Errorf("deleted oid 3: %v", err)
+	}
+	if err := Check(filepath.Join(dir, "crash2.fs"), CheckOptions{}); err != nil {
+		t.Errorf("fstest: %v", err)
+	}
+	_ = t2
+	// Close flushes what is pending into the index it saves.
+	t4, _ := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 4, Data: []byte("d")}})
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if s.LastTransaction() != t4 {
+		t.Errorf("after Flush: last %v want %v", s.LastTransaction(), t4)
+	}
+}
