@@ -25,5 +25,6 @@
 //	up.With().Set(1)
 //	loads.With("1").Inc()
 //	lat.With("1").Observe(0.003)
-//	http.Handle("/metrics", reg)
+//	go metrics.Serve(ln, reg)                          // minimal HTTP, no net/http (zdrun)
+//	mux.Handle("/metrics", metricshttp.Handler(reg))   // with net/http (runzeo)
 package metrics

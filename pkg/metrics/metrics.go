@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -233,20 +232,6 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 		err = cw.err
 	}
 	return cw.n, err
-}
-
-// ServeHTTP serves the exposition (so a Registry is an http.Handler).
-func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Content-Type", ContentType)
-	if req.Method == http.MethodHead {
-		return
-	}
-	r.WriteTo(w)
 }
 
 type countWriter struct {

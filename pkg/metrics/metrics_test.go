@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"math"
 	"net"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func expo(t *testing.T, r *Registry) string {
@@ -133,33 +136,83 @@ func TestConcurrentAndOnScrape(t *testing.T) {
 	}
 }
 
-func TestServeHTTP(t *testing.T) {
+func TestServe(t *testing.T) {
 	r := NewRegistry()
 	r.Gauge("g", "a gauge").With().Set(2)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: r}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	done := make(chan error, 1)
+	go func() { done <- Serve(ln, r) }()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	url := "http://" + ln.Addr().String()
+	// A real HTTP client against the minimal responder.
+	resp, err := http.Get(url + "/metrics?x=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Header.Get("Content-Type") != ContentType || string(body) != "# HELP g a gauge\n# TYPE g gauge\ng 2\n" {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != ContentType || string(body) != "# HELP g a gauge\n# TYPE g gauge\ng 2\n" {
 		t.Errorf("%s %q: %q", resp.Status, resp.Header.Get("Content-Type"), body)
 	}
-	resp, err = http.Post("http://"+ln.Addr().String()+"/metrics", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{{"POST", "/metrics", 405}, {"GET", "/other", 404}, {"HEAD", "/metrics", 200}} {
+		req, _ := http.NewRequest(c.method, url+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: %s, want %d", c.method, c.path, resp.Status, c.status)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %s", resp.Status)
+	// Raw bytes: garbage and an endless header.
+	for _, c := range []struct{ send, status string }{
+		{"nonsense\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics HTTP/1.0\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large"},
+		{"\r\nGET /metrics HTTP/1.0\nHost: x\n\n", "HTTP/1.1 200 OK"},
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write([]byte(c.send))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		out, _ := io.ReadAll(conn)
+		conn.Close()
+		if line, _, _ := strings.Cut(string(out), "\r\n"); line != c.status {
+			t.Errorf("send %.30q: %q, want %q", c.send, line, c.status)
+		}
 	}
+}
+
+// FuzzParseRequest: the request-head parser never panics, never accepts
+// more than 8 KiB, and accepts only GET/HEAD of /metrics.
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("\r\nHEAD /metrics?a=b HTTP/1.0\n\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseRequest(bufio.NewReaderSize(bytes.NewReader(data), 16))
+		if err == nil {
+			if m != "GET" && m != "HEAD" {
+				t.Fatalf("accepted method %q", m)
+			}
+			if !bytes.Contains(data, []byte(" /metrics")) {
+				t.Fatalf("accepted %q", data)
+			}
+		}
+	})
 }
 
 // unescapeLabel is the reader's side of EscapeLabelValue, for the fuzz
