@@ -28,12 +28,12 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	pyOnce   sync.Once
-	pyExe    string
-	pyPath   string
-	pySkip   string
-	buildMu  sync.Mutex
-	buildErr error
+	pyOnce  sync.Once
+	pyExe   string
+	pyPath  string
+	pySkip  string
+	buildMu sync.Mutex
+	built   = map[string]error{}
 )
 
 // python returns the interpreter and PYTHONPATH to use, or skips the test
@@ -85,27 +85,35 @@ func lastLine(s string) string {
 	return s
 }
 
-// bin builds zdkit's commands once and returns the path of one.
+// bin builds one of zdkit's commands (once per run) and returns its
+// path. Each command is built on its own so that a package another
+// engineer is half-way through editing only fails the tests that use it.
 func bin(t *testing.T, name string) string {
 	t.Helper()
 	python(t) // skip before paying for a build
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if binDir == "" && buildErr == nil {
+	if binDir == "" {
 		dir, err := os.MkdirTemp("", "zdkit-interop-bin")
 		if err != nil {
-			buildErr = err
-		} else {
-			binDir = dir
-			cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-				"../cmd/runzeo", "../cmd/fstest", "../cmd/fsdump", "../cmd/zdctl", "../cmd/zdrun")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			}
+			t.Fatal(err)
 		}
+		binDir = dir
 	}
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if err, done := built[name]; done {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(binDir, name)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "../cmd/"+name)
+	var err error
+	if out, e := cmd.CombinedOutput(); e != nil {
+		err = fmt.Errorf("go build ../cmd/%s: %v\n%s", name, e, out)
+	}
+	built[name] = err
+	if err != nil {
+		t.Fatal(err)
 	}
 	return filepath.Join(binDir, name)
 }
@@ -121,6 +129,16 @@ type result struct {
 // naming the command instead of a stuck test binary.
 func run(t *testing.T, dir string, env []string, timeout time.Duration, name string, args ...string) result {
 	t.Helper()
+	r, err := runE(dir, env, timeout, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runE is run for goroutines other than the test's: it reports a hang or
+// a start failure as an error instead of failing the test.
+func runE(dir string, env []string, timeout time.Duration, name string, args ...string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -131,7 +149,7 @@ func run(t *testing.T, dir string, env []string, timeout time.Duration, name str
 	err := cmd.Run()
 	r := result{stdout: so.String(), stderr: se.String()}
 	if ctx.Err() != nil {
-		t.Fatalf("%s %s: still running after %v (hang)\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), timeout, r.stdout, r.stderr)
+		return r, fmt.Errorf("%s %s: still running after %v (hang)\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), timeout, r.stdout, r.stderr)
 	}
 	var ee *exec.ExitError
 	switch {
@@ -139,9 +157,9 @@ func run(t *testing.T, dir string, env []string, timeout time.Duration, name str
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("%s: %v", name, err)
+		return r, fmt.Errorf("%s: %w", name, err)
 	}
-	return r
+	return r, nil
 }
 
 // py runs a Python module or script with the reference PYTHONPATH.

@@ -42,6 +42,8 @@ type impl struct {
 
 func impls(t *testing.T) (py, ours impl) {
 	pe, env := pyZdaemon(t)
+	// zdctl runs the zdrun found next to its own executable.
+	bin(t, "zdrun")
 	return impl{"python", pe, env}, impl{"zdkit", bin(t, "zdctl"), nil}
 }
 

@@ -260,3 +260,56 @@ func TestZEOPackMatchesPython(t *testing.T) {
 		}
 	}
 }
+
+// A client holding the commit lock (voted) is SIGKILLed while a second
+// client waits for the lock: the waiter must commit promptly.
+func TestZEOLockHolderKilledWhileAnotherWaits(t *testing.T) {
+	dir := t.TempDir()
+	s := runzeo(t, dir, nil)
+	exe, pp := python(t)
+	stall := exec.Command(exe, script(t, "zeo_client.py"), s.addr, "stall-after-vote")
+	stall.Dir = dir
+	stall.Env = append(os.Environ(), "PYTHONPATH="+pp)
+	out, err := stall.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stall.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stall.Process.Kill(); stall.Wait() })
+	// Wait until it has voted (it prints "voted" then sleeps 8 s).
+	buf := make([]byte, 64)
+	n, _ := io.ReadAtLeast(out, buf, len("voted"))
+	if !strings.HasPrefix(string(buf[:n]), "voted") {
+		t.Fatalf("staller printed %q", buf[:n])
+	}
+	type done struct {
+		r   result
+		err error
+	}
+	waiter := make(chan done, 1)
+	sp := script(t, "zeo_client.py")
+	go func() {
+		r, err := runE(dir, []string{"PYTHONPATH=" + pp}, 90*time.Second, exe, sp, s.addr, "after-abandon")
+		waiter <- done{r, err}
+	}()
+	time.Sleep(time.Second)
+	stall.Process.Kill()
+	select {
+	case d := <-waiter:
+		r := d.r
+		if d.err != nil {
+			t.Fatal(d.err)
+		}
+		if r.code != 0 || !strings.Contains(r.stdout, "ok after-abandon") {
+			t.Errorf("waiting client: exit %d\n%s\n%s\nserver:\n%s", r.code, r.stdout, r.stderr, s.output())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("waiting client still blocked 60 s after the lock holder died\n%s", s.output())
+	}
+	r := client(t, dir, s.addr, "read")
+	if got := strings.TrimSpace(r.stdout); got != `{"survivor": 1}` {
+		t.Errorf("root = %q (%s)", got, r.stderr)
+	}
+}
