@@ -48,6 +48,7 @@ func TestZEOClientMsgpackAndUnixSocket(t *testing.T) {
 		s := runzeo(t, dir, []string{"ZEO_MSGPACK=1"})
 		expectOK(t, dir, s, "basic")
 		expectOK(t, dir, s, "conflict")
+		expectOK(t, dir, s, "contend")
 		if !strings.Contains(s.output(), "received handshake 'M5'") {
 			t.Errorf("no M5 handshake logged:\n%s", s.output())
 		}
