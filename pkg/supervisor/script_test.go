@@ -64,6 +64,15 @@ func TestScripts(t *testing.T) {
 func stopAll(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
+		// A program whose manager was killed: its state file names it.
+		if strings.HasSuffix(e.Name(), ".pid") {
+			if st, err := readState(filepath.Join(dir, e.Name())); err == nil {
+				if start, _, ok := procStart(st.pid); ok && start == st.start {
+					syscall.Kill(-st.pgid, syscall.SIGKILL)
+				}
+			}
+			continue
+		}
 		if e.Type()&os.ModeSocket == 0 {
 			continue
 		}
