@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
@@ -22,6 +23,14 @@ type Storage struct {
 	// pack-gc false).
 	NoPackGC bool
 	blobs    *blobDir // nil: no blob support
+
+	// group pipelines plain commits (storage.GroupCommitter, issue 7);
+	// nil when read-only. excl keeps the ordinary commit path and pack,
+	// which write at the visible end of the file, apart from it: group
+	// commits take it shared, Begin (until Finish/Abort) and Pack
+	// exclusively, after waiting for the pipeline to drain.
+	group *filestorage.Group
+	excl  sync.RWMutex
 }
 
 var (
@@ -30,6 +39,7 @@ var (
 	_ storage.Iterator           = (*Storage)(nil)
 	_ storage.RecordIterator     = (*Storage)(nil)
 	_ storage.InvalidationSource = (*Storage)(nil)
+	_ storage.GroupCommitter     = (*Storage)(nil)
 )
 
 // Open opens (or with opts.Create creates) the Data.fs at path.
@@ -51,7 +61,11 @@ func OpenWithBlobs(path, blobPath string, opts filestorage.Options) (*Storage, e
 	if err != nil {
 		return nil, err
 	}
-	return &Storage{fs: fs, blobs: bd}, nil
+	st := &Storage{fs: fs, blobs: bd}
+	if !fs.IsReadOnly() {
+		st.group = fs.NewGroup()
+	}
+	return st, nil
 }
 
 // FileStorage returns the underlying storage.
@@ -75,7 +89,68 @@ func (s *Storage) Info() storage.Info {
 func (s *Storage) Len() int                 { return s.fs.Len() }
 func (s *Storage) Size() int64              { return s.fs.Size() }
 func (s *Storage) LastTransaction() tid.TID { return s.fs.LastTransaction() }
-func (s *Storage) Close() error             { return s.fs.Close() }
+
+// Close publishes what the group pipeline still holds (the server has
+// stopped by then, so nobody else will), then closes the file.
+func (s *Storage) Close() error {
+	if s.group != nil {
+		s.group.Flush()
+	}
+	return s.fs.Close()
+}
+
+// CurrentSerial implements storage.GroupCommitter.
+func (s *Storage) CurrentSerial(oid storage.OID) (tid.TID, bool, error) {
+	if s.group == nil {
+		return 0, false, storage.ErrReadOnly
+	}
+	t, ok, err := s.group.CurrentSerial(filestorage.Oid(oid))
+	return t, ok, convErr(err)
+}
+
+// CommitGroup implements storage.GroupCommitter.
+func (s *Storage) CommitGroup(meta storage.TxnMeta, recs []storage.GroupRecord) (tid.TID, error) {
+	if s.group == nil {
+		return 0, storage.ErrReadOnly
+	}
+	extBytes, err := extPickle(meta.Extension)
+	if err != nil {
+		return 0, err
+	}
+	rs := make([]filestorage.GroupRecord, len(recs))
+	for i, r := range recs {
+		rs[i] = filestorage.GroupRecord{Oid: filestorage.Oid(r.OID), Data: r.Data}
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	t, err := s.group.Commit(filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}, rs)
+	return t, convErr(err)
+}
+
+// SyncGroup implements storage.GroupCommitter.
+func (s *Storage) SyncGroup() (tid.TID, error) {
+	if s.group == nil {
+		return 0, nil
+	}
+	t, err := s.group.Sync()
+	return t, convErr(err)
+}
+
+// PublishGroup implements storage.GroupCommitter.
+func (s *Storage) PublishGroup(t tid.TID) {
+	if s.group != nil {
+		s.group.Publish(t)
+	}
+}
+
+// exclusive takes the exclusive side of excl once the group pipeline is
+// empty; the server's committer goroutine empties it.
+func (s *Storage) exclusive() {
+	s.excl.Lock()
+	if s.group != nil {
+		s.group.Drain()
+	}
+}
 
 // convErr maps filestorage errors to the server's.
 func convErr(err error) error {
@@ -174,38 +249,51 @@ func (s *Storage) NewOID() (storage.OID, error) {
 // Begin encodes the extension as FileStorage keeps it: a protocol-3
 // pickle of the dict, or nothing when it is empty (ZODB's rule).
 func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
-	var extBytes []byte
-	if len(meta.Extension) > 0 {
-		d := &wire.Dict{}
-		for _, it := range meta.Extension {
-			d.Set(it.Key, it.Value)
-		}
-		b, err := wire.EncodePickleMemo(d) // memoized like zodbpickle dumps (interop finding 6)
-		if err != nil {
-			return nil, &storage.StorageError{Msg: fmt.Sprintf("transaction extension cannot be stored: %v", err)}
-		}
-		extBytes = b
+	extBytes, err := extPickle(meta.Extension)
+	if err != nil {
+		return nil, err
 	}
 	m := filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}
+	s.exclusive()
+	unlock := sync.OnceFunc(s.excl.Unlock)
 	var x *filestorage.Txn
-	var err error
 	if meta.TID != 0 {
 		x, err = s.fs.BeginWithTID(m, meta.TID, meta.Status)
 	} else {
 		x, err = s.fs.Begin(m)
 	}
 	if err != nil {
+		unlock()
 		return nil, convErr(err)
 	}
 	if s.blobs != nil {
-		return &blobTxn{txn: &txn{x: x, s: s}, dir: s.blobs}, nil
+		return &blobTxn{txn: &txn{x: x, s: s, unlock: unlock}, dir: s.blobs}, nil
 	}
-	return &txn{x: x, s: s}, nil
+	return &txn{x: x, s: s, unlock: unlock}, nil
+}
+
+// extPickle encodes the extension as FileStorage keeps it: a protocol-3
+// pickle of the dict, or nothing when it is empty (ZODB's rule).
+func extPickle(items []storage.ExtItem) ([]byte, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	d := &wire.Dict{}
+	for _, it := range items {
+		d.Set(it.Key, it.Value)
+	}
+	b, err := wire.EncodePickleMemo(d) // memoized like zodbpickle dumps (interop finding 6)
+	if err != nil {
+		return nil, &storage.StorageError{Msg: fmt.Sprintf("transaction extension cannot be stored: %v", err)}
+	}
+	return b, nil
 }
 
 // Pack packs Data.fs, then removes the blob files of revisions the pack
 // dropped.
 func (s *Storage) Pack(t tid.TID, gc bool) error {
+	s.exclusive()
+	defer s.excl.Unlock()
 	if err := s.fs.Pack(t, gc && !s.NoPackGC); err != nil {
 		return convErr(err)
 	}
@@ -299,8 +387,9 @@ func (s *Storage) LastInvalidations(n int) ([]storage.Invalidation, error) {
 }
 
 type txn struct {
-	x *filestorage.Txn
-	s *Storage
+	x      *filestorage.Txn
+	s      *Storage
+	unlock func() // releases s.excl (once)
 }
 
 func (t *txn) Store(oid storage.OID, serial tid.TID, data []byte) error {
@@ -358,8 +447,12 @@ func (t *txn) Undo(undoID []byte) ([]storage.OID, error) {
 func (t *txn) Vote() error { return convErr(t.x.Vote()) }
 
 func (t *txn) Finish() (tid.TID, error) {
+	defer t.unlock()
 	n, err := t.x.Finish()
 	return n, convErr(err)
 }
 
-func (t *txn) Abort() { t.x.Abort() }
+func (t *txn) Abort() {
+	t.x.Abort()
+	t.unlock()
+}

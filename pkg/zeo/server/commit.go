@@ -236,6 +236,17 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 	}
 	t.state = tWaiting
 	st := c.store
+	t.shared, t.lockOIDs = false, nil
+	if st.group != nil && groupable(t) {
+		t.shared = true
+		seen := make(map[storage.OID]bool, len(t.ops))
+		for _, op := range t.ops {
+			if !seen[op.oid] {
+				seen[op.oid] = true
+				t.lockOIDs = append(t.lockOIDs, op.oid)
+			}
+		}
+	}
 	granted := st.acquire(t, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -251,6 +262,27 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 	return nil, errNoReply
 }
 
+// groupable: plain stores, deletions and readCurrent checks with a tid
+// of the storage's choosing can go through group commit; undo, restore
+// and blobs take the storage-wide lock.
+func groupable(t *ztxn) bool {
+	if t.meta.TID != 0 {
+		return false
+	}
+	for _, op := range t.ops {
+		switch op.kind {
+		case opStore:
+			if op.blob != "" {
+				return false
+			}
+		case opDelete, opCheck:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // doVoteLocked runs with c.mu held and the commit lock owned by t: replay
 // the buffered operations on a storage transaction and reply.
 func (c *conn) doVoteLocked(t *ztxn, msgID any) {
@@ -262,6 +294,10 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 		}
 	}
 	t.voteRounds++
+	if t.shared {
+		c.doGroupVoteLocked(t, msgID)
+		return
+	}
 	stxn, err := st.st.Begin(t.meta)
 	if err != nil {
 		c.failVoteLocked(t, msgID, err)
@@ -335,6 +371,105 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 		out[i] = o.Bytes()
 	}
 	c.reply(msgID, out, nil)
+}
+
+// doGroupVoteLocked is the vote of a group-commit transaction: with its
+// objects locked, check the serials against the newest committed state
+// (durable or not) and answer; nothing is written before tpc_finish.
+// Conflicts are reported as in doVoteLocked, and the object locks are
+// kept while the client resolves (README decision 4).
+func (c *conn) doGroupVoteLocked(t *ztxn, msgID any) {
+	st := c.store
+	var extra []storage.OID
+	locked := make(map[storage.OID]bool, len(t.lockOIDs))
+	for _, o := range t.lockOIDs {
+		locked[o] = true
+	}
+	for _, op := range t.ops {
+		if !locked[op.oid] {
+			locked[op.oid] = true
+			extra = append(extra, op.oid)
+		}
+	}
+	if len(extra) > 0 && !st.lockMore(t, extra) {
+		c.failVoteLocked(t, msgID, &storage.ConflictError{OID: extra[0], Msg: "object locked by another transaction"})
+		return
+	}
+	var conflicts wire.List
+	var firstConflict *storage.ConflictError
+	for _, op := range t.ops {
+		cur, ok, err := st.group.CurrentSerial(op.oid)
+		if err == nil {
+			switch op.kind {
+			case opStore:
+				// As FileStorage's store: only an existing object is
+				// checked; a new one comes with serial 0.
+				if ok && cur != op.serial {
+					ce := &storage.ConflictError{OID: op.oid, Committed: cur, Serial: op.serial}
+					if firstConflict == nil {
+						firstConflict = ce
+					}
+					conflicts = append(conflicts, wire.NewDict(
+						"oid", op.oid.Bytes(),
+						"serials", wire.Tuple{storage.TIDBytes(cur), storage.TIDBytes(op.serial)},
+						"data", op.data))
+				}
+			case opDelete:
+				if !ok {
+					err = &storage.POSKeyError{OID: op.oid}
+				} else if cur != op.serial {
+					err = &storage.ConflictError{OID: op.oid, Committed: cur, Serial: op.serial}
+				}
+			case opCheck:
+				if !ok {
+					err = &storage.POSKeyError{OID: op.oid}
+				} else if cur != op.serial {
+					err = &storage.ConflictError{OID: op.oid, Committed: cur, Serial: op.serial, Read: true}
+				}
+			}
+		}
+		if err != nil {
+			c.failVoteLocked(t, msgID, err)
+			return
+		}
+	}
+	if conflicts != nil {
+		st.conflicts.Add(1)
+		if t.voteRounds >= maxVoteRounds {
+			c.failVoteLocked(t, msgID, firstConflict)
+			return
+		}
+		t.state = tResolving
+		c.reply(msgID, conflicts, nil)
+		return
+	}
+	t.state = tVoted
+	c.reply(msgID, wire.List{}, nil)
+}
+
+// finishGroupLocked is tpc_finish of a group-commit transaction: commit
+// it (tid chosen now), queue it for the committer, which replies once
+// it is durable, and release its object locks at once so the next
+// transaction on them can vote against it.
+func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
+	st := c.store
+	recs := make([]storage.GroupRecord, 0, len(t.ops))
+	for _, op := range t.ops {
+		switch op.kind {
+		case opStore:
+			recs = append(recs, storage.GroupRecord{OID: op.oid, Data: op.data})
+		case opDelete:
+			recs = append(recs, storage.GroupRecord{OID: op.oid})
+		}
+	}
+	st.finishMu.Lock()
+	newTid, err := st.group.CommitGroup(t.meta, recs)
+	if err == nil {
+		st.enqueueFinished(&finished{conn: c, msgID: id, tid: newTid, oids: oids})
+	}
+	st.finishMu.Unlock()
+	c.abortLocked(t) // releases the object locks and forgets the txn
+	return err
 }
 
 // failVoteLocked aborts and forgets the transaction, releases the lock and
@@ -419,6 +554,12 @@ func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
 		}
 	}
 	oids = append(oids, t.undone...)
+	if t.shared {
+		if err := c.finishGroupLocked(t, id, oids); err != nil {
+			return nil, err
+		}
+		return nil, errNoReply
+	}
 	// Make the transaction visible and queue its invalidations under the
 	// exclusive visibility lock (§5.1 rules 2 and 3), then info and the
 	// reply on the committer (§4.6), then release the commit lock.

@@ -65,6 +65,10 @@ type ztxn struct {
 	undone     []storage.OID
 	timer      *time.Timer
 	grant      func()
+	// shared: the transaction goes through the storage's group commit
+	// and locks only lockOIDs (see store.acquire).
+	shared   bool
+	lockOIDs []storage.OID
 }
 
 type txnIter struct {

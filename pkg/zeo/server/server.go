@@ -37,6 +37,10 @@ type Options struct {
 	MaxFrame int
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
+	// NoGroupCommit makes every transaction take the storage-wide commit
+	// lock from vote to tpc_finish, as stock ZEO does, even on a storage
+	// that can commit in groups (for comparisons).
+	NoGroupCommit bool
 	// Log receives the server's log records (nil: discarded). name is the
 	// Python logger name the line would carry (ZEO.StorageServer, ...).
 	Log func(level Level, name, msg string)
@@ -87,7 +91,15 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	var desc []string
 	for name, st := range storages {
 		ro := opts.ReadOnly || st.Info().ReadOnly
-		ss := &store{srv: s, name: name, st: st, readOnly: ro, conns: map[*conn]bool{}}
+		ss := &store{srv: s, name: name, st: st, readOnly: ro, conns: map[*conn]bool{},
+			shared: map[*ztxn]bool{}, oidOwner: map[storage.OID]*ztxn{}}
+		if gc, ok := st.(storage.GroupCommitter); ok && !ro && !opts.NoGroupCommit {
+			ss.group = gc
+			ss.gsig = make(chan struct{}, 1)
+			ss.gdone = make(chan struct{})
+			ss.gwg.Add(1)
+			go ss.committer()
+		}
 		if src, ok := st.(storage.InvalidationSource); ok {
 			invs, err := src.LastInvalidations(opts.InvalidationQueueSize)
 			if err != nil {
@@ -191,6 +203,9 @@ func (s *Server) Close() error {
 		c.close()
 	}
 	s.wg.Wait()
+	for _, n := range s.names {
+		s.stores[n].stopCommitter()
+	}
 	var first error
 	for _, n := range s.names {
 		s.log.info("ZEO.StorageServer", "closing storage %s", pyQuote(n))
@@ -306,37 +321,61 @@ type store struct {
 	connsMu sync.Mutex
 	conns   map[*conn]bool // registered connections: the fan-out set
 
-	// commit lock
+	// Commit locks (zeo-protocol.md §4.5). A transaction holds either the
+	// storage-wide lock (holder: stock ZEO's commit lock, taken by every
+	// transaction unless group commit applies) or, on a GroupCommitter,
+	// locks on the objects it writes or checks (shared, oidOwner), so that
+	// transactions on different objects vote and finish concurrently and
+	// become durable together (issue 7). Waiters queue FIFO; nothing
+	// passes a waiting storage-wide transaction.
 	lockMu   sync.Mutex
 	holder   *ztxn
+	shared   map[*ztxn]bool
+	oidOwner map[storage.OID]*ztxn
 	lockTime time.Time
 	waiters  []*ztxn
+
+	// Group commit: tpc_finish commits through group (under finishMu, so
+	// the queue is in tid order) and queues the reply in gq; the
+	// committer goroutine makes each batch durable, then publishes it.
+	group    storage.GroupCommitter
+	finishMu sync.Mutex
+	gqMu     sync.Mutex
+	gq       []*finished
+	gsig     chan struct{}
+	gdone    chan struct{}
+	gwg      sync.WaitGroup
 
 	loads, stores, commits, aborts, conflicts, activeTxns atomic.Int64
 }
 
-// acquire gives the commit lock to t now (returns true) or queues it; a
-// queued transaction's grant func runs in a new goroutine when the lock is
-// handed to it.
+// acquire gives t its lock (the storage-wide one, or its objects' when
+// t.shared) now and returns true, or queues it; a queued transaction's
+// grant func runs in a new goroutine when the lock is handed to it.
 func (st *store) acquire(t *ztxn, grant func()) bool {
 	st.lockMu.Lock()
-	defer st.lockMu.Unlock()
-	if st.holder == nil {
-		st.holder = t
-		st.lockTime = time.Now()
-		return true
-	}
-	if st.holder.conn.isClosed() {
+	if st.holder != nil && st.holder.conn.isClosed() {
 		// Python: "Still locked after disconnected. Unlocking." Our
 		// disconnect cleanup normally releases first; this is a safety net.
 		st.srv.log.critical("ZEO.StorageServer", "(%s) Still locked after disconnected. Unlocking.", st.name)
-		st.holder = t
-		st.lockTime = time.Now()
-		return true
+		st.holder = nil
 	}
 	t.grant = grant
 	st.waiters = append(st.waiters, t)
+	ready := st.grantLocked()
 	n := len(st.waiters)
+	st.lockMu.Unlock()
+	self := false
+	for _, w := range ready {
+		if w == t {
+			self = true
+		} else {
+			go w.grant()
+		}
+	}
+	if self {
+		return true
+	}
 	msg := fmt.Sprintf("(%s) queue lock: transactions waiting: %d", st.name, n)
 	switch {
 	case n > 9:
@@ -349,31 +388,179 @@ func (st *store) acquire(t *ztxn, grant func()) bool {
 	return false
 }
 
-// release frees the lock if t holds it, or drops t from the wait queue,
-// and hands the lock to the first waiter (FIFO).
+func (st *store) canGrantLocked(t *ztxn) bool {
+	if st.holder != nil {
+		return false
+	}
+	if !t.shared {
+		return len(st.shared) == 0
+	}
+	for _, o := range t.lockOIDs {
+		if w := st.oidOwner[o]; w != nil && w != t {
+			return false
+		}
+	}
+	return true
+}
+
+// grantLocked hands locks to the waiters that can have them, in FIFO
+// order, stopping at a storage-wide waiter that cannot (so it is not
+// starved by a stream of object-lock transactions).
+func (st *store) grantLocked() []*ztxn {
+	var ready []*ztxn
+	kept := st.waiters[:0]
+	blocked := false
+	for _, w := range st.waiters {
+		if !blocked && st.canGrantLocked(w) {
+			if st.holder == nil && len(st.shared) == 0 {
+				st.lockTime = time.Now()
+			}
+			if w.shared {
+				st.shared[w] = true
+				for _, o := range w.lockOIDs {
+					st.oidOwner[o] = w
+				}
+			} else {
+				st.holder = w
+			}
+			ready = append(ready, w)
+			continue
+		}
+		if !w.shared {
+			blocked = true
+		}
+		kept = append(kept, w)
+	}
+	clear(st.waiters[len(kept):])
+	st.waiters = kept
+	return ready
+}
+
+// lockMore adds oids to a shared transaction's locks (a store added
+// while it resolved conflicts); false when another transaction has one.
+func (st *store) lockMore(t *ztxn, oids []storage.OID) bool {
+	st.lockMu.Lock()
+	defer st.lockMu.Unlock()
+	for _, o := range oids {
+		if w := st.oidOwner[o]; w != nil && w != t {
+			return false
+		}
+	}
+	for _, o := range oids {
+		if st.oidOwner[o] == nil {
+			st.oidOwner[o] = t
+			t.lockOIDs = append(t.lockOIDs, o)
+		}
+	}
+	return true
+}
+
+// release frees t's lock, or drops t from the wait queue, and hands
+// locks to the waiters that can now have them.
 func (st *store) release(t *ztxn) {
 	st.lockMu.Lock()
-	if st.holder != t {
+	switch {
+	case st.holder == t:
+		st.holder = nil
+	case st.shared[t]:
+		delete(st.shared, t)
+		for _, o := range t.lockOIDs {
+			if st.oidOwner[o] == t {
+				delete(st.oidOwner, o)
+			}
+		}
+	default:
 		for i, w := range st.waiters {
 			if w == t {
 				st.waiters = append(st.waiters[:i], st.waiters[i+1:]...)
 				break
 			}
 		}
-		st.lockMu.Unlock()
-		return
 	}
-	st.holder = nil
-	var next *ztxn
-	if len(st.waiters) > 0 {
-		next = st.waiters[0]
-		st.waiters = st.waiters[1:]
-		st.holder = next
-		st.lockTime = time.Now()
-	}
+	ready := st.grantLocked()
 	st.lockMu.Unlock()
-	if next != nil {
-		go next.grant()
+	for _, w := range ready {
+		go w.grant()
+	}
+}
+
+// finished is a transaction committed through the group, waiting to be
+// durable before its invalidations and tpc_finish reply go out.
+type finished struct {
+	conn  *conn
+	msgID any
+	tid   tid.TID
+	oids  []storage.OID
+}
+
+func (st *store) enqueueFinished(f *finished) {
+	st.gqMu.Lock()
+	st.gq = append(st.gq, f)
+	st.gqMu.Unlock()
+	select {
+	case st.gsig <- struct{}{}:
+	default:
+	}
+}
+
+// committer makes batches durable (the storage's two fsyncs once per
+// batch), then, under the exclusive visibility lock, publishes them and
+// queues each transaction's invalidations, info and reply in tid order
+// (zeo-protocol.md §4.6, §5.1 rules 1-3). Transactions finished while a
+// batch syncs form the next batch.
+func (st *store) committer() {
+	defer st.gwg.Done()
+	for {
+		select {
+		case <-st.gsig:
+			st.commitBatches()
+		case <-st.gdone:
+			st.commitBatches()
+			return
+		}
+	}
+}
+
+func (st *store) commitBatches() {
+	for {
+		st.gqMu.Lock()
+		batch := st.gq
+		st.gq = nil
+		st.gqMu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		_, err := st.group.SyncGroup()
+		if err != nil {
+			// Python closes a storage whose tpc_finish failed; the group
+			// refuses further commits and nobody is told "committed".
+			st.srv.log.critical("ZEO.StorageServer", "(%s) group commit failed: %v", st.name, err)
+		}
+		st.vis.Lock()
+		if err == nil {
+			st.group.PublishGroup(batch[len(batch)-1].tid)
+		}
+		info := wire.Tuple{st.infoDict()}
+		for _, f := range batch {
+			if err != nil {
+				f.conn.reply(f.msgID, nil, err)
+				continue
+			}
+			st.publish(f.conn, f.tid, f.oids)
+			f.conn.callAsync("info", info)
+			f.conn.reply(f.msgID, storage.TIDBytes(f.tid), nil)
+		}
+		st.vis.Unlock()
+		if err == nil {
+			st.commits.Add(int64(len(batch)))
+		}
+	}
+}
+
+func (st *store) stopCommitter() {
+	if st.gdone != nil {
+		close(st.gdone)
+		st.gwg.Wait()
 	}
 }
 
@@ -433,7 +620,7 @@ func (st *store) broadcastInfo() {
 func (st *store) status() *wire.Dict {
 	st.lockMu.Lock()
 	var lockTime any
-	if st.holder != nil {
+	if st.holder != nil || len(st.shared) > 0 {
 		lockTime = float64(st.lockTime.UnixNano()) / 1e9
 	}
 	waiting := int64(len(st.waiters))

@@ -281,3 +281,38 @@ type BlobTransaction interface {
 	// at blobPath (it is moved into the blob tree, or removed on abort).
 	StoreBlob(oid OID, serial tid.TID, data []byte, blobPath string) error
 }
+
+// GroupRecord is one object record of a group-committed transaction.
+type GroupRecord struct {
+	OID OID
+	// Data is the pickle; nil records a deletion (deleteObject).
+	Data []byte
+}
+
+// GroupCommitter is implemented by storages that commit plain
+// transactions (stores, deletions, readCurrent checks; no undo, restore
+// or blobs) in groups (issue 7): the server checks serials against
+// CurrentSerial at vote while it holds per-object locks, and at
+// tpc_finish calls CommitGroup, which assigns the tid and writes the
+// transaction without making it durable or visible. A committer
+// goroutine then calls SyncGroup once for all the transactions committed
+// meanwhile and, while it queues their invalidations and replies,
+// PublishGroup. Only then are clients told.
+//
+// The storage's ordinary Begin must wait until everything committed
+// through the group is published; the server never runs a plain Begin
+// transaction while a group transaction holds object locks.
+type GroupCommitter interface {
+	// CurrentSerial is the tid of oid's newest record, including
+	// transactions committed but not yet published; ok is false when oid
+	// has none.
+	CurrentSerial(oid OID) (t tid.TID, ok bool, err error)
+	// CommitGroup writes a transaction and returns its tid (greater than
+	// any before it).
+	CommitGroup(meta TxnMeta, recs []GroupRecord) (tid.TID, error)
+	// SyncGroup makes every transaction committed so far durable and
+	// returns the newest durable tid.
+	SyncGroup() (tid.TID, error)
+	// PublishGroup makes the durable transactions up to t visible.
+	PublishGroup(t tid.TID)
+}
