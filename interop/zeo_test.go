@@ -314,3 +314,49 @@ func TestZEOLockHolderKilledWhileAnotherWaits(t *testing.T) {
 		t.Errorf("root = %q (%s)", got, r.stderr)
 	}
 }
+
+// Copies of one Data.fs served by Python's runzeo and by ours must answer
+// storage-level calls (undoLog, undoInfo with a specification, history,
+// load, loadBefore, loadSerial, len, getSize, lastTransaction) with the
+// same values and types.
+func TestZEOStorageCallsMatchPython(t *testing.T) {
+	exe, pp := python(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.fs")
+	pyWrite(t, src)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [2]string
+	for i, who := range []string{"python", "zdkit"} {
+		d := filepath.Join(dir, who)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(d, "Data.fs")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var s *server
+		if who == "python" {
+			addr := freePort(t)
+			s = startServer(t, d, addr, []string{"PYTHONPATH=" + pp}, exe, "-m", "ZEO.runzeo", "-a", addr, "-f", path)
+		} else {
+			s = runzeo(t, d, nil)
+		}
+		r := client(t, d, s.addr, "dumpmeta")
+		mustOK(t, who+" dumpmeta", r)
+		outs[i] = r.stdout
+		s.stop(t)
+	}
+	pl, zl := strings.Split(outs[0], "\n"), strings.Split(outs[1], "\n")
+	if len(pl) != len(zl) {
+		t.Fatalf("python printed %d lines, zdkit %d", len(pl), len(zl))
+	}
+	for i := range pl {
+		if pl[i] != zl[i] {
+			t.Errorf("line %d differs\npython: %s\nzdkit:  %s", i+1, tail(pl[i]), tail(zl[i]))
+		}
+	}
+}

@@ -505,7 +505,49 @@ def edges(addr):
     check(not problems, '; '.join(problems))
 
 
+def dumpmeta(addr):
+    """Print what storage-level calls return, for comparing two servers
+    serving copies of the same Data.fs (same tids, so output must match)."""
+    from ZODB.utils import p64
+    db = opendb(addr)
+    st = db.storage
+    out = []
+    out.append(('undoLog', st.undoLog(0, 20)))
+    out.append(('undoInfo', st.undoInfo(0, 20)))
+    out.append(('undoInfo-filter', db.undoInfo(0, 20, {'user_name': '/ bob'})))
+    for oid in range(0, 12):
+        o = p64(oid)
+        try:
+            out.append(('history', oid, st.history(o, 10)))
+        except Exception as e:
+            out.append(('history', oid, type(e).__name__, str(e)))
+        try:
+            data, tid = st.load(o)
+            out.append(('load', oid, len(data), tid))
+            out.append(('loadBefore', oid, st.loadBefore(o, tid)))
+            out.append(('loadBefore-next', oid, st.loadBefore(o, p64(int.from_bytes(tid, 'big') + 1))))
+            out.append(('loadSerial', oid, len(st.loadSerial(o, tid))))
+        except Exception as e:
+            out.append(('load', oid, type(e).__name__, str(e)))
+    out.append(('len', len(st)))
+    out.append(('size', st.getSize()))
+    out.append(('last', st.lastTransaction()))
+    out.append(('supportsUndo', st.supportsUndo()))
+    out.append(('isReadOnly', st.isReadOnly()))
+    def canon(v):
+        # dict key order is not compared (it differs only cosmetically)
+        if isinstance(v, dict):
+            return sorted((k, canon(x)) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return type(v)(canon(x) for x in v)
+        return v
+    for item in out:
+        print(repr(canon(item)))
+    db.close()
+
+
 SCENARIOS = {
+    'dumpmeta': dumpmeta,
     'edges': edges,
     'contend': contend,
     'tls-cert': lambda a: _tls(a, True),
@@ -531,7 +573,8 @@ def main():
     addr = parse_addr(sys.argv[1])
     name = sys.argv[2]
     SCENARIOS[name](addr)
-    if name not in ('write', 'read', 'bump1', 'bump20', 'stall-after-vote'):
+    if name not in ('write', 'read', 'bump1', 'bump20', 'stall-after-vote',
+                    'dumpmeta'):
         print('ok ' + name)
 
 
