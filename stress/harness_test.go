@@ -110,14 +110,16 @@ type zeoProc struct {
 // %ADDR% for addr.
 func startZEO(t *testing.T, dir, addr, conf string) *zeoProc {
 	t.Helper()
-	p, err := tryStartZEO(t, dir, addr, conf)
+	p, err := tryStartZEO(t, dir, addr, conf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func tryStartZEO(t *testing.T, dir, addr, conf string) (*zeoProc, error) {
+// tryStartZEO is startZEO returning its error; ready, when not nil,
+// replaces the check that the server answers (TLS servers).
+func tryStartZEO(t *testing.T, dir, addr, conf string, ready func() bool) (*zeoProc, error) {
 	t.Helper()
 	cf := filepath.Join(dir, "zeo.conf")
 	if err := os.WriteFile(cf, []byte(strings.ReplaceAll(conf, "%ADDR%", addr)), 0o644); err != nil {
@@ -142,7 +144,10 @@ func tryStartZEO(t *testing.T, dir, addr, conf string) (*zeoProc, error) {
 			return nil, fmt.Errorf("runzeo exited before serving (%v):\n%s", p.status, p.out.String())
 		default:
 		}
-		if ok := p.answers(); ok {
+		if ready == nil {
+			ready = p.answers
+		}
+		if ready() {
 			return p, nil
 		}
 		if time.Now().After(deadline) {
