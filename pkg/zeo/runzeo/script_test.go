@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,13 @@ func TestScripts(t *testing.T) {
 			port := l.Addr().(*net.TCPAddr).Port
 			l.Close()
 			env.Setenv("FREEPORT", strconv.Itoa(port))
+			// Data.fs files written by Python's ZODB (pkg/filestorage's
+			// fixtures, committed in the repository).
+			fx, err := filepath.Abs("../../filestorage/testdata")
+			if err != nil {
+				return err
+			}
+			env.Setenv("FSFIXTURES", fx)
 			return nil
 		},
 	})

@@ -1,21 +1,26 @@
-// Package zeoup is the zeoup monitoring tool: connect to a ZEO server,
-// load the root object and (unless --nowrite) commit an empty
-// transaction, then print OK. The exit status says whether the server
+// Package zeoup is the zeoup monitoring tool: connect to a ZEO server
+// (waiting for it to answer), load the root object and (unless
+// --nowrite) commit a transaction that updates root['zeoup'], then print
+// OK. The exit status says whether the server
 // works: 0 it does, 1 it does not, 2 usage error. Options follow ZEO's
 // zeoup.py (-p PORT, -h HOST, -U PATH, -S STORAGE, --nowrite) plus -a
 // ADDRESS and -t SECONDS.
 package zeoup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
@@ -30,12 +35,16 @@ Make sure a ZEO server is running.
 -U PATH -- Unix-domain socket to connect to
 -a ADDRESS -- HOST:PORT or a socket PATH (instead of -p/-h/-U)
 -S NAME -- storage name (default '1')
--t SECONDS -- give up after this long (default 30)
+-t SECONDS -- wait this long for the server and the check (default 30)
+-v/--verbose -- say what was written
 --nowrite -- only load the root object; do not commit a transaction
 
-By default zeoup commits an empty transaction (no object is written) to
-check that the commit lock and tid allocation work; ZEO's zeoup.py
-rewrites root['zeoup'] instead, which needs a Python pickler.
+zeoup waits for the server to accept connections (up to -t), loads the
+root object and, unless --nowrite, commits a transaction that sets
+root['zeoup'] to a counter (an empty transaction when the root's pickle
+cannot be rewritten exactly; a note says why). On an empty storage it
+creates the root object first, as ZODB.DB does. A ConflictError counts as
+success, as in ZEO's zeoup.py.
 `
 
 // Main runs zeoup and returns its exit status.
@@ -61,6 +70,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 			return f, nil
 		}},
 		{Name: "nowrite", Long: "nowrite"},
+		{Name: "verbose", Short: 'v', Long: "verbose"},
 		{Name: "help", Long: "help", Stop: true},
 	}}
 	res, err := p.Parse(argv[1:])
@@ -106,43 +116,174 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	opts.Timeout = timeout
 	opts.ReadOnly = res.Given("nowrite")
 	start := time.Now()
-	if err := Check(addr, opts, !res.Given("nowrite"), timeout); err != nil {
+	r, err := Check(addr, opts, !res.Given("nowrite"), timeout)
+	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 1
+	}
+	if r.Note != "" {
+		fmt.Fprintf(stderr, "zeoup: committed an empty transaction instead of updating root['zeoup'] (%s)\n", r.Note)
+	}
+	if res.Given("verbose") {
+		if r.CreatedRoot {
+			fmt.Fprintln(stdout, "created the root object")
+		}
+		switch {
+		case r.Conflict:
+			fmt.Fprintln(stdout, "ConflictError (another client changed the root): the commit protocol works")
+		case r.Counter > 0:
+			fmt.Fprintf(stdout, "root['zeoup'] = %d\n", r.Counter)
+		}
 	}
 	fmt.Fprintf(stdout, "OK (%.3f seconds)\n", time.Since(start).Seconds())
 	return 0
 }
 
-// Check connects, loads the root (an empty storage, where the root does
-// not exist yet, counts as working) and optionally commits an empty
-// transaction.
-func Check(addr string, opts client.Options, write bool, timeout time.Duration) error {
+// Result says what a check did.
+type Result struct {
+	// Counter is root['zeoup'] after the commit (0 when the root was not
+	// rewritten).
+	Counter int64
+	// CreatedRoot is set when the storage was empty and zeoup created the
+	// root object first, as ZODB.DB does.
+	CreatedRoot bool
+	// Conflict is set when another client changed the root meanwhile;
+	// like ZEO's zeoup.py, that counts as success (the commit protocol
+	// ran).
+	Conflict bool
+	// Note says why the root was not rewritten and an empty transaction
+	// was committed instead.
+	Note string
+}
+
+// retryable reports errors worth waiting out: the server is not (yet)
+// listening or closed the connection during the handshake. ZEO's
+// ClientStorage likewise keeps trying until its wait timeout. Errors the
+// server answered with (an unknown storage, read-only) are final.
+func retryable(err error) bool {
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNABORTED) ||
+		(errors.As(err, &ne) && !ne.Timeout())
+}
+
+// dial connects, retrying while the server is not reachable, until ctx
+// ends; the last connection error is returned then.
+func dial(ctx context.Context, addr string, opts client.Options) (*client.Client, error) {
+	delay := 50 * time.Millisecond
+	for {
+		c, err := client.Dial(ctx, []string{addr}, opts)
+		if err == nil {
+			return c, nil
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+// Check connects (waiting up to timeout for the server to answer), loads
+// the root (an empty storage, where the root does not exist yet, counts
+// as working with write false) and, with write, commits a transaction.
+//
+// The transaction does what ZEO's zeoup.py does in spirit (it sets
+// root['monitor']['zeoup'], a ZODB.tests.MinPO counter, which needs
+// Python classes): it sets root['zeoup'] to its int value plus one. The
+// root pickle is only rewritten when its bytes re-encode exactly (see
+// rootedit.go); otherwise an empty transaction is committed and
+// Result.Note says why. On an empty storage the root is created first,
+// as ZODB.DB does ("initial database creation").
+func Check(addr string, opts client.Options, write bool, timeout time.Duration) (Result, error) {
+	var res Result
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, []string{addr}, opts)
+	c, err := dial(ctx, addr, opts)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, _, err := c.Load(storage.OID(0)); err != nil && !client.IsClass(err, "POSKeyError") {
-		return fmt.Errorf("loading the root object: %w", err)
+	data, serial, err := c.Load(storage.OID(0))
+	missing := err != nil && client.IsClass(err, "POSKeyError")
+	if err != nil && !missing {
+		return res, fmt.Errorf("loading the root object: %w", err)
 	}
 	if !write {
-		return c.Ping()
+		return res, c.Ping()
 	}
-	tx, err := c.Begin("zeoup", "zeoup check", wire.NewDict())
+	if missing {
+		conflict, err := commit(c, "", "initial database creation", emptyRoot, 0)
+		if err != nil {
+			return res, fmt.Errorf("creating the root object: %w", err)
+		}
+		res.CreatedRoot = !conflict
+		if data, serial, err = c.Load(storage.OID(0)); err != nil {
+			return res, fmt.Errorf("loading the root object: %w", err)
+		}
+	}
+	newRoot, n, err := bumpZeoup(data)
 	if err != nil {
-		return err
+		res.Note = err.Error()
+		newRoot = nil
 	}
-	if _, _, err := tx.Vote(); err != nil {
+	conflict, err := commit(c, "zeoup", "zeoup check", newRoot, serial)
+	if err != nil {
+		return res, err
+	}
+	if conflict {
+		res.Conflict = true
+		return res, nil
+	}
+	if newRoot != nil {
+		// Load it back: the server must return what was stored.
+		got, _, err := c.Load(storage.OID(0))
+		if err != nil {
+			return res, fmt.Errorf("loading the root object after the commit: %w", err)
+		}
+		if !bytes.Equal(got, newRoot) {
+			return res, fmt.Errorf("the root object loaded after the commit differs from the one stored")
+		}
+		res.Counter = n
+	}
+	return res, nil
+}
+
+// commit runs one transaction storing root (nothing when root is nil)
+// over serial. conflict reports a ConflictError (conflict dicts from vote
+// or a ConflictError reply), after which the transaction is aborted.
+func commit(c *client.Client, user, desc string, root []byte, serial tid.TID) (conflict bool, err error) {
+	tx, err := c.Begin(user, desc, wire.NewDict())
+	if err != nil {
+		return false, err
+	}
+	if root != nil {
+		if err := tx.Store(storage.OID(0), serial, root); err != nil {
+			tx.Abort()
+			return false, err
+		}
+	}
+	conflicts, _, err := tx.Vote()
+	if err != nil || len(conflicts) > 0 {
 		tx.Abort()
-		return fmt.Errorf("vote: %w", err)
+		if err == nil || client.IsClass(err, "ConflictError") {
+			return true, nil
+		}
+		return false, fmt.Errorf("vote: %w", err)
 	}
 	if _, err := tx.Finish(); err != nil {
-		return fmt.Errorf("tpc_finish: %w", err)
+		return false, fmt.Errorf("tpc_finish: %w", err)
 	}
-	return nil
+	return false, nil
 }
