@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Main is the zeobench command: it parses args, runs every requested
@@ -41,8 +42,51 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fl.String("json", "", "write the results as JSON to this file (- for stdout, after the table)")
 	pprofAddr := fl.String("pprof", "", "serve net/http/pprof on this address while running (e.g. 127.0.0.1:6060)")
 	cpuProf := fl.String("cpuprofile", "", "write a CPU profile of this process (the server too when in-process)")
+	gen := fl.Int("gen", 0, "write a new Data.fs (-datafs) with this many objects and its index, then exit")
+	runzeo := fl.String("runzeo", "", "measure startup: run this runzeo binary on -datafs, time until it serves, report its RSS, then exit")
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *gen > 0 || *runzeo != "" {
+		if cfg.DataFS == "" {
+			fmt.Fprintln(stderr, "zeobench: -gen and -runzeo need -datafs")
+			return 2
+		}
+		if *gen > 0 {
+			t0 := time.Now()
+			if err := Generate(cfg.DataFS, *gen, cfg.ObjectSize); err != nil {
+				fmt.Fprintf(stderr, "zeobench: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "wrote %s: %d objects in %.1f s\n", cfg.DataFS, *gen, time.Since(t0).Seconds())
+		}
+		if *runzeo != "" {
+			objects := *gen
+			if objects == 0 {
+				objects = cfg.Objects
+			}
+			var results []*Startup
+			for i := 0; i < max(*runs, 1); i++ {
+				r, err := StartRunzeo(context.Background(), *runzeo, cfg.DataFS, objects, 10000)
+				if err != nil {
+					fmt.Fprintf(stderr, "zeobench: %v\n", err)
+					return 1
+				}
+				results = append(results, r)
+				fmt.Fprintf(stdout, "runzeo serving %d objects after %.3f s, RSS %.1f MiB; after %d loads %.1f MiB\n",
+					r.Objects, r.Seconds, r.RSSMiB, r.Loaded, r.LoadedRSSMiB)
+			}
+			if *jsonOut != "" {
+				b, _ := json.MarshalIndent(results, "", "  ")
+				if *jsonOut == "-" {
+					stdout.Write(append(b, '\n'))
+				} else if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+					fmt.Fprintf(stderr, "zeobench: %v\n", err)
+					return 1
+				}
+			}
+		}
+		return 0
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "zeobench: unexpected argument %q\n", fl.Arg(0))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -111,6 +112,13 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		s.names = append(s.names, name)
 	}
 	sort.Strings(s.names)
+	// Seeding the invalidation queues reads the tail of each storage (for
+	// a FileStorage, the last 100 transactions' headers): transient
+	// garbage of the order of the index itself. Return it to the OS now;
+	// otherwise a server that then mostly serves loads keeps it resident
+	// for minutes (issue 7: 1M objects must fit in 32 MB; measured 28.5
+	// MiB without this, 18 with it).
+	debug.FreeOSMemory()
 	for _, n := range s.names {
 		mode := "RW"
 		if s.stores[n].readOnly {
