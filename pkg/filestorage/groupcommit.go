@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 )
@@ -46,7 +47,15 @@ type Group struct {
 	err     error         // sticky write/fsync failure
 
 	syncMu sync.Mutex // one Sync at a time
+
+	// statistics: Syncs that wrote (two fsyncs each) and the
+	// transactions they made durable.
+	groups, grouped atomic.Int64
 }
+
+// Stats returns how many group syncs ran (each paying two fsyncs) and
+// how many transactions they made durable.
+func (g *Group) Stats() (groups, txns int64) { return g.groups.Load(), g.grouped.Load() }
 
 type groupTxn struct {
 	tid      tid.TID
@@ -232,6 +241,8 @@ func (g *Group) Sync() (tid.TID, error) {
 	g.mu.Lock()
 	g.durable += len(todo)
 	g.mu.Unlock()
+	g.groups.Add(1)
+	g.grouped.Add(int64(len(todo)))
 	return todo[len(todo)-1].tid, nil
 }
 

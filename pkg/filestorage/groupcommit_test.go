@@ -68,6 +68,9 @@ func TestGroupCommitVisibility(t *testing.T) {
 	if g.Pending() != 0 {
 		t.Errorf("pending %d", g.Pending())
 	}
+	if groups, txns := g.Stats(); groups != 1 || txns != 2 {
+		t.Errorf("Stats = %d groups, %d transactions; want 1, 2", groups, txns)
+	}
 	g.Drain() // returns at once
 	// The ordinary commit path continues after the group's transactions.
 	x, err := s.Begin(TxnMeta{})

@@ -186,6 +186,7 @@ func Median(rs []*Result) *Result {
 	m.ProcessRSSMiB = med(func(r *Result) float64 { return r.ProcessRSSMiB })
 	m.ServerCPUusPerOp = med(func(r *Result) float64 { return r.ServerCPUusPerOp })
 	m.ServerRSSMiB = med(func(r *Result) float64 { return r.ServerRSSMiB })
+	m.CommitsPerSync = med(func(r *Result) float64 { return r.CommitsPerSync })
 	m.Median = true
 	return &m
 }

@@ -93,7 +93,11 @@ type Result struct {
 	// operation and its resident size at the end.
 	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 	ServerRSSMiB     float64 `json:"server_rss_mib,omitempty"`
-	FirstError       string  `json:"first_error,omitempty"`
+	// In-process Data.fs: group syncs (two fsyncs each) during the run
+	// and the commits per sync.
+	GroupSyncs     int64   `json:"group_syncs,omitempty"`
+	CommitsPerSync float64 `json:"commits_per_sync,omitempty"`
+	FirstError     string  `json:"first_error,omitempty"`
 	// Median marks a row computed by Median from several runs.
 	Median bool `json:"median,omitempty"`
 }
@@ -118,13 +122,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("zeobench: load ratio %v is not between 0 and 1", cfg.LoadRatio)
 	}
 	res := &Result{Addr: cfg.Addr, Conns: cfg.Conns, Inflight: cfg.Inflight, LoadRatio: cfg.LoadRatio, Storage: "remote"}
+	var groupStats func() (int64, int64)
 	if cfg.Addr == "" {
-		addr, kind, stop, err := startServer(cfg)
+		addr, kind, stats, stop, err := startServer(cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
 		cfg.Addr, res.Addr, res.InProcess, res.Storage = addr, addr, true, kind
+		groupStats = stats
 	}
 	clients := make([]*client.Client, cfg.Conns)
 	for i := range clients {
@@ -155,6 +161,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cpu0 := CPUSeconds(cfg.ServerPID)
+	var g0, t0 int64
+	if groupStats != nil {
+		g0, t0 = groupStats()
+	}
 	start := time.Now()
 	if cfg.Count <= 0 {
 		timer := time.AfterFunc(cfg.Duration, cancel)
@@ -231,6 +241,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.LoadP50us, res.LoadP99us = percentiles(loadLat)
 	res.CommitP50us, res.CommitP99us = percentiles(commitLat)
 	res.ProcessRSSMiB = RSSMiB(os.Getpid())
+	if groupStats != nil {
+		g1, t1 := groupStats()
+		if res.GroupSyncs = g1 - g0; res.GroupSyncs > 0 {
+			res.CommitsPerSync = float64(t1-t0) / float64(res.GroupSyncs)
+		}
+	}
 	if cfg.ServerPID > 0 {
 		if ops := res.Loads + res.Commits; ops > 0 {
 			res.ServerCPUusPerOp = (CPUSeconds(cfg.ServerPID) - cpu0) * 1e6 / float64(ops)
@@ -298,7 +314,7 @@ func populate(c *client.Client, cfg Config) (storage.OID, error) {
 }
 
 // startServer serves a MappingStorage or a Data.fs on a loopback port.
-func startServer(cfg Config) (addr, kind string, stop func(), err error) {
+func startServer(cfg Config) (addr, kind string, stats func() (int64, int64), stop func(), err error) {
 	var st storage.Storage
 	var cleanup []func()
 	if cfg.Mapping {
@@ -308,7 +324,7 @@ func startServer(cfg Config) (addr, kind string, stop func(), err error) {
 		if path == "" {
 			dir, err := os.MkdirTemp("", "zeobench")
 			if err != nil {
-				return "", "", nil, err
+				return "", "", nil, nil, err
 			}
 			cleanup = append(cleanup, func() { os.RemoveAll(dir) })
 			path = filepath.Join(dir, "Data.fs")
@@ -318,9 +334,9 @@ func startServer(cfg Config) (addr, kind string, stop func(), err error) {
 			for _, f := range cleanup {
 				f()
 			}
-			return "", "", nil, err
+			return "", "", nil, nil, err
 		}
-		st, kind = fs, "filestorage"
+		st, kind, stats = fs, "filestorage", fs.GroupStats
 		if cfg.NoSync {
 			kind += " (no fsync)"
 		}
@@ -328,16 +344,16 @@ func startServer(cfg Config) (addr, kind string, stop func(), err error) {
 	srv, err := server.New(map[string]storage.Storage{cfg.Storage: st}, server.Options{})
 	if err != nil {
 		st.Close()
-		return "", "", nil, err
+		return "", "", nil, nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		srv.Close()
-		return "", "", nil, err
+		return "", "", nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(l); close(done) }()
-	return l.Addr().String(), kind, func() {
+	return l.Addr().String(), kind, stats, func() {
 		srv.Close()
 		<-done
 		for _, f := range cleanup {
@@ -397,14 +413,14 @@ func CPUSeconds(pid int) float64 {
 
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, rs []*Result) {
-	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s %9s %7s\n",
-		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB", "srv-µs/op", "srv-MiB")
+	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s %9s %7s %8s\n",
+		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB", "srv-µs/op", "srv-MiB", "cmt/sync")
 	for _, r := range rs {
 		if r.Median {
 			fmt.Fprint(w, "median of the runs above:\n")
 		}
-		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f %9.1f %7.1f\n",
+		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f %9.1f %7.1f %8.2f\n",
 			r.Conns, r.Inflight, r.LoadRatio, r.LoadsPerSec, r.CommitsPerSec, r.LoadP50us, r.LoadP99us,
-			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB, r.ServerCPUusPerOp, r.ServerRSSMiB)
+			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB, r.ServerCPUusPerOp, r.ServerRSSMiB, r.CommitsPerSync)
 	}
 }

@@ -143,6 +143,15 @@ func (s *Storage) PublishGroup(t tid.TID) {
 	}
 }
 
+// GroupStats reports the group syncs done (two fsyncs each) and the
+// transactions they made durable.
+func (s *Storage) GroupStats() (groups, txns int64) {
+	if s.group == nil {
+		return 0, 0
+	}
+	return s.group.Stats()
+}
+
 // exclusive takes the exclusive side of excl once the group pipeline is
 // empty; the server's committer goroutine empties it.
 func (s *Storage) exclusive() {
