@@ -255,3 +255,43 @@ func TestZdctlConfigMatchesPython(t *testing.T) {
 		t.Errorf("program did not get <environment>, directory and umask:\n%s", out[1])
 	}
 }
+
+// Broken config files must be refused the way zdaemon refuses them: exit
+// status 2, and ZConfig's message (without its location, which zdkit
+// words differently) contained in ours.
+func TestZdctlConfigErrorsMatchPython(t *testing.T) {
+	py, ours := impls(t)
+	dir := t.TempDir()
+	bad := []string{
+		"<runner>\n  program sleep 1\n  bogus-key 1\n</runner>\n",
+		"<runner>\n  program sleep 1\n  backoff-limit abc\n</runner>\n",
+		"<runner>\n  program sleep 1\n",
+		"<runner>\n  program $UNDEFINED\n</runner>\n",
+		"<runner>\n  program sleep 1\n</runner>\n<bogus>\n</bogus>\n",
+		"<runner>\n  program sleep 1\n  umask 999\n</runner>\n",
+		"%include nonexistent.conf\n",
+		"<runner>\n  program sleep 1\n  forever maybe\n</runner>\n",
+		"<runner>\n  program sleep 1\n  program sleep 2\n</runner>\n",
+		"<runner>\n  program sleep 1\n  exit-codes 1,x\n</runner>\n",
+		"<runner>\n  program sleep 1\n</runner>\n<runner>\n  program sleep 2\n</runner>\n",
+	}
+	reLoc := regexp.MustCompile(`\s*\(line \d+,? in [^)]*\)$`)
+	for i, text := range bad {
+		name := fmt.Sprintf("bad%02d.conf", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) {
+			theirs := run(t, dir, py.env, 30*time.Second, py.exe, "-C", name, "status")
+			mine := run(t, dir, ours.env, 30*time.Second, ours.exe, "-C", name, "status")
+			if mine.code != theirs.code {
+				t.Errorf("exit %d, python %d", mine.code, theirs.code)
+			}
+			first := strings.SplitN(theirs.stderr, "\n", 2)[0]
+			msg := reLoc.ReplaceAllString(first, "")
+			if !strings.HasPrefix(msg, "Error: ") || !strings.Contains(mine.stderr, msg) {
+				t.Errorf("config %q\npython: %s\nzdkit:  %s", text, theirs.stderr, mine.stderr)
+			}
+		})
+	}
+}
