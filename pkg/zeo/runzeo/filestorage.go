@@ -2,8 +2,10 @@ package runzeo
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -18,6 +20,9 @@ func openFileStorage(c FileStorageConfig) (storage.Storage, error) {
 		return nil, errors.New("quota is not supported yet")
 	case !c.PackKeepOld:
 		return nil, errors.New("pack-keep-old false is not supported yet")
+	case c.Packer != "":
+		// ZODB imports and calls this dotted name; there is no Python here.
+		return nil, fmt.Errorf("packer %s names a Python function; it is not supported (remove the key)", zconfig.PyRepr(c.Packer))
 	}
 	s, err := fsstorage.OpenWithBlobs(c.Path, c.BlobDir, filestorage.Options{Create: c.Create, ReadOnly: c.ReadOnly})
 	if err != nil {

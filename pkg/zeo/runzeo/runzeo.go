@@ -41,6 +41,7 @@ type FileStorageConfig struct {
 	Quota       int64
 	PackGC      bool
 	PackKeepOld bool
+	Packer      string // a Python dotted name (ZODB's packer key): refused
 }
 
 const usage = `Usage: %s [-C URL] [-a ADDRESS] [-f FILENAME] [-t TIMEOUT] [--pid-file PATH] [-X key=value]
@@ -243,7 +244,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: st.String("path"), BlobDir: st.String("blob-dir"), Create: st.Bool("create"),
 				ReadOnly: st.Bool("read-only"), Quota: st.Bytes("quota"),
-				PackGC: st.Bool("pack-gc"), PackKeepOld: st.Bool("pack-keep-old"),
+				PackGC: st.Bool("pack-gc"), PackKeepOld: st.Bool("pack-keep-old"), Packer: st.String("packer"),
 			}))
 		case "blobstorage":
 			// <blobstorage> adds a blob directory to the storage inside it;
@@ -256,7 +257,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: fs.String("path"), BlobDir: st.String("blob-dir"), Create: fs.Bool("create"),
 				ReadOnly: fs.Bool("read-only"), Quota: fs.Bytes("quota"),
-				PackGC: fs.Bool("pack-gc"), PackKeepOld: fs.Bool("pack-keep-old"),
+				PackGC: fs.Bool("pack-gc"), PackKeepOld: fs.Bool("pack-keep-old"), Packer: fs.String("packer"),
 			}))
 		default:
 			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage)", st.Pos, st.Type)
@@ -430,7 +431,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, handledSignals...)
 	signal.Ignore(syscall.SIGXFSZ)
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
@@ -475,6 +476,11 @@ loop:
 	}
 	return code
 }
+
+// handledSignals are the signals runzeo acts on (ZEO's runzeo: TERM and
+// INT stop, HUP stops with status 1 for zdrun to restart, USR2 reopens
+// the logs); docs/runzeo.md lists them (TestDocsRunzeo).
+var handledSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2}
 
 func listen(a zconfig.Address) (net.Listener, error) {
 	if a.Network == "unix" {
