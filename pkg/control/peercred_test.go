@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,26 +30,49 @@ func TestMain(m *testing.M) {
 		fmt.Print(reply)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if clientDir != "" {
+		os.RemoveAll(clientDir)
+	}
+	os.Exit(code)
+}
+
+// clientDir holds a copy of the test binary other users can run, made
+// once (copying it for every call doubled the tests' time).
+var (
+	clientDir  string
+	clientOnce sync.Once
+	clientErr  error
+)
+
+func clientBinary() (string, error) {
+	clientOnce.Do(func() {
+		self, err := os.Executable()
+		if err != nil {
+			clientErr = err
+			return
+		}
+		if clientDir, err = os.MkdirTemp("", "zdkit-control-client"); err != nil {
+			clientErr = err
+			return
+		}
+		os.Chmod(clientDir, 0o755)
+		data, err := os.ReadFile(self)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(clientDir, "client"), data, 0o755)
+		}
+		clientErr = err
+	})
+	return filepath.Join(clientDir, "client"), clientErr
 }
 
 // callAs runs the helper client as uid/gid and returns its output.
 func callAs(t *testing.T, sock string, uid, gid uint32) (string, error) {
 	t.Helper()
-	// The test binary sits in a private build directory: copy it where
-	// the other user can run it.
-	self, err := os.Executable()
+	// The test binary sits in a private build directory: run a copy
+	// the other user can reach.
+	bin, err := clientBinary()
 	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "client")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin)
