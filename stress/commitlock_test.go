@@ -11,13 +11,47 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
-// nextCommitter commits one object from a fresh client and fails the test
-// if that does not finish within 10 s (the commit lock was leaked). It
-// returns the object and its tid.
-func nextCommitter(t *testing.T, addr, label string) (storage.OID, tid.TID) {
+// hot is the object every abandoned transaction writes too, so that its
+// lock is the one the next committer needs (the server locks per object
+// since group commit, and storage-wide for undo, restore and blobs).
+type hot struct {
+	oid    storage.OID
+	serial tid.TID
+}
+
+func newHot(t *testing.T, addr string) *hot {
 	t.Helper()
 	c := dial(t, addr, client.Options{})
 	defer c.Close()
+	oids, err := c.NewOIDs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt, err := commit(c, oids, []tid.TID{0}, [][]byte{record(t, "hot 0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hot{oids[0], nt}
+}
+
+// refresh reads the hot object's current serial.
+func (h *hot) refresh(t *testing.T, c *client.Client) {
+	t.Helper()
+	_, s, err := c.Load(h.oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.serial = s
+}
+
+// nextCommitter commits the hot object and a new one from a fresh client
+// and fails the test if that does not finish within 10 s (a lock was
+// leaked). It returns the tid.
+func nextCommitter(t *testing.T, addr, label string, h *hot) tid.TID {
+	t.Helper()
+	c := dial(t, addr, client.Options{})
+	defer c.Close()
+	h.refresh(t, c)
 	oids, err := c.NewOIDs(1)
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +62,9 @@ func nextCommitter(t *testing.T, addr, label string) (storage.OID, tid.TID) {
 	}
 	ch := make(chan res, 1)
 	rec := record(t, label)
+	both := []storage.OID{h.oid, oids[0]}
 	go func() {
-		tt, err := commit(c, oids, []tid.TID{0}, [][]byte{rec})
+		tt, err := commit(c, both, []tid.TID{h.serial, 0}, [][]byte{rec, rec})
 		ch <- res{tt, err}
 	}()
 	select {
@@ -37,11 +72,14 @@ func nextCommitter(t *testing.T, addr, label string) (storage.OID, tid.TID) {
 		if r.err != nil {
 			t.Fatalf("%s: next committer failed: %v", label, r.err)
 		}
-		data, serial, err := c.Load(oids[0])
-		if err != nil || serial != r.tid || string(data) != string(record(t, label)) {
-			t.Fatalf("%s: next committer's object reads %q at %s (%v), want its data at %s", label, data, serial, err, r.tid)
+		for _, o := range both {
+			data, serial, err := c.Load(o)
+			if err != nil || serial != r.tid || string(data) != string(rec) {
+				t.Fatalf("%s: next committer's object %s reads %q at %s (%v), want its data at %s", label, o, data, serial, err, r.tid)
+			}
 		}
-		return oids[0], r.tid
+		h.serial = r.tid
+		return r.tid
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s: the next committer is still waiting after 10 s: the commit lock was not released", label)
 	}
@@ -74,6 +112,17 @@ func victimTxn(t *testing.T, addr string) (*client.Client, *client.Txn, storage.
 	return c, tx, oids[0]
 }
 
+// storeBoth stores label into the hot object and the victim's own one.
+func storeBoth(t *testing.T, tx *client.Txn, h *hot, own storage.OID, label string) {
+	t.Helper()
+	if err := tx.Store(h.oid, h.serial, record(t, label)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Store(own, 0, record(t, label)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestClientVanishesInEveryCommitPhase: a client disappears after
 // tpc_begin, after its stores, after vote (holding the commit lock),
 // while waiting for the lock, in the middle of a frame while holding the
@@ -84,50 +133,56 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
-	p := startZEO(t, dir, addr, fsConf(path, "", ""))
+	p := startZEO(t, dir, addr, fsConf(path, "", "  blob-dir "+filepath.Join(dir, "blobs")))
+	h := newHot(t, addr)
 
 	t.Run("after tpc_begin", func(t *testing.T) {
 		c, _, oid := victimTxn(t, addr)
 		c.Close()
-		nextCommitter(t, addr, "after tpc_begin")
+		nextCommitter(t, addr, "after tpc_begin", h)
 		absent(t, addr, oid, "after tpc_begin")
 	})
 	t.Run("after stores", func(t *testing.T) {
 		c, tx, oid := victimTxn(t, addr)
-		if err := tx.Store(oid, 0, record(t, "victim")); err != nil {
-			t.Fatal(err)
-		}
+		storeBoth(t, tx, h, oid, "victim")
 		if err := c.Ping(); err != nil {
 			t.Fatal(err)
 		}
 		c.Close()
-		nextCommitter(t, addr, "after stores")
+		nextCommitter(t, addr, "after stores", h)
 		absent(t, addr, oid, "after stores")
 	})
 	t.Run("after vote", func(t *testing.T) {
 		c, tx, oid := victimTxn(t, addr)
-		if err := tx.Store(oid, 0, record(t, "victim")); err != nil {
+		storeBoth(t, tx, h, oid, "victim")
+		if _, _, err := tx.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close() // holding the lock of the hot object
+		nextCommitter(t, addr, "after vote", h)
+		absent(t, addr, oid, "after vote")
+	})
+	t.Run("after vote of a blob transaction", func(t *testing.T) {
+		// Blob transactions take the storage-wide lock.
+		c, tx, oid := victimTxn(t, addr)
+		if err := tx.StoreBlob(oid, 0, record(t, "blob victim"), []byte("blob data")); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := tx.Vote(); err != nil {
 			t.Fatal(err)
 		}
-		c.Close() // holding the commit lock
-		nextCommitter(t, addr, "after vote")
-		absent(t, addr, oid, "after vote")
+		c.Close()
+		nextCommitter(t, addr, "after blob vote", h)
+		absent(t, addr, oid, "after blob vote")
 	})
 	t.Run("waiting for the lock", func(t *testing.T) {
 		holder, htx, hoid := victimTxn(t, addr)
-		if err := htx.Store(hoid, 0, record(t, "holder")); err != nil {
-			t.Fatal(err)
-		}
+		storeBoth(t, htx, h, hoid, "holder")
 		if _, _, err := htx.Vote(); err != nil {
 			t.Fatal(err)
 		}
 		w, wtx, woid := victimTxn(t, addr)
-		if err := wtx.Store(woid, 0, record(t, "waiter")); err != nil {
-			t.Fatal(err)
-		}
+		storeBoth(t, wtx, h, woid, "waiter")
 		voted := make(chan error, 1)
 		go func() {
 			_, _, err := wtx.Vote()
@@ -147,7 +202,7 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 		if data, serial, err := holder.Load(hoid); err != nil || serial != ht || string(data) != string(record(t, "holder")) {
 			t.Fatalf("holder's object %q at %s (%v)", data, serial, err)
 		}
-		nextCommitter(t, addr, "waiting for the lock")
+		nextCommitter(t, addr, "waiting for the lock", h)
 		absent(t, addr, woid, "waiting for the lock")
 	})
 	t.Run("mid-frame holding the lock", func(t *testing.T) {
@@ -163,6 +218,7 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 		}
 		txn := int64(7)
 		r.send("tpc_begin", txn, []byte("victim"), []byte("mid-frame"), &wire.Dict{}, nil, " ")
+		r.send("storea", h.oid.Bytes(), storage.TIDBytes(h.serial), record(t, "victim"), txn)
 		r.send("storea", oids[0].Bytes(), storage.TIDBytes(0), record(t, "victim"), txn)
 		if v, isErr := r.call("vote", txn); isErr {
 			t.Fatalf("vote refused: %s", wire.Repr(v))
@@ -170,7 +226,7 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 		// Announce a 1000-byte frame, send 10 bytes of it, vanish.
 		r.nc.Write([]byte{0, 0, 3, 232, 0x80, 3, 'K', 1, 0x89, 'X', 0, 0, 0, 0})
 		r.nc.Close()
-		nextCommitter(t, addr, "mid-frame")
+		nextCommitter(t, addr, "mid-frame", h)
 		absent(t, addr, oids[0], "mid-frame")
 	})
 	t.Run("right after tpc_finish was sent", func(t *testing.T) {
@@ -185,13 +241,16 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := tx.Store(h.oid, h.serial, record(t, "finish")); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := tx.Vote(); err != nil {
 			t.Fatal(err)
 		}
 		go tx.Finish()
 		time.Sleep(time.Millisecond)
 		c.Close()
-		nextCommitter(t, addr, "after tpc_finish")
+		nextCommitter(t, addr, "after tpc_finish", h)
 		// The transaction is either complete or absent, never half there.
 		r := dial(t, addr, client.Options{})
 		_, s1, err1 := r.Load(both[0])
@@ -216,15 +275,14 @@ func TestSilentLockHolderTimedOut(t *testing.T) {
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
 	p := startZEO(t, dir, addr, fsConf(path, "  transaction-timeout 1", ""))
+	h := newHot(t, addr)
 	c, tx, oid := victimTxn(t, addr)
-	if err := tx.Store(oid, 0, record(t, "silent")); err != nil {
-		t.Fatal(err)
-	}
+	storeBoth(t, tx, h, oid, "silent")
 	if _, _, err := tx.Vote(); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	nextCommitter(t, addr, "silent holder")
+	nextCommitter(t, addr, "silent holder", h)
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("next committer finished after %v, before the 1 s transaction timeout: was the lock held at all?", d)
 	}

@@ -147,7 +147,10 @@ func tryStartZEO(t *testing.T, dir, addr, conf string, ready func() bool) (*zeoP
 		if ready == nil {
 			ready = p.answers
 		}
-		if ready() {
+		// Our process must have bound the address itself: a free port
+		// picked by freeAddr can be taken meanwhile by another test
+		// binary's server, which would then answer in its place.
+		if strings.Contains(p.out.String(), "listening on") && ready() {
 			return p, nil
 		}
 		if time.Now().After(deadline) {
@@ -160,7 +163,8 @@ func tryStartZEO(t *testing.T, dir, addr, conf string, ready func() bool) (*zeoP
 
 // answers reports whether the server sends its protocol frame.
 func (p *zeoProc) answers() bool {
-	nc, err := net.DialTimeout("tcp", p.addr, time.Second)
+	network, a := client.Network(p.addr)
+	nc, err := net.DialTimeout(network, a, time.Second)
 	if err != nil {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/zeo/client"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
@@ -21,7 +22,8 @@ type rawConn struct {
 // protocol frame with the same one.
 func rawDial(t *testing.T, addr string, handshake bool) *rawConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	network, a := client.Network(addr)
+	nc, err := net.DialTimeout(network, a, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
