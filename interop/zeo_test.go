@@ -433,3 +433,35 @@ func TestRunzeoConfigErrorsMatchPython(t *testing.T) {
 		})
 	}
 }
+
+// Blobs (<filestorage> blob-dir) with real ZEO 6 clients, both with a
+// private client blob cache (blob files sent over the wire) and with the
+// server's directory shared: store, read from a second client, update,
+// undo, pack.
+func TestZEOBlobs(t *testing.T) {
+	for _, mode := range []string{"private", "shared"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			addr := freePort(t)
+			blobs := filepath.Join(dir, "blobs")
+			conf := filepath.Join(dir, "zeo.conf")
+			text := "<zeo>\n  address " + addr + "\n</zeo>\n<filestorage>\n  path " + filepath.Join(dir, "Data.fs") +
+				"\n  blob-dir " + blobs + "\n</filestorage>\n"
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := startServer(t, dir, addr, nil, bin(t, "runzeo"), "-C", conf)
+			args := []string{script(t, "zeo_client.py"), s.addr, "blobs", filepath.Join(dir, "cache")}
+			if mode == "shared" {
+				args = []string{script(t, "zeo_client.py"), s.addr, "blobs", blobs, "shared"}
+			}
+			r := py(t, dir, 90*time.Second, args...)
+			if r.code != 0 || !strings.Contains(r.stdout, "ok blobs") {
+				t.Errorf("blobs %s: exit %d\n%s\n%s\nserver:\n%s", mode, r.code, r.stdout, r.stderr, s.output())
+			}
+			if _, err := os.Stat(filepath.Join(blobs, ".layout")); err != nil {
+				t.Errorf("no blob layout marker: %v", err)
+			}
+		})
+	}
+}

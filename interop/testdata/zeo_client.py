@@ -546,7 +546,53 @@ def dumpmeta(addr):
     db.close()
 
 
+def blobs(addr):
+    """Blobs through ZEO: store, read back from a second client, update,
+    undo, pack. ARG is the client blob cache base directory (the server
+    sends blob files over the wire), or with a 4th argument "shared" the
+    server's blob directory itself (shared_blob_dir)."""
+    from ZODB.blob import Blob
+    base = sys.argv[3]
+    payload = os.urandom(300000)
+    if len(sys.argv) > 4 and sys.argv[4] == 'shared':
+        # The clients use the server's own blob directory.
+        kw1 = kw2 = dict(blob_dir=base, shared_blob_dir=True)
+    else:
+        kw1 = dict(blob_dir=os.path.join(base, 'c1'), shared_blob_dir=False)
+        kw2 = dict(blob_dir=os.path.join(base, 'c2'), shared_blob_dir=False)
+    db1 = opendb(addr, **kw1)
+    db2 = opendb(addr, **kw2)
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    c1 = db1.open(tm1)
+    c2 = db2.open(tm2)
+    r1 = c1.root()
+    r1['b'] = Blob(payload)
+    tm1.commit()
+    r2 = c2.root()
+    wait_for(lambda: (tm2.begin(), 'b' in r2)[1], 'the blob on client 2')
+    with r2['b'].open('r') as f:
+        check(f.read() == payload, 'client 2 read a different blob')
+    with r1['b'].open('w') as f:
+        f.write(b'second version')
+    tm1.commit()
+    wait_for(lambda: (tm2.begin(), r2['b'].open('r').read() == b'second version')[1],
+             'the updated blob on client 2')
+    db1.undo(db1.undoInfo()[0]['id'], tm1.get())
+    tm1.commit()
+    wait_for(lambda: (tm1.begin(), r1['b'].open('r').read() == payload)[1],
+             'the undone blob on client 1')
+    db1.pack(time.time() + 1)
+    tm2.begin()
+    with r2['b'].open('r') as f:
+        check(f.read() == payload, 'blob after pack differs')
+    for c, db in ((c1, db1), (c2, db2)):
+        c.close()
+        db.close()
+
+
 SCENARIOS = {
+    'blobs': blobs,
     'dumpmeta': dumpmeta,
     'edges': edges,
     'contend': contend,
