@@ -44,9 +44,11 @@ type FileStorageConfig struct {
 	Packer      string // a Python dotted name (ZODB's packer key): refused
 }
 
-const usage = `Usage: %s [-C URL] [-a ADDRESS] [-f FILENAME] [-t TIMEOUT] [--pid-file PATH] [-X key=value]
+// usage is ZEO's runzeo docstring, printed as zdoptions' help() does
+// (verbatim, %s = the program name), followed by zdkit's additions.
+const usage = `Start the ZEO storage server.
 
-Start the ZEO storage server.
+Usage: %s [-C URL] [-a ADDRESS] [-f FILENAME] [-h]
 
 Options:
 -C/--configure URL -- configuration file or URL
@@ -54,12 +56,16 @@ Options:
                         (a PATH must contain at least one "/")
 -f/--filename FILENAME -- filename for FileStorage
 -t/--timeout TIMEOUT -- transaction timeout in seconds (default no timeout)
+-h/--help -- print this usage message and exit
 --pid-file PATH -- relative path to output file containing this process's pid;
                    default $(INSTANCE_HOME)/var/ZEO.pid but only if envar
                    INSTANCE_HOME is defined
--X key=value -- configuration override
---test -- build everything, then exit
--h/--help -- print this usage message and exit
+
+Unless -C is specified, -a and -f are required.
+
+Also (zdkit):
+-X section/key=value -- override a configuration key (with -C)
+--test -- open the storages and sockets, then exit
 --version -- print version information and exit
 `
 
