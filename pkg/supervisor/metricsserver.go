@@ -29,7 +29,8 @@ func startMetrics(addr string) (*metricsServer, error) {
 
 // NewMetricsRegistry returns a registry with zdrun's metrics, read from s
 // at every scrape (through the main loop, so they agree with "status").
-func NewMetricsRegistry(s *Supervisor) *metrics.Registry {
+// tr (nil outside daemon mode) adds the transcript's dropped bytes.
+func NewMetricsRegistry(s *Supervisor, tr *Transcript) *metrics.Registry {
 	reg := metrics.NewRegistry()
 	up := reg.Gauge("zdrun_program_up", "1 if the program is running, else 0.")
 	shouldBeUp := reg.Gauge("zdrun_should_be_up", "1 if the program is meant to run (not stopped), else 0.")
@@ -39,6 +40,10 @@ func NewMetricsRegistry(s *Supervisor) *metrics.Registry {
 	backoff := reg.Gauge("zdrun_backoff_seconds", "Seconds left before a delayed respawn (0 when none is pending).")
 	backoffStep := reg.Gauge("zdrun_backoff", "Current backoff step of the restart governor (the status reply's backoff=).")
 	testing := reg.Gauge("zdrun_start_testing", "1 while start-test-program runs for the current spawn.")
+	var dropped metrics.Counter
+	if tr != nil {
+		dropped = reg.Counter("zdrun_transcript_dropped_bytes_total", "Bytes of output dropped because the transcript could not be written (disk full).").With()
+	}
 	b := func(v bool) float64 {
 		if v {
 			return 1
@@ -58,12 +63,15 @@ func NewMetricsRegistry(s *Supervisor) *metrics.Registry {
 		backoff.With().Set(m.BackoffSeconds)
 		backoffStep.With().Set(float64(m.Backoff))
 		testing.With().Set(b(m.Testing))
+		if tr != nil {
+			dropped.Set(float64(tr.Dropped()))
+		}
 	})
 	return reg
 }
 
-func (m *metricsServer) serve(s *Supervisor) {
-	go metrics.Serve(m.ln, NewMetricsRegistry(s))
+func (m *metricsServer) serve(s *Supervisor, tr *Transcript) {
+	go metrics.Serve(m.ln, NewMetricsRegistry(s, tr))
 }
 
 func (m *metricsServer) close() {

@@ -380,12 +380,19 @@ func TestTranscriptDiskFull(t *testing.T) {
 	}
 	dir := t.TempDir()
 	prog := fmt.Sprintf("head -c %d /dev/zero\ntouch %s/done\nexec sleep 100", 8<<20, dir)
-	m := startZdrun(t, "  transcript /dev/full", prog)
+	m := startZdrun(t, "  transcript /dev/full", prog, MetricsEnv+"=127.0.0.1:0")
 	if !waitUntil(30*time.Second, func() bool { return exists(filepath.Join(dir, "done")) }) {
 		t.Fatal("the program blocked writing to a transcript on a full disk")
 	}
 	if st, ok := m.status(); !ok || st.Application == 0 {
 		t.Fatalf("status after the writes: %v %+v", ok, st)
+	}
+	// The operator hears of it: one event-log line, and a counter.
+	if c := strings.Count(m.log(), "ERROR root can't write the transcript /dev/full: write /dev/full: no space left on device; dropping output until it can be written"); c != 1 {
+		t.Errorf("%d drop messages in the log, want 1:\n%s", c, m.log())
+	}
+	if v := metricValue(t, scrape(t, m), "zdrun_transcript_dropped_bytes_total"); v < 8<<20 {
+		t.Errorf("dropped bytes %v, want at least the program's 8 MiB", v)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,12 @@ type Transcript struct {
 	f       *os.File
 	dropped int64 // bytes not written since the last successful write
 	lastErr error
+	total   atomic.Int64 // bytes dropped over the transcript's life
+
+	// OnDrop, if set before Start, is called (from the copier) when
+	// output starts being dropped, once per episode, so the manager can
+	// log it; the file itself cannot say so while it fails.
+	OnDrop func(err error)
 
 	done chan struct{}
 }
@@ -89,15 +96,24 @@ func (t *Transcript) write(p []byte) {
 		if _, err := t.f.Write([]byte(note)); err != nil {
 			t.dropped += int64(len(p))
 			t.lastErr = err
+			t.total.Add(int64(len(p)))
 			return
 		}
 		t.dropped = 0
 	}
 	if _, err := t.f.Write(p); err != nil {
+		if t.dropped == 0 && t.OnDrop != nil {
+			t.OnDrop(err)
+		}
 		t.dropped += int64(len(p))
 		t.lastErr = err
+		t.total.Add(int64(len(p)))
 	}
 }
+
+// Dropped is the number of bytes of output dropped so far because the
+// file could not be written.
+func (t *Transcript) Dropped() int64 { return t.total.Load() }
 
 // Reopen opens the file anew (after log rotation renamed it) and swaps it
 // in; the new file is opened before the old one is closed, so nothing is

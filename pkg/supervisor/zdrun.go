@@ -300,12 +300,15 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 	if err != nil {
 		return reportFailure(ready, err.Error())
 	}
+	tr.OnDrop = func(err error) {
+		log.Errorf("can't write the transcript %s: %v; dropping output until it can be written", opts.Transcript, err)
+	}
 	tr.Start()
 	if err := tr.RedirectStdio(); err != nil {
 		return reportFailure(ready, err.Error())
 	}
 	syscall.Umask(opts.Umask)
-	code := serve(opts, ex, lg, tr.Reopen, ready, sigs)
+	code := serve(opts, ex, lg, tr, ready, sigs)
 	// Flush the transcript: point fds 1 and 2 away from the pipe so the
 	// copier sees EOF once the program's copies are closed too.
 	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
@@ -332,7 +335,7 @@ func foreground(opts *runner.Options, ex extras, stderr io.Writer, sigs <-chan o
 // serve opens the socket, runs the supervisor and closes the socket. ready
 // (daemon mode) hears "ready <pid>" once the program counts as started, or
 // "error\n<why>" if zdrun ends first.
-func serve(opts *runner.Options, ex extras, lg *logging.Log, reopenTranscript func() error, ready *os.File, sigs <-chan os.Signal) int {
+func serve(opts *runner.Options, ex extras, lg *logging.Log, tr *Transcript, ready *os.File, sigs <-chan os.Signal) int {
 	log := lg.Logger(logging.RootName)
 	fail := func(msg string) int {
 		if ready != nil {
@@ -394,8 +397,8 @@ func serve(opts *runner.Options, ex extras, lg *logging.Log, reopenTranscript fu
 		Log:          log,
 		Reopen: func() error {
 			err := lg.Reopen()
-			if reopenTranscript != nil {
-				err = errors.Join(err, reopenTranscript())
+			if tr != nil {
+				err = errors.Join(err, tr.Reopen())
 			}
 			return err
 		},
@@ -427,7 +430,7 @@ func serve(opts *runner.Options, ex extras, lg *logging.Log, reopenTranscript fu
 	}
 	go ln.Serve(s.Handle)
 	if ms != nil {
-		ms.serve(s)
+		ms.serve(s, tr)
 		log.Infof("serving metrics on http://%s/metrics", ms.ln.Addr())
 	}
 	res := s.Run(context.Background())
