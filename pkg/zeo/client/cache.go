@@ -86,7 +86,7 @@ type invalidation struct {
 // current in the cache (the race ZEO 4 guards with _load_status).
 type flight struct {
 	n     int
-	inval tid.TID
+	inval []tid.TID // invalidations of the oid seen meanwhile
 }
 
 // OpenCachedStorage opens the cache, connects to the first address that
@@ -234,8 +234,8 @@ func (s *CachedStorage) holdOff() {
 func (s *CachedStorage) onInvalidate(t tid.TID, oids []storage.OID) {
 	s.mu.Lock()
 	for _, oid := range oids {
-		if f := s.inflight[oid]; f != nil && t > f.inval {
-			f.inval = t
+		if f := s.inflight[oid]; f != nil {
+			f.inval = append(f.inval, t)
 		}
 	}
 	if s.hold > 0 {
@@ -387,10 +387,16 @@ func (s *CachedStorage) LoadBefore(oid storage.OID, before tid.TID) (data []byte
 		return data, start, end, ok, err
 	}
 	cend := end
-	if cend == 0 && f.inval > start {
+	if cend == 0 {
 		// Changed while the reply was on its way: cache it as the
-		// non-current revision it already is.
-		cend = f.inval
+		// non-current revision it already is, ending at the first
+		// change after it (the server sends the invalidations of later
+		// transactions after the reply, in order).
+		for _, t := range f.inval {
+			if t > start && (cend == 0 || t < cend) {
+				cend = t
+			}
+		}
 	}
 	if serr := s.cache.Store(uint64(oid), uint64(start), uint64(cend), data); serr != nil && !errors.Is(serr, cache.ErrAlreadyCurrent) {
 		s.mu.Unlock()

@@ -344,3 +344,96 @@ func TestTemporaryCache(t *testing.T) {
 		t.Fatalf("temporary cache left names in its directory: %v %v", ents, err)
 	}
 }
+
+// Loads racing with another client's commits never leave a stale
+// revision in the cache: afterwards every current and every older
+// revision read through the cache is the server's (the reply/invalidation
+// race ZEO 4 guards with _load_status).
+func TestCacheLoadsRacingCommits(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	serve(t, filepath.Join(dir, "Data.fs"), addr, server.Options{})
+	a := open(t, addr, client.CacheOptions{Client: "race", Dir: dir, Size: 1 << 20}, nil)
+
+	const nOIDs, nCommits = 4, 60
+	type rev struct {
+		tid  tid.TID
+		data string
+	}
+	history := map[storage.OID][]rev{}
+	stop := make(chan struct{})
+	errc := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				oid := storage.OID(1 + i%nOIDs)
+				if _, _, err := a.Load(oid); err != nil && !client.IsClass(err, "POSKeyError") {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	serials := map[storage.OID]tid.TID{}
+	var last tid.TID
+	for i := range nCommits {
+		oid := storage.OID(1 + i%nOIDs)
+		data := "v" + string(rune('a'+i%26)) + string(rune('0'+i%10))
+		last = plainCommit(t, addr, map[storage.OID]string{oid: data}, serials)
+		serials[oid] = last
+		history[oid] = append(history[oid], rev{last, data})
+	}
+	close(stop)
+	for range 3 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "last invalidation", func() bool { return a.LastTransaction() == last })
+	for oid, revs := range history {
+		cur := revs[len(revs)-1]
+		wantLoad(t, a, oid, cur.data, cur.tid)
+		for k := 0; k+1 < len(revs); k++ {
+			d, st, end, ok, err := a.LoadBefore(oid, revs[k+1].tid)
+			if err != nil || !ok || string(d) != revs[k].data || st != revs[k].tid || end != revs[k+1].tid {
+				t.Fatalf("loadBefore(%s, %s) = %q %s %s %v %v, want %q %s %s", oid, revs[k+1].tid,
+					d, st, end, ok, err, revs[k].data, revs[k].tid, revs[k+1].tid)
+			}
+		}
+	}
+}
+
+// A cache that has seen transactions the server does not have (the
+// server was restored from an older backup) is refused, as ZEO refuses
+// the connection with "Client has seen newer transactions than server!".
+func TestCacheAheadOfServer(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	stop := serve(t, filepath.Join(dir, "Data.fs"), addr, server.Options{})
+	copts := client.CacheOptions{Client: "ahead", Dir: dir, Size: 1 << 20, Trace: cache.TraceOff}
+	a := open(t, addr, copts, nil)
+	cachedCommit(t, a, map[storage.OID]string{1: "x"}, nil)
+	a.Close()
+	stop()
+
+	serve(t, filepath.Join(dir, "Other.fs"), addr, server.Options{}) // an empty database
+	_, err := client.OpenCachedStorage(context.Background(), []string{addr}, client.Options{Timeout: 5 * time.Second}, copts)
+	if !errors.Is(err, client.ErrCacheOutOfSync) || !errors.Is(err, cache.ErrCacheAhead) {
+		t.Fatalf("open against an older server: %v, want ErrCacheOutOfSync", err)
+	}
+	// The failed open released the cache file.
+	c, err := cache.Open(cache.Name(dir, "ahead", "1"), cache.Options{Size: 1 << 20, Trace: cache.TraceOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Len() != 1 {
+		t.Fatalf("refused cache holds %d records, want 1 (kept)", c.Len())
+	}
+}
