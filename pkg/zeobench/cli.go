@@ -185,6 +185,7 @@ func Median(rs []*Result) *Result {
 	m.CommitP99us = med(func(r *Result) float64 { return r.CommitP99us })
 	m.ProcessRSSMiB = med(func(r *Result) float64 { return r.ProcessRSSMiB })
 	m.ServerCPUusPerOp = med(func(r *Result) float64 { return r.ServerCPUusPerOp })
+	m.ProcessCPUusPerOp = med(func(r *Result) float64 { return r.ProcessCPUusPerOp })
 	m.ServerRSSMiB = med(func(r *Result) float64 { return r.ServerRSSMiB })
 	m.CommitsPerSync = med(func(r *Result) float64 { return r.CommitsPerSync })
 	m.Median = true

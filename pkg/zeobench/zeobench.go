@@ -93,6 +93,9 @@ type Result struct {
 	// operation and its resident size at the end.
 	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 	ServerRSSMiB     float64 `json:"server_rss_mib,omitempty"`
+	// ProcessCPUusPerOp is this process's CPU time per operation: the
+	// load generator's (plus the server's when in-process).
+	ProcessCPUusPerOp float64 `json:"process_cpu_us_per_op"`
 	// In-process Data.fs: group syncs (two fsyncs each) during the run
 	// and the commits per sync.
 	GroupSyncs     int64   `json:"group_syncs,omitempty"`
@@ -161,6 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cpu0 := CPUSeconds(cfg.ServerPID)
+	self0 := CPUSeconds(os.Getpid())
 	var g0, t0 int64
 	if groupStats != nil {
 		g0, t0 = groupStats()
@@ -183,7 +187,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			go func() {
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(uint64(w), 7))
+				// A server that outlives runs already has this object.
 				var serial tid.TID
+				if _, start, _, ok, err := c.LoadBefore(oid, tid.Max); err == nil && ok {
+					serial = start
+				}
 				var ll, cl []time.Duration
 				defer func() {
 					latMu.Lock()
@@ -241,6 +249,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.LoadP50us, res.LoadP99us = percentiles(loadLat)
 	res.CommitP50us, res.CommitP99us = percentiles(commitLat)
 	res.ProcessRSSMiB = RSSMiB(os.Getpid())
+	if ops := res.Loads + res.Commits; ops > 0 {
+		res.ProcessCPUusPerOp = (CPUSeconds(os.Getpid()) - self0) * 1e6 / float64(ops)
+	}
 	if groupStats != nil {
 		g1, t1 := groupStats()
 		if res.GroupSyncs = g1 - g0; res.GroupSyncs > 0 {
@@ -413,14 +424,14 @@ func CPUSeconds(pid int) float64 {
 
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, rs []*Result) {
-	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s %9s %7s %8s\n",
-		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB", "srv-µs/op", "srv-MiB", "cmt/sync")
+	fmt.Fprintf(w, "%-5s %-8s %-5s %10s %10s %9s %9s %9s %9s %6s %8s %9s %9s %7s %8s\n",
+		"conns", "inflight", "loads", "loads/s", "commits/s", "load-p50", "load-p99", "cmt-p50", "cmt-p99", "errors", "RSS-MiB", "own-µs/op", "srv-µs/op", "srv-MiB", "cmt/sync")
 	for _, r := range rs {
 		if r.Median {
 			fmt.Fprint(w, "median of the runs above:\n")
 		}
-		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f %9.1f %7.1f %8.2f\n",
+		fmt.Fprintf(w, "%-5d %-8d %-5.2f %10.0f %10.0f %8.0fµ %8.0fµ %8.0fµ %8.0fµ %6d %8.1f %9.1f %9.1f %7.1f %8.2f\n",
 			r.Conns, r.Inflight, r.LoadRatio, r.LoadsPerSec, r.CommitsPerSec, r.LoadP50us, r.LoadP99us,
-			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB, r.ServerCPUusPerOp, r.ServerRSSMiB, r.CommitsPerSync)
+			r.CommitP50us, r.CommitP99us, r.Errors, r.ProcessRSSMiB, r.ProcessCPUusPerOp, r.ServerCPUusPerOp, r.ServerRSSMiB, r.CommitsPerSync)
 	}
 }

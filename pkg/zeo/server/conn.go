@@ -91,6 +91,13 @@ type conn struct {
 	outMu  sync.Mutex
 	out    [][]byte
 	outSig chan struct{}
+	// handling is set while the reader goroutine runs a handler: frames
+	// queued meanwhile are written by the reader itself when it runs out
+	// of buffered requests, sparing a wake-up of the writer goroutine per
+	// reply (issue 7 profile). wmu orders the two writers.
+	handling atomic.Bool
+	wmu      sync.Mutex
+	wbuf     []byte
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -139,10 +146,41 @@ func (c *conn) enqueue(payload []byte) {
 	c.outMu.Lock()
 	c.out = append(c.out, payload)
 	c.outMu.Unlock()
+	if c.handling.Load() {
+		return // the reader flushes after its handler
+	}
+	c.signal()
+}
+
+func (c *conn) signal() {
 	select {
 	case c.outSig <- struct{}{}:
 	default:
 	}
+}
+
+// flush writes every queued frame, in order, with one Write.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.outMu.Lock()
+	frames := c.out
+	c.out = nil
+	c.outMu.Unlock()
+	if len(frames) == 0 {
+		return nil
+	}
+	buf := c.wbuf[:0]
+	for _, f := range frames {
+		buf = wire.AppendFrame(buf, f)
+	}
+	_, err := c.nc.Write(buf)
+	if cap(buf) <= 1<<20 {
+		c.wbuf = buf
+	} else {
+		c.wbuf = nil
+	}
+	return err
 }
 
 func (c *conn) send(m wire.Message) {
@@ -171,32 +209,32 @@ func (c *conn) callAsync(method string, args wire.Tuple) {
 }
 
 func (c *conn) writer() {
-	var buf []byte
 	for {
 		select {
 		case <-c.outSig:
 		case <-c.done:
 			return
 		}
-		c.outMu.Lock()
-		frames := c.out
-		c.out = nil
-		c.outMu.Unlock()
-		buf = buf[:0]
-		for _, f := range frames {
-			buf = wire.AppendFrame(buf, f)
-		}
-		if len(buf) == 0 {
-			continue
-		}
-		if _, err := c.nc.Write(buf); err != nil {
+		if err := c.flush(); err != nil {
 			c.close()
 			return
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil
-		}
 	}
+}
+
+// completeFrameBuffered tells whether br already holds a whole frame,
+// so handling it cannot block on the network.
+func completeFrameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 4 {
+		return false
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return false
+	}
+	size := int(hdr[0]&0x7f)<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+	return n >= 4+size
 }
 
 func (c *conn) serve() {
@@ -249,8 +287,22 @@ func (c *conn) serve() {
 			s.log.error("ZEO.asyncio.server", "(%s) Can't deserialize message: %v", c.logName(), err)
 			return
 		}
-		if err := c.handle(m); err != nil {
+		// pack(wait=True) can take long: let the writer goroutine send
+		// what other goroutines queue meanwhile (invalidations).
+		c.handling.Store(m.Method != "pack")
+		err = c.handle(m)
+		c.handling.Store(false)
+		if err != nil {
 			return
+		}
+		// Replies to a burst of pipelined requests go out together; the
+		// last one of the burst flushes. A frame still arriving would
+		// block us, so flush before reading it.
+		if !completeFrameBuffered(br) {
+			if err := c.flush(); err != nil {
+				c.close()
+				return
+			}
 		}
 	}
 }

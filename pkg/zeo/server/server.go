@@ -601,13 +601,30 @@ func (st *store) publish(committer *conn, t tid.TID, oids []storage.OID) {
 	for i, o := range oids {
 		list[i] = o.Bytes()
 	}
-	args := wire.Tuple{storage.TIDBytes(t), list}
+	msg := wire.Message{ID: int64(0), Flags: true, Method: "invalidateTransaction",
+		Args: wire.Tuple{storage.TIDBytes(t), list}}
+	// Encode once per marshalling, not once per connection: with N
+	// clients every commit fans out N-1 of these (issue 7 profile).
+	var encoded [2][]byte
 	st.connsMu.Lock()
 	defer st.connsMu.Unlock()
 	for c := range st.conns {
-		if c != committer {
-			c.callAsync("invalidateTransaction", args)
+		if c == committer {
+			continue
 		}
+		k := 0
+		if c.enc == wire.Msgpack {
+			k = 1
+		}
+		if encoded[k] == nil {
+			b, err := c.enc.Encode(msg)
+			if err != nil {
+				c.send(msg) // logs and reports the error
+				continue
+			}
+			encoded[k] = b
+		}
+		c.enqueue(encoded[k])
 	}
 }
 
