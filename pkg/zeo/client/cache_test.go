@@ -3,8 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -268,6 +270,54 @@ func TestPersistentCache(t *testing.T) {
 			t.Fatalf("file holds current %v, want %v", got, want)
 		}
 	}
+	c.Close()
+
+	// And Python ZEO's ClientCache reads the same, when it is available.
+	py, env := pythonZEO(t)
+	cmd := exec.Command(py, "-c", pyReadCache, name)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	wantOut := fmt.Sprintf("%d\n1 a2 %d\n2 b3 %d\n3 c2 %d\n", uint64(t5), uint64(t4), uint64(t5), uint64(t3))
+	if string(out) != wantOut {
+		t.Fatalf("python ZEO reads\n%s\nwant\n%s", out, wantOut)
+	}
+}
+
+const pyReadCache = `
+import sys, ZEO.cache
+from ZODB.utils import p64, u64
+c = ZEO.cache.ClientCache(sys.argv[1], 1 << 20)
+print(u64(c.getLastTid()))
+for oid in (1, 2, 3):
+    data, tid = c.load(p64(oid))
+    print(oid, data.decode(), u64(tid))
+c.close()
+`
+
+// pythonZEO finds an interpreter that can import ZEO.cache
+// (ZDKIT_PYTHON, ZDKIT_PYZEO_PATH as for pkg/zeo/interop), or skips.
+func pythonZEO(t *testing.T) (string, []string) {
+	t.Helper()
+	env := os.Environ()
+	if p := os.Getenv("ZDKIT_PYZEO_PATH"); p != "" {
+		env = append(env, "PYTHONPATH="+p)
+	}
+	cands := []string{"python3", "/usr/bin/python3"}
+	if p := os.Getenv("ZDKIT_PYTHON"); p != "" {
+		cands = []string{p}
+	}
+	for _, py := range cands {
+		cmd := exec.Command(py, "-c", "import ZEO.cache, ZODB.utils")
+		cmd.Env = env
+		if cmd.Run() == nil {
+			return py, env
+		}
+	}
+	t.Skip("no Python with ZEO.cache (set ZDKIT_PYTHON and ZDKIT_PYZEO_PATH)")
+	return "", nil
 }
 
 // When the server cannot say what changed (its invalidation queue does
