@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 )
 
@@ -40,7 +42,11 @@ Options:
   -p PORT               Deprecated: with -h and -S, the port to connect to.
   -S NAME               Deprecated: with -h/-p or -U, the storage name [1].
   -U UNIX               Deprecated: with -S, a Unix-domain socket.
-  --timeout SECONDS     Give up on a server after this long [300].
+  --timeout SECONDS     Give up on a server after this long [300]; the
+                        wait for it to answer is at most 60 seconds.
+  --help                Print this help (zdkit; zeopack.py has none).
+
+With no arguments at all, this help is printed (as zeopack.py does).
 `
 
 type target struct{ addr, name string }
@@ -74,6 +80,11 @@ func Main(argv []string, stdout, stderr io.Writer, now func() time.Time) int {
 		}},
 		{Name: "help", Long: "help", Stop: true},
 	}}
+	if len(argv) < 2 {
+		// zeopack.py: `if not args: parser.print_help(); return`.
+		fmt.Fprintf(stdout, usage, prog)
+		return 0
+	}
 	res, err := p.Parse(argv[1:])
 	if err != nil {
 		return usageErr(stderr, prog, err)
@@ -128,23 +139,53 @@ func Main(argv []string, stdout, stderr io.Writer, now func() time.Time) int {
 	if f, ok := res.Values["timeout"].(float64); ok {
 		timeout = time.Duration(f * float64(time.Second))
 	}
-	status := 0
+	// As zeopack.py: wait for each server (ClientStorage, up to 60 s);
+	// one that never answers is reported and skipped; a failed pack ends
+	// the run. Unlike zeopack.py, which exits 0 when at least one server
+	// was reached, any server left unpacked makes the status 1.
+	connected, missed := 0, 0
 	for _, tg := range targets {
-		if err := Pack(tg.addr, tg.name, packTime, timeout); err != nil {
-			fmt.Fprintf(stderr, "Error:\nCouldn't pack %s (storage %s): %v\n", tg.addr, tg.name, err)
-			status = 1
+		err := Pack(tg.addr, tg.name, packTime, timeout)
+		var ce *ConnectError
+		switch {
+		case err == nil:
+			connected++
+		case errors.As(err, &ce):
+			missed++
+			fmt.Fprintf(stderr, "Couldn't connect to: (%s, %s)\n  %v\n", pyAddr(tg.addr), zconfig.PyRepr(tg.name), ce.Err)
+		default:
+			fmt.Fprintf(stderr, "%v\nError:\nError packing storage %s in %s\n", err, tg.name, pyAddr(tg.addr))
+			return 1
 		}
 	}
-	return status
+	if connected == 0 {
+		fmt.Fprintf(stderr, "Error:\nCannot connect to any of the configured ZEO servers.\n")
+		return 1
+	}
+	if missed > 0 {
+		return 1
+	}
+	return 0
 }
 
-func usageErr(w io.Writer, prog string, err error) int {
-	var ue *getopt.UsageError
-	if errors.As(err, &ue) {
-		ue.Report(w, prog)
-	} else {
-		fmt.Fprintf(w, "Error: %v\nFor help, use %s --help\n", err, prog)
+// pyAddr renders an address as zeopack.py's messages do: ('host', port)
+// for TCP, 'path' for a Unix socket.
+func pyAddr(addr string) string {
+	network, a := client.Network(addr)
+	if network == "unix" {
+		return zconfig.PyRepr(a)
 	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return zconfig.PyRepr(addr)
+	}
+	return fmt.Sprintf("(%s, %s)", zconfig.PyRepr(host), port)
+}
+
+// usageErr reports a usage error. The hint names --help: zeopack's -h
+// is the (deprecated) host option, so "use zeopack -h" would mislead.
+func usageErr(w io.Writer, prog string, err error) int {
+	fmt.Fprintf(w, "Error: %v\nFor help, use %s --help\n", err, prog)
 	return 2
 }
 
@@ -177,13 +218,27 @@ func PackTime(now time.Time, res *getopt.Result) (float64, error) {
 	return f, nil
 }
 
-// Pack packs one storage and waits for the pack to finish.
+// ConnectError is Pack's error when no connection could be registered
+// within the wait (zeopack.py's "Couldn't connect to").
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "couldn't connect: " + e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// ConnectWait is how long Pack waits for a server to answer: zeopack.py
+// polls ClientStorage.is_connected() 60 times a second apart.
+var ConnectWait = 60 * time.Second
+
+// Pack packs one storage and waits for the pack to finish. It waits up to
+// ConnectWait (at most timeout) for the server; timeout bounds the whole.
 func Pack(addr, name string, t float64, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, []string{addr}, client.Options{Storage: name, ReadOnly: true, Label: "zeopack", Timeout: timeout})
+	dctx, dcancel := context.WithTimeout(ctx, min(ConnectWait, timeout))
+	defer dcancel()
+	c, err := client.DialWait(dctx, []string{addr}, client.Options{Storage: name, ReadOnly: true, Label: "zeopack", Timeout: timeout})
 	if err != nil {
-		return err
+		return &ConnectError{err}
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })

@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
@@ -156,43 +154,6 @@ type Result struct {
 	Note string
 }
 
-// retryable reports errors worth waiting out: the server is not (yet)
-// listening or closed the connection during the handshake. ZEO's
-// ClientStorage likewise keeps trying until its wait timeout. Errors the
-// server answered with (an unknown storage, read-only) are final.
-func retryable(err error) bool {
-	var se *client.ServerError
-	if errors.As(err, &se) {
-		return false
-	}
-	var ne net.Error
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNABORTED) ||
-		(errors.As(err, &ne) && !ne.Timeout())
-}
-
-// dial connects, retrying while the server is not reachable, until ctx
-// ends; the last connection error is returned then.
-func dial(ctx context.Context, addr string, opts client.Options) (*client.Client, error) {
-	delay := 50 * time.Millisecond
-	for {
-		c, err := client.Dial(ctx, []string{addr}, opts)
-		if err == nil {
-			return c, nil
-		}
-		if !retryable(err) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
-	}
-}
-
 // Check connects (waiting up to timeout for the server to answer), loads
 // the root (an empty storage, where the root does not exist yet, counts
 // as working with write false) and, with write, commits a transaction.
@@ -208,7 +169,7 @@ func Check(addr string, opts client.Options, write bool, timeout time.Duration) 
 	var res Result
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := dial(ctx, addr, opts)
+	c, err := client.DialWait(ctx, []string{addr}, opts)
 	if err != nil {
 		return res, err
 	}
