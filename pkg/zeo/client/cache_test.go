@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/cache"
+	"github.com/zdkit/zdkit/pkg/zeo/cachetrace"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/server"
@@ -118,7 +120,9 @@ func cachedCommit(t *testing.T, s *client.CachedStorage, data map[storage.OID]st
 
 func open(t *testing.T, addr string, copts client.CacheOptions, inv chan<- tid.TID) *client.CachedStorage {
 	t.Helper()
-	copts.Trace = cache.TraceOff
+	if copts.Trace == cache.TraceFromEnvironment {
+		copts.Trace = cache.TraceOff
+	}
 	if copts.RetryDelay == 0 {
 		copts.RetryDelay = 50 * time.Millisecond
 	}
@@ -485,5 +489,46 @@ func TestCacheAheadOfServer(t *testing.T) {
 	defer c.Close()
 	if c.Len() != 1 {
 		t.Fatalf("refused cache holds %d records, want 1 (kept)", c.Len())
+	}
+}
+
+// The trace of two client runs has the records ZEO 5/6 write (spec §1.6,
+// §2.3): a restart record per open, invalidate+store per committed
+// object, the verification's discard, a miss as 0x20 then 0x24, the
+// store of the loaded revision, then a hit.
+func TestCacheTrace(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	serve(t, filepath.Join(dir, "Data.fs"), addr, server.Options{})
+	copts := client.CacheOptions{Client: "tr", Dir: dir, Size: 1 << 20, Trace: cache.TraceOn}
+	a := open(t, addr, copts, nil)
+	t1 := cachedCommit(t, a, map[storage.OID]string{1: "one"}, nil)
+	a.Close()
+	t2 := plainCommit(t, addr, map[storage.OID]string{1: "two"}, map[storage.OID]tid.TID{1: t1})
+	a = open(t, addr, copts, nil)
+	wantLoad(t, a, 1, "two", t2)
+	wantLoad(t, a, 1, "two", t2)
+	a.Close()
+
+	f, err := os.Open(cache.Name(dir, "tr", "1") + ".trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := cachetrace.NewReader(f)
+	var got []byte
+	var rec cachetrace.Record
+	for {
+		if err := r.Next(&rec); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		got = append(got, rec.Code&0x7e)
+	}
+	want := []byte{0x00, 0x10, 0x52, 0x00, 0x1e, 0x20, 0x24, 0x52, 0x22}
+	if string(got) != string(want) {
+		t.Fatalf("trace codes % x, want % x", got, want)
 	}
 }
