@@ -69,13 +69,19 @@ func TestKillDuringCommits(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
-	conf := fsConf(path, "", "")
+	conf := fsConf(path, "", "  blob-dir "+filepath.Join(dir, "blobs"))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
 
 	cs := make([]*committer, killClients)
+	bc := &blobCommitter{lastAcked: -1, attempted: -1}
 	p := startZEO(t, dir, addr, conf)
 	{
 		c := dial(t, addr, client.Options{})
+		bo, err := c.NewOIDs(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc.oid = bo[0]
 		for i := range cs {
 			oids, err := c.NewOIDs(objsPerTxn)
 			if err != nil {
@@ -86,7 +92,7 @@ func TestKillDuringCommits(t *testing.T) {
 		c.Close()
 	}
 
-	var faults, acked, unackedCommitted, truncations int
+	var faults, acked, unackedCommitted, truncations, blobsFound int
 	start := time.Now()
 	for round := 0; round < rounds; round++ {
 		if round > 0 {
@@ -99,6 +105,7 @@ func TestKillDuringCommits(t *testing.T) {
 			fstest(t, path)
 			u, _ := verifyKill(t, addr, cs, false)
 			unackedCommitted += u
+			blobsFound += bc.verify(t, addr)
 			if t.Failed() {
 				t.Fatalf("round %d: verification failed; server output:\n%s", round, p.out.String())
 			}
@@ -112,6 +119,11 @@ func TestKillDuringCommits(t *testing.T) {
 				c.run(t, addr, &killed)
 			}()
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bc.run(t, addr, &killed)
+		}()
 		// Let the clients get going, then kill at a random moment.
 		time.Sleep(time.Duration(30+rng.IntN(300)) * time.Millisecond)
 		killed.Store(true)
@@ -129,6 +141,7 @@ func TestKillDuringCommits(t *testing.T) {
 	fstest(t, path)
 	u, _ := verifyKill(t, addr, cs, false)
 	unackedCommitted += u
+	blobsFound += bc.verify(t, addr)
 	p.stop()
 	fstest(t, path)
 	// Every acknowledged revision, checked against one walk of the file
@@ -152,8 +165,11 @@ func TestKillDuringCommits(t *testing.T) {
 		}
 	}
 	ackedTxns := acked / objsPerTxn
-	report(t, "rounds %d, faults injected (SIGKILL) %d, transactions acknowledged %d, acknowledged found with their data %d, committed but unacknowledged (complete) %d, restarts that truncated a partial transaction %d, transactions in Data.fs %d, %.1fs",
-		rounds, faults, ackedTxns, found/objsPerTxn, unackedCommitted, truncations, txns, time.Since(start).Seconds())
+	if blobsFound != len(bc.acks) {
+		t.Errorf("found %d acknowledged blob transactions of %d", blobsFound, len(bc.acks))
+	}
+	report(t, "rounds %d, faults injected (SIGKILL) %d, transactions acknowledged %d (+%d blob), acknowledged found with their data %d (+%d blob), committed but unacknowledged (complete) %d, restarts that cut a partial transaction %d, transactions in Data.fs %d, %.1fs",
+		rounds, faults, ackedTxns, len(bc.acks), found/objsPerTxn, blobsFound, unackedCommitted, truncations, txns, time.Since(start).Seconds())
 	if found != acked {
 		t.Errorf("found %d acknowledged revisions of %d", found, acked)
 	}
@@ -326,6 +342,13 @@ func walkAtomic(t *testing.T, path string) (int, map[revKey]string) {
 		}
 		if err != nil {
 			t.Fatalf("iterating %s: %v", path, err)
+		}
+		if strings.HasPrefix(string(tr.Description), "blob seq ") {
+			if len(tr.Records) != 1 || string(tr.Records[0].Data) != blobPayload(0)[:len("blob seq=")]+strings.TrimPrefix(string(tr.Description), "blob seq ") {
+				t.Errorf("blob transaction %s (%q) has %d records", tr.TID, tr.Description, len(tr.Records))
+			}
+			n++
+			continue
 		}
 		n++
 		if len(tr.Records) != objsPerTxn {
