@@ -36,6 +36,7 @@ Make sure a ZEO server is running.
 -t SECONDS -- wait this long for the server and the check (default 30)
 -v/--verbose -- say what was written
 --nowrite -- only load the root object; do not commit a transaction
+-1 -- accepted for zeoup.py compatibility (ZEO 1.0 servers); ignored
 
 zeoup waits for the server to accept connections (up to -t), loads the
 root object and, unless --nowrite, commits a transaction that sets
@@ -68,6 +69,9 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 			return f, nil
 		}},
 		{Name: "nowrite", Long: "nowrite"},
+		// zeoup.py's -1 selected the ZEO 1.0 protocol; accepted and
+		// ignored so that old monitoring command lines keep working.
+		{Name: "zeo1", Short: '1'},
 		{Name: "verbose", Short: 'v', Long: "verbose"},
 		{Name: "help", Long: "help", Stop: true},
 	}}
