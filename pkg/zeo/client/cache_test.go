@@ -532,3 +532,62 @@ func TestCacheTrace(t *testing.T) {
 		t.Fatalf("trace codes % x, want % x", got, want)
 	}
 }
+
+// Loads answered by the cache versus the same loads from the server.
+func BenchmarkLoad(b *testing.B) {
+	dir := b.TempDir()
+	st, err := fsstorage.Open(filepath.Join(dir, "Data.fs"), filestorage.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.New(map[string]storage.Storage{"1": st}, server.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	go srv.Serve(l)
+	defer srv.Close()
+	s, err := client.OpenCachedStorage(context.Background(), []string{addr}, client.Options{Timeout: 5 * time.Second},
+		client.CacheOptions{Client: "bench", Dir: dir, Size: 1 << 24, Trace: cache.TraceOff})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tx, err := s.Begin("", "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 200)
+	for oid := storage.OID(1); oid <= 100; oid++ {
+		tx.Store(oid, 0, data)
+	}
+	if _, _, err := tx.Vote(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cache", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := s.Load(storage.OID(1 + i%100)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	c, err := client.Dial(context.Background(), []string{addr}, client.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.Run("server", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := c.Load(storage.OID(1 + i%100)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
