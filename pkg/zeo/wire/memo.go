@@ -22,7 +22,10 @@ import (
 // str below U+0100, and bytes of length 0 or 1. Those are emulated here,
 // so {'a': 'a'} gives `X\x01\x00\x00\x00aq\x01h\x01` as Python's does.
 // (Checked against zodbpickle's C Pickler on CPython 3.11; interop
-// finding 6.) Batching follows the C Pickler: a one-item dict or list
+// finding 6.) One M5 case cannot be reproduced: Python's msgpack
+// unpacker interns str map keys, so a key repeated in two nested dicts
+// of one extension is one object there (a BINGET in Python's bytes) but
+// not here; extensions are flat dicts in practice. Batching follows the C Pickler: a one-item dict or list
 // uses SETITEM/APPEND; otherwise MARK ... SETITEMS/APPENDS per 1000
 // items, and a dict of exactly a multiple of 1000 items ends with an
 // empty MARK SETITEMS (batch_dict_exact's do-while).
