@@ -29,8 +29,15 @@ demo: build
 demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
 
-bench:
+# Go benchmarks, then zeobench's standard set against a runzeo process
+# (issue 7): every figure beside its target, on stdout. Changes no file;
+# `make bench-report` writes the figures into docs/performance.md.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(BIN)/zeobench -suite -big -runzeo $(BIN)/runzeo -runs 3 -d 2s
+
+bench-report: build
+	$(BIN)/zeobench -suite -big -runzeo $(BIN)/runzeo -runs 3 -d 3s -report docs/performance.md
 
 # Every Fuzz* function in every package, each for FUZZTIME.
 fuzz:

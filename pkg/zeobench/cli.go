@@ -44,8 +44,32 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cpuProf := fl.String("cpuprofile", "", "write a CPU profile of this process (the server too when in-process)")
 	gen := fl.Int("gen", 0, "write a new Data.fs (-datafs) with this many objects and its index, then exit")
 	runzeo := fl.String("runzeo", "", "measure startup: run this runzeo binary on -datafs, time until it serves, report its RSS, then exit")
+	suite := fl.Bool("suite", false, "run the standard set of issue 7 (uses -runzeo, -runs, -d) and print each figure beside its target")
+	big := fl.Bool("big", false, "with -suite: also the 1M-object RSS and 3M-object startup figures (writes ~470 MB of temporary files)")
+	report := fl.String("report", "", "with -suite: replace the figures block of this markdown file (docs/performance.md)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *suite {
+		if *big && *runzeo == "" {
+			fmt.Fprintln(stderr, errNoRunzeo)
+			return 2
+		}
+		when := time.Now()
+		figs, machine, err := Suite(context.Background(), SuiteConfig{Runzeo: *runzeo, Runs: *runs, Duration: cfg.Duration, Big: *big, Log: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "zeobench: %v\n", err)
+			return 1
+		}
+		block := FormatReport(figs, machine, max(*runs, 1), when)
+		fmt.Fprint(stdout, block)
+		if *report != "" {
+			if err := UpdateReport(*report, block); err != nil {
+				fmt.Fprintf(stderr, "zeobench: %v\n", err)
+				return 1
+			}
+		}
+		return 0
 	}
 	if *gen > 0 || *runzeo != "" {
 		if cfg.DataFS == "" {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A counted mixed run against an in-process Data.fs server: every
@@ -47,5 +48,35 @@ func TestMainTableAndJSON(t *testing.T) {
 	}
 	if code := Main([]string{"zeobench", "-c", "x"}, &out, &errb); code != 2 {
 		t.Errorf("bad -c: exit %d", code)
+	}
+}
+
+// The suite without a runzeo binary: every in-process figure is there,
+// and -report replaces only the marked block.
+func TestSuiteReport(t *testing.T) {
+	figs, machine, err := Suite(context.Background(), SuiteConfig{Runs: 1, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(figs) != 8 || !strings.Contains(machine, "CPUs") {
+		t.Fatalf("%d figures, machine %q", len(figs), machine)
+	}
+	for _, f := range figs {
+		if f.Value == "" || f.Value == "0" || f.Target == "" {
+			t.Errorf("figure %+v", f)
+		}
+	}
+	doc := filepath.Join(t.TempDir(), "performance.md")
+	os.WriteFile(doc, []byte("# head\n"+ReportBegin+"\nold figures\n"+ReportEnd+"\ntail\n"), 0o644)
+	block := FormatReport(figs, machine, 1, time.Unix(0, 0))
+	if err := UpdateReport(doc, block); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(doc)
+	if want := "# head\n" + ReportBegin + "\n" + block + ReportEnd + "\ntail\n"; string(b) != want {
+		t.Errorf("report file:\n%s", b)
+	}
+	if err := UpdateReport(filepath.Join(t.TempDir(), "none.md"), block); err == nil {
+		t.Error("missing file accepted")
 	}
 }
