@@ -36,6 +36,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fl.IntVar(&cfg.ObjectSize, "size", 100, "object size in bytes")
 	fl.BoolVar(&cfg.Mapping, "mapping", false, "in-process: serve a MappingStorage instead of a Data.fs")
 	fl.StringVar(&cfg.DataFS, "datafs", "", "in-process: the Data.fs to serve (default a temporary one)")
+	fl.BoolVar(&cfg.NoGroupCommit, "nogroup", false, "in-process: no group commit (storage-wide lock from vote to tpc_finish, for comparison)")
 	fl.BoolVar(&cfg.NoSync, "nosync", false, "in-process: no fsync (not for real figures)")
 	fl.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process (with -a): report its CPU µs per operation and RSS")
 	runs := fl.Int("runs", 1, "runs per connection count; the table shows each run and the median")

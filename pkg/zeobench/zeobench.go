@@ -61,6 +61,9 @@ type Config struct {
 	DataFS string
 	// NoSync turns fsync off in the Data.fs (never for real figures).
 	NoSync bool
+	// NoGroupCommit (in-process) serves without group commit: every
+	// transaction holds the storage-wide lock from vote to tpc_finish.
+	NoGroupCommit bool
 	// ServerPID, for a server in another process (a runzeo), makes the
 	// result report that process's CPU time per operation and its RSS:
 	// figures that do not depend on how busy the machine is.
@@ -352,7 +355,7 @@ func startServer(cfg Config) (addr, kind string, stats func() (int64, int64), st
 			kind += " (no fsync)"
 		}
 	}
-	srv, err := server.New(map[string]storage.Storage{cfg.Storage: st}, server.Options{})
+	srv, err := server.New(map[string]storage.Storage{cfg.Storage: st}, server.Options{NoGroupCommit: cfg.NoGroupCommit})
 	if err != nil {
 		st.Close()
 		return "", "", nil, nil, err
