@@ -413,7 +413,9 @@ func TestCrashLoop(t *testing.T) {
 		t.Fatalf("%d spawns after %d s, want %d", countSpawns(), n+15, n)
 	}
 	st, ok := m.status()
-	if !ok || st.ShouldBeUp != 1 || st.Backoff != 1 {
+	// backoff is 1 after a quick crash (0 if a loaded machine let one
+	// copy live a whole second).
+	if !ok || st.ShouldBeUp != 1 || st.Backoff > 1 {
 		t.Fatalf("status after %d crashes: %v %+v", n, ok, st)
 	}
 	if z := zombiesOf(st.Manager); len(z) > 0 {
