@@ -84,11 +84,24 @@ func (p Parts) minuteUnix() int64 {
 	return time.Date(p.Year, time.Month(p.Month), p.Day, p.Hour, p.Minute, 0, 0, time.UTC).Unix()
 }
 
+// gmoff is persistent's C "gmoff": _abst() of 1970-01-01, i.e. the
+// seconds from 1901-01-01 to 1970-01-01. _abst counts from 1901, not 1900:
+// its _yad(1901) is 0 (and _yad(1900) is -365).
+const gmoff = 2177452800
+
 // TimeTime is TimeStamp.timeTime(): Unix seconds as a float, used by
 // history() and undoLog() "time" entries.
+//
+// The order of the float operations follows persistent's C
+// TimeStamp_timeTime: (seconds of the minute since 1901-01-01 + fraction),
+// and only THEN minus the 1901->1970 offset. Adding the fraction to Unix
+// seconds instead rounds differently for about half of all tids (one ulp
+// off, e.g. 1795976881.9502776 instead of Python's 1795976881.9502773),
+// which ZEO clients see in history()/undoLog() "time" values.
 func (t TID) TimeTime() float64 {
 	p := t.Parts()
-	return float64(p.minuteUnix()) + p.Second
+	sinceBase := float64(p.minuteUnix()+gmoff) + p.Second
+	return sinceBase - gmoff
 }
 
 // Time converts the TID to a time.Time in UTC, truncated to the
