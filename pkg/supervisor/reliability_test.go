@@ -107,6 +107,13 @@ func (m *managed) waitApp(old int) control.Status {
 }
 
 func (m *managed) cleanup() {
+	// Under -race the daemon is this race-enabled binary too: a race it
+	// hit is reported on its stderr, the transcript.
+	defer func() {
+		if data, _ := os.ReadFile(filepath.Join(m.dir, "transcript")); bytes.Contains(data, []byte("DATA RACE")) {
+			m.t.Errorf("the zdrun daemon reported a data race:\n%s", data)
+		}
+	}()
 	if st, ok := m.status(); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		control.Call(ctx, m.sock, "stop")
