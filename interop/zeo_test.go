@@ -196,12 +196,18 @@ func TestZEOTransactionTimeout(t *testing.T) {
 	if err := stall.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { stall.Process.Kill(); stall.Wait() })
+	// Only once the staller has voted (and so created the root) does the
+	// second client start; otherwise both would create the root at once.
+	first := make([]byte, len("voted\n"))
+	if _, err := io.ReadFull(out, first); err != nil || string(first) != "voted\n" {
+		t.Fatalf("staller printed %q (%v)", first, err)
+	}
 	done := make(chan []byte, 1)
 	go func() {
 		b, _ := io.ReadAll(out)
-		done <- b
+		done <- append(first, b...)
 	}()
-	t.Cleanup(func() { stall.Process.Kill(); stall.Wait() })
 	expectOK(t, dir, s, "after-abandon")
 	var b []byte
 	select {
