@@ -533,6 +533,10 @@ def dumpmeta(addr):
     out.append(('size', st.getSize()))
     out.append(('last', st.lastTransaction()))
     out.append(('supportsUndo', st.supportsUndo()))
+    # What the server announced at register time (the client declares
+    # the listed interfaces on itself); the name holds a path.
+    out.append(('info', {k: v for k, v in st._info.items() if k != 'name'}))
+    out.append(('server_status keys', sorted(st.server_status())))
     out.append(('isReadOnly', st.isReadOnly()))
     def canon(v):
         # dict key order is not compared (it differs only cosmetically)
