@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.Command(gobin, "build", "-o", runzeoBin, "github.com/zdkit/zdkit/cmd/runzeo")
+	args := []string{"build", "-o", runzeoBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command(gobin, append(args, "github.com/zdkit/zdkit/cmd/runzeo")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building runzeo: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -136,7 +140,13 @@ func tryStartZEO(t *testing.T, dir, addr, conf string, ready func() bool) (*zeoP
 		p.status = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		p.kill()
+		// A race-enabled runzeo reports data races on stderr.
+		if out := p.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("runzeo reported a data race:\n%s", out)
+		}
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {

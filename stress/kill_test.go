@@ -103,7 +103,7 @@ func TestKillDuringCommits(t *testing.T) {
 			// The server has opened the storage and is idle: the file
 			// must pass fstest as it is now.
 			fstest(t, path)
-			u, _ := verifyKill(t, addr, cs, false)
+			u, _ := verifyKill(t, addr, cs)
 			unackedCommitted += u
 			blobsFound += bc.verify(t, addr)
 			if t.Failed() {
@@ -139,7 +139,7 @@ func TestKillDuringCommits(t *testing.T) {
 	// clean stop and fstest plus a transaction-by-transaction walk.
 	p = startZEO(t, dir, addr, conf)
 	fstest(t, path)
-	u, _ := verifyKill(t, addr, cs, false)
+	u, _ := verifyKill(t, addr, cs)
 	unackedCommitted += u
 	blobsFound += bc.verify(t, addr)
 	p.stop()
@@ -240,22 +240,18 @@ func (c *committer) failed(t *testing.T, killed *atomic.Bool, phase string, err 
 	}
 }
 
-// verifyKill checks the acknowledged revisions (all, or those new since
-// the last check) with loadSerial, and that each client's objects
+// verifyKill checks the acknowledged revisions new since the last check
+// with loadSerial, and that each client's objects
 // currently all carry the same seq, no older than its last acknowledged
 // one and no newer than its last attempt. It sets the clients' serials
 // for the next round and returns how many clients' last unacknowledged
 // transaction turned out committed.
-func verifyKill(t *testing.T, addr string, cs []*committer, all bool) (unacked, found int) {
+func verifyKill(t *testing.T, addr string, cs []*committer) (unacked, found int) {
 	t.Helper()
 	cl := dial(t, addr, client.Options{})
 	defer cl.Close()
 	for _, c := range cs {
-		list := c.newAcks
-		if all {
-			list = c.acks
-		}
-		for _, a := range list {
+		for _, a := range c.newAcks {
 			v, err := cl.Call("loadSerial", a.oid.Bytes(), storage.TIDBytes(a.tid))
 			if err != nil {
 				t.Errorf("client %d: acknowledged revision %s of %s lost: %v", c.id, a.tid, a.oid, err)
