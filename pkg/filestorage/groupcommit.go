@@ -214,9 +214,13 @@ func (g *Group) Sync() (tid.TID, error) {
 	if len(todo) == 0 {
 		return last, nil
 	}
+	// s.mu is not held across the fsyncs: Commit needs it (exclusively,
+	// briefly) to append the next transactions meanwhile, and a waiting
+	// writer would block every load behind it.
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
 		return 0, ErrClosed
 	}
 	fail := func(err error) (tid.TID, error) {
