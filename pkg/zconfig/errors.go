@@ -76,17 +76,47 @@ type Error struct {
 	// ZConfig prints ("not a valid boolean value: 'maybe' (line 3, in
 	// file:///x/conf)") stays an exact prefix users and scripts can grep.
 	After string
+	// Syntax selects ZConfig's ConfigurationSyntaxError layout: the
+	// position on a second line without a comma,
+	// "unclosed sections not allowed\n(line 2 in file:///x/conf)".
+	// ZConfig uses it for everything its parser reports (bad lines,
+	// %directives, missing substitutions, and section errors it catches
+	// at a section's start or end tag). After is not printed then, so the
+	// text is exactly ZConfig's; Key and Value still carry the context.
+	Syntax bool
 }
 
 // Error formats the message, then the position in ZConfig's
 // "(line N, in file:///path)" form, then any extra context.
 func (e *Error) Error() string {
+	if e.Syntax {
+		return e.syntaxString()
+	}
 	s := e.Msg
 	if where := e.Pos.String(); where != "" {
 		s += " (" + where + ")"
 	}
 	if e.After != "" {
 		s += " " + e.After
+	}
+	return s
+}
+
+// syntaxString follows ZConfig's _ParseError.__str__: "msg\n(line N in
+// URL)", "msg (line N)" without a URL, "msg\n(URL)" without a line.
+func (e *Error) syntaxString() string {
+	s := e.Msg
+	url := ""
+	if e.Pos.File != "" {
+		url = fileURL(e.Pos.File)
+	}
+	switch {
+	case url != "" && e.Pos.Line > 0:
+		s += fmt.Sprintf("\n(line %d in %s)", e.Pos.Line, url)
+	case url != "":
+		s += "\n(" + url + ")"
+	case e.Pos.Line > 0:
+		s += fmt.Sprintf(" (line %d)", e.Pos.Line)
 	}
 	return s
 }
@@ -99,6 +129,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func newError(kind error, pos Pos, format string, args ...any) *Error {
 	return &Error{Kind: kind, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// syntaxError is newError in ZConfig's ConfigurationSyntaxError layout.
+func syntaxError(kind error, pos Pos, format string, args ...any) *Error {
+	e := newError(kind, pos, format, args...)
+	e.Syntax = true
+	return e
 }
 
 // pyRepr quotes a string the way Python's repr() does for the common

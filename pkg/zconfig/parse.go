@@ -15,9 +15,13 @@ import (
 // Section is one section of a parsed file, before any schema is applied.
 // The root of a file is a Section with an empty Type.
 type Section struct {
-	Type     string // lower-cased section type ("runner", "filestorage")
-	Name     string // lower-cased section name, "" when unnamed
-	Pos      Pos    // where the section starts
+	Type string // lower-cased section type ("runner", "filestorage")
+	Name string // lower-cased section name, "" when unnamed
+	Pos  Pos    // where the section starts
+	// End is the line of the closing tag (zero for an empty <type/>
+	// section). ZConfig checks a section's contents when it reads that
+	// tag, so errors about missing or re-used sections name this line.
+	End      Pos
 	Values   []KeyValue
 	Sections []*Section
 	// Imports lists the %import packages seen anywhere in the source
@@ -163,13 +167,25 @@ func (p *parser) parseFile(sect *Section, path string, from Pos) error {
 	}
 	data, err := p.opts.ReadFile(path)
 	if err != nil {
-		// ZConfig: "error opening file /x: [Errno 2] No such file or directory: '/x'".
-		msg := fmt.Sprintf("error opening file %s: %v", path, describeOSError(err))
+		// ZConfig: "error opening file /x: [Errno 2] No such file or
+		// directory: '/x'", naming the absolute path in both places (it
+		// opens the normalised file: URL).
+		msg := fmt.Sprintf("error opening file %s: %v", abs, describeOSError(absPathErr(err, abs)))
 		return &Error{Kind: ErrInclude, Pos: from, Value: path, Msg: msg, Err: err}
 	}
 	p.files = append(p.files, abs)
 	defer func() { p.files = p.files[:len(p.files)-1] }()
 	return p.parseText(sect, data, path)
+}
+
+// absPathErr puts the absolute path into a *fs.PathError, so the
+// Python-style "[Errno 2] ...: '/abs/x'" names the file as ZConfig does.
+func absPathErr(err error, abs string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: abs, Err: pe.Err}
+	}
+	return err
 }
 
 // describeOSError gives the reason part of a file-system error without
@@ -214,7 +230,8 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 BOM is not part of the first key
 	var stack []openSection
 	cur := top
-	for i, raw := range splitLines(data) {
+	lines := splitLines(data)
+	for i, raw := range lines {
 		pos := Pos{File: file, Line: i + 1}
 		line := strings.TrimSpace(raw)
 		switch {
@@ -222,22 +239,24 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 			// blank or comment
 		case strings.HasPrefix(line, "</"):
 			if line[len(line)-1] != '>' {
-				return newError(ErrSyntax, pos, "malformed section end: %s", pyRepr(line))
+				return syntaxError(ErrSyntax, pos, "malformed section end")
 			}
 			typ := strings.ToLower(strings.TrimSpace(line[2 : len(line)-1]))
 			if len(stack) == 0 {
-				return newError(ErrSyntax, pos, "unexpected section end: %s", pyRepr(line))
+				return syntaxError(ErrSyntax, pos, "unexpected section end")
 			}
 			top := stack[len(stack)-1]
 			if typ != top.sect.Type {
-				return newError(ErrSyntax, pos, "unbalanced section end: %s closes <%s> opened at line %d",
-					pyRepr(line), top.sect.Type, top.sect.Pos.Line)
+				e := syntaxError(ErrSyntax, pos, "unbalanced section end")
+				e.Key, e.Value = top.sect.Type, line
+				return e
 			}
 			stack = stack[:len(stack)-1]
+			top.sect.End = pos
 			cur = top.parent
 		case line[0] == '<':
 			if line[len(line)-1] != '>' {
-				return newError(ErrSyntax, pos, "malformed section start: %s", pyRepr(line))
+				return syntaxError(ErrSyntax, pos, "malformed section start")
 			}
 			inner := line[1 : len(line)-1]
 			empty := strings.HasSuffix(inner, "/")
@@ -246,13 +265,13 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 			}
 			typ, name, ok := splitSectionHeader(strings.TrimRight(inner, " \t\f\v"))
 			if !ok {
-				return newError(ErrSyntax, pos, "malformed section header: %s", pyRepr(line))
+				return syntaxError(ErrSyntax, pos, "malformed section header")
 			}
 			s := &Section{Type: strings.ToLower(typ), Name: strings.ToLower(name), Pos: pos}
 			cur.Sections = append(cur.Sections, s)
 			if !empty {
 				if len(stack)+p.depth >= MaxNesting {
-					return newError(ErrSyntax, pos, "sections nested more than %d levels deep", MaxNesting)
+					return syntaxError(ErrSyntax, pos, "sections nested more than %d levels deep", MaxNesting)
 				}
 				stack = append(stack, openSection{sect: s, parent: cur})
 				cur = s
@@ -264,7 +283,9 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 		default:
 			key, value, ok := splitKeyValue(line)
 			if !ok {
-				return newError(ErrSyntax, pos, "malformed configuration data: %s", pyRepr(line))
+				e := syntaxError(ErrSyntax, pos, "malformed configuration data")
+				e.Value = line
+				return e
 			}
 			v, err := p.substitute(value, pos)
 			if err != nil {
@@ -278,8 +299,10 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 		}
 	}
 	if len(stack) > 0 {
+		// ZConfig reports this at the last line it read, not at the
+		// opening tag.
 		open := stack[len(stack)-1].sect
-		e := newError(ErrUnterminated, open.Pos, "unclosed sections not allowed: <%s> has no </%s>", open.Type, open.Type)
+		e := syntaxError(ErrUnterminated, Pos{File: file, Line: len(lines)}, "unclosed sections not allowed")
 		e.Key = open.Type
 		return e
 	}
@@ -354,15 +377,15 @@ func splitSectionHeader(s string) (typ, name string, ok bool) {
 func (p *parser) directive(cur *Section, rest string, pos Pos, nesting int) error {
 	name, arg, ok := splitKeyValue(rest)
 	if !ok {
-		return newError(ErrSyntax, pos, "missing or unrecognized directive: %s", pyRepr("%"+rest))
+		return syntaxError(ErrSyntax, pos, "missing or unrecognized directive")
 	}
 	switch name {
 	case "define", "import", "include":
 	default:
-		return newError(ErrSyntax, pos, "unknown directive: %s", pyRepr(name))
+		return syntaxError(ErrSyntax, pos, "unknown directive: %s", pyRepr(name))
 	}
 	if arg == "" {
-		return newError(ErrSyntax, pos, "missing argument to %%%s directive", name)
+		return syntaxError(ErrSyntax, pos, "missing argument to %%%s directive", name)
 	}
 	switch name {
 	case "define":
@@ -404,14 +427,14 @@ func (p *parser) define(arg string, pos Pos) error {
 	}
 	name = strings.ToLower(name)
 	if !isSubstName(name) {
-		return newError(ErrSyntax, pos, "not a substitution legal name: %s", pyRepr(name))
+		return syntaxError(ErrSyntax, pos, "not a substitution legal name: %s", pyRepr(name))
 	}
 	v, err := p.substitute(value, pos)
 	if err != nil {
 		return err
 	}
 	if old, ok := p.defines[name]; ok && old != v {
-		e := newError(ErrSyntax, pos, "cannot redefine %s", pyRepr(name))
+		e := syntaxError(ErrSyntax, pos, "cannot redefine %s", pyRepr(name))
 		e.Key, e.Value = name, v
 		return e
 	}

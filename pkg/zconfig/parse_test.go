@@ -174,7 +174,7 @@ func TestIncludeAndImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Parse(strings.NewReader("%include open.conf\n</runner>\n"), filepath.Join(dir, "x.conf"), ParseOptions{})
-	wantErr(t, err, ErrUnterminated, "unclosed sections not allowed: <runner> has no </runner> (line 1, in PATH)", filepath.Join(dir, "open.conf"))
+	wantErr(t, err, ErrUnterminated, "unclosed sections not allowed\n(line 1 in PATH)", filepath.Join(dir, "open.conf"))
 }
 
 func TestParseLimits(t *testing.T) {

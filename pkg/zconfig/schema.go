@@ -269,34 +269,32 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 				continue
 			}
 			// ZConfig's words: "unknown type name" for a type the
-			// schema does not have at all; a type that exists but not
-			// here gets its own message.
-			e := newError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyRepr(child.Type))
+			// schema does not have at all (SectionType.gettype), "no
+			// matching section defined" for one that exists but not
+			// here (getsectioninfo). Both are raised at the start tag
+			// and reported as syntax errors there.
+			e := syntaxError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyRepr(child.Type))
 			if known[child.Type] {
-				e.Msg = fmt.Sprintf("section type %s not allowed here", pyRepr(child.Type))
-			}
-			e.After = inSection(st)
-			if allowed := allowedTypes(st); allowed != "" {
-				if e.After != "" {
-					e.After += "; "
-				}
-				e.After += "allowed here: " + allowed
+				e.Msg = fmt.Sprintf("no matching section defined for type='%s', name='%s'", child.Type, pyName(child.Name))
 			}
 			e.Key = child.Type
+			e.After = allowedTypes(st)
 			return nil, e
 		}
 		sl := st.Sections[slot]
 		if child.Name == "" && sl.Names == NameRequired {
-			e := newError(ErrSyntax, child.Pos, "%s sections may not be unnamed", pyRepr(child.Type))
+			e := syntaxError(ErrSyntax, child.Pos, "%s sections must be named", pyRepr(child.Type))
 			e.Key = child.Type
 			return nil, e
 		}
 		if child.Name != "" {
 			if first, dup := names[child.Name]; dup {
-				e := newError(ErrDuplicate, child.Pos,
-					"section names must not be re-used within the same container: %s (first used at %s)",
-					pyRepr(child.Name), first)
+				// ZConfig's text, missing space included; it checks at the
+				// end tag of the second section.
+				e := syntaxError(ErrDuplicate, child.End,
+					"section names must not be re-used within the same container:%s", pyRepr(child.Name))
 				e.Key = child.Name
+				e.After = "first used at " + first.String()
 				return nil, e
 			}
 			names[child.Name] = child.Pos
@@ -307,7 +305,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			if sl.Abstract != "" {
 				what = sl.Abstract
 			}
-			e := newError(ErrDuplicate, child.Pos, "too many instances of %s section", pyRepr(what))
+			// Reported at the end tag of the extra section, as ZConfig
+			// adds a section to its container there.
+			e := syntaxError(ErrDuplicate, child.End, "too many instances of %s section", pyRepr(strings.ToLower(what)))
 			e.Key = child.Type
 			return nil, e
 		}
@@ -338,11 +338,12 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			if sl.Abstract != "" {
 				what = sl.Abstract
 			}
-			e := newError(ErrMissing, sec.Pos, "no values for section type %s; 1 required", pyRepr(what))
-			if sec.Type != "" {
-				e.After = inSection(st)
-			} else {
-				e.Pos = Pos{File: sec.Pos.File}
+			// ZConfig's matcher: "no values for" a single section,
+			// "not enough values for" a multisection (its empty list is
+			// not None); type names are lower case there.
+			e := missingError(sec, st, fmt.Sprintf("no values for section type %s; 1 required", pyRepr(strings.ToLower(what))))
+			if sl.Multi {
+				e.Msg = fmt.Sprintf("not enough values for section type %s; 0 found, 1 required", pyRepr(strings.ToLower(what)))
 			}
 			e.Key = what
 			return nil, e
@@ -364,11 +365,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			continue
 		}
 		if k.Required {
-			e := newError(ErrMissing, sec.Pos, "no values for %s; 1 required", pyRepr(k.Name))
-			if sec.Type != "" {
-				e.After = inSection(st)
-			} else {
-				e.Pos = Pos{File: sec.Pos.File}
+			e := missingError(sec, st, fmt.Sprintf("no values for %s; 1 required", pyRepr(k.Name)))
+			if k.Multi {
+				e.Msg = fmt.Sprintf("not enough values for %s; 0 found, 1 required", pyRepr(k.Name))
 			}
 			e.Key = k.Name
 			return nil, e
@@ -380,6 +379,32 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 		}
 	}
 	return n, nil
+}
+
+// missingError places an error about a missing key or section as ZConfig
+// does: a section's contents are checked at its end tag and reported as a
+// syntax error there ("...\n(line 9 in file:///...)"); an empty <type/>
+// section and the top level get the bare message (we add the file).
+func missingError(sec *Section, st *SectionType, msg string) *Error {
+	switch {
+	case sec.Type == "":
+		return newError(ErrMissing, Pos{File: sec.Pos.File}, "%s", msg)
+	case sec.End.Line > 0:
+		return syntaxError(ErrMissing, sec.End, "%s", msg)
+	default:
+		e := newError(ErrMissing, sec.Pos, "%s", msg)
+		e.After = inSection(st)
+		return e
+	}
+}
+
+// pyName is str() of a section name as ZConfig formats it: None when the
+// section has no name.
+func pyName(name string) string {
+	if name == "" {
+		return "None"
+	}
+	return name
 }
 
 // collectTypes gathers the names of every section type reachable from st.

@@ -89,12 +89,10 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 			v, ok = p.defines[strings.ToLower(name)]
 		}
 		if !ok {
-			e := newError(ErrSubstitution, pos, "no replacement for %s", pyRepr(name))
-			if env {
-				e.Msg = "no replacement for " + pyRepr(name) + " (environment variable not set)"
-			}
+			// SubstitutionReplacementError is a syntax error in ZConfig:
+			// "no replacement for 'X'\n(line 2 in file:///...)".
+			e := syntaxError(ErrSubstitution, pos, "no replacement for %s", pyRepr(name))
 			e.Key, e.Value = name, s
-			e.After = "in " + pyRepr(s)
 			return "", e
 		}
 		if b.Len()+len(v) > MaxValueLen || p.expand+len(v) > MaxExpansion {

@@ -162,7 +162,10 @@ func suffixMultiplier(s string, kind string, table []struct {
 	}
 	v, ok := pyInt(num, 10)
 	if !ok {
-		return 0, fmt.Errorf("not a valid %s value: %s", kind, pyRepr(s))
+		// ZConfig's SuffixMultiplier lower-cases the text and hands
+		// what is left to int(): "invalid literal for int() with base
+		// 10: '10tb'".
+		return 0, intError(num, 10)
 	}
 	if v != 0 && (v > math.MaxInt64/mult || v < math.MinInt64/mult) {
 		return 0, fmt.Errorf("%s value out of range: %s", kind, pyRepr(s))
@@ -205,8 +208,13 @@ func convIntList(s string) (any, error) {
 	out := make([]int, 0, len(parts))
 	for _, p := range parts {
 		v, ok := pyInt(p, 10)
-		if !ok || v > math.MaxInt32 || v < math.MinInt32 {
-			return nil, fmt.Errorf("not a list of integers: %s (bad item %s)", pyRepr(s), pyRepr(p))
+		if !ok {
+			// list_of_ints is map(int, arg.split(",")): int()'s message
+			// names the bad item as written, spaces included.
+			return nil, intError(p, 10)
+		}
+		if v > math.MaxInt32 || v < math.MinInt32 {
+			return nil, fmt.Errorf("exit code out of range: %s in %s", pyRepr(p), pyRepr(s))
 		}
 		out = append(out, int(v))
 	}
@@ -298,11 +306,14 @@ func parseAddress(s, defaultHost string) (Address, error) {
 		}
 	}
 	if havePort {
-		v, ok := pyInt(portText, 10)
-		if !ok || v < 0 || v > 0xffff {
-			return a, fmt.Errorf("not a valid port number: %s in address %s", pyRepr(portText), pyRepr(s))
+		// ZConfig's port_number: int() then a range check, with
+		// their messages ("invalid literal for int() with base 10:
+		// 'xx'", "70000 is above upper bound (65535)").
+		p, err := convPort(portText)
+		if err != nil {
+			return a, err
 		}
-		a.Port, a.HasPort = int(v), true
+		a.Port, a.HasPort = p.(int), true
 	}
 	if host == "" {
 		host = defaultHost
