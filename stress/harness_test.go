@@ -3,6 +3,7 @@ package stress
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -298,6 +299,9 @@ func payloadOf(data []byte) (string, error) {
 	return "", fmt.Errorf("no class pickle in %q", data)
 }
 
+// errConflicts is commit's error when vote answered conflict dicts.
+var errConflicts = errors.New("unexpected conflicts")
+
 // commit writes one transaction storing data for oids (serials are the
 // tids they are based on) and returns the new tid.
 func commit(c *client.Client, oids []storage.OID, serials []tid.TID, data [][]byte) (tid.TID, error) {
@@ -317,7 +321,7 @@ func commit(c *client.Client, oids []storage.OID, serials []tid.TID, data [][]by
 	}
 	if len(conflicts) > 0 {
 		tx.Abort()
-		return 0, fmt.Errorf("unexpected conflicts %+v", conflicts)
+		return 0, fmt.Errorf("%w %+v", errConflicts, conflicts)
 	}
 	return tx.Finish()
 }
