@@ -152,6 +152,7 @@ var ZEOType = &SectionType{Name: "zeo",
 		// The 2003 text monitor port, removed in ZEO 5, is offered again
 		// (spec README decision 5).
 		{Name: "monitor-address", Type: SocketBindingAddress},
+		{Name: "metrics-address", Type: SocketBindingAddress}, // zdkit: runzeo's HTTP metrics, pprof, /status (issue 10)
 		{Name: "authentication-protocol", Obsolete: sslHint},
 		{Name: "authentication-database", Obsolete: sslHint},
 		{Name: "authentication-realm", Obsolete: sslHint},

@@ -65,6 +65,9 @@ Unless -C is specified, -a and -f are required.
 
 Also (zdkit):
 -X section/key=value -- override a configuration key (with -C)
+--metrics-address ADDRESS -- serve /metrics, /status and /debug/pprof/ over
+                        HTTP here (the metrics-address key of <zeo>)
+--cpuprofile FILE -- write a CPU profile (pprof format) to FILE until exit
 --test -- open the storages and sockets, then exit
 --version -- print version information and exit
 `
@@ -83,6 +86,8 @@ func parser() *getopt.Parser {
 		}},
 		{Name: "pidfile", Long: "pid-file", HasArg: true},
 		{Name: "overrides", Short: 'X', HasArg: true, Multi: true},
+		{Name: "metrics", Long: "metrics-address", HasArg: true},
+		{Name: "cpuprofile", Long: "cpuprofile", HasArg: true},
 		{Name: "test", Long: "test"},
 		{Name: "help", Short: 'h', Long: "help", Stop: true},
 		{Name: "version", Long: "version", Stop: true},
@@ -101,6 +106,9 @@ type settings struct {
 	msgpack     bool
 	msgpackSet  bool // <zeo> has a msgpack key
 	monitor     *zconfig.Address
+	metrics     *zconfig.Address // HTTP: /metrics, /status, /debug/pprof/ (issue 10)
+	metricsText string
+	cpuProfile  string
 	tls         *tls.Config
 	storages    []storageSpec
 	logCfg      logging.Config
@@ -181,6 +189,16 @@ func configure(res *getopt.Result) (*settings, error) {
 	for _, f := range fileStorages {
 		s.storages = append(s.storages, fileStorageSpec(strconv.Itoa(len(s.storages)+1), FileStorageConfig{Path: f, PackGC: true, PackKeepOld: true}))
 	}
+	if a, ok := res.Values["metrics"].(string); ok {
+		addr, err := zconfig.ParseAddress(a)
+		if err != nil {
+			return nil, getopt.Usagef("invalid value for --metrics-address %s: %v", zconfig.PyRepr(a), err)
+		}
+		s.metrics, s.metricsText = &addr, a
+	}
+	if p, ok := res.Values["cpuprofile"].(string); ok {
+		s.cpuProfile = p
+	}
 	if t, ok := res.Values["timeout"].(float64); ok {
 		s.timeout = time.Duration(t * float64(time.Second))
 	}
@@ -230,6 +248,10 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 	if z.Has("monitor-address") {
 		a := z.Address("monitor-address")
 		s.monitor = &a
+	}
+	if raw, ok := z.Raw("metrics-address"); ok {
+		a := z.Address("metrics-address")
+		s.metrics, s.metricsText = &a, raw
 	}
 	if ssl := z.Section("ssl"); ssl != nil {
 		tc, err := tlsConfig(ssl)
@@ -350,6 +372,21 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	rz := log.Logger("ZEO.runzeo")
 	info := func(f string, a ...any) { rz.Infof("(%d) "+f, append([]any{pid}, a...)...) }
 
+	// --cpuprofile (issue 7): from before the storages open (so start-up,
+	// index reading included, is in it) until runzeo returns.
+	if s.cpuProfile != "" {
+		stop, err := startCPUProfile(s.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: --cpuprofile: %v\nFor help, use runzeo -h\n", err)
+			return 2
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				rz.Errorf("(%d) writing CPU profile %s: %v", pid, zconfig.PyRepr(s.cpuProfile), err)
+			}
+		}()
+	}
+
 	// check_socket: refuse an address something already answers on.
 	if s.address.Network != "unix" && s.address.HasPort && s.address.Port != 0 {
 		host := s.address.Host
@@ -430,8 +467,33 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		}
 		go srv.ServeMonitor(ml, Version)
 	}
+	var ops *opsServer
+	if s.metrics != nil {
+		ol, err := listen(*s.metrics)
+		if err != nil {
+			srv.Close()
+			l.Close()
+			fmt.Fprintf(stderr, "Error: can't listen on metrics address %s: %v\n", s.metricsText, err)
+			return 1
+		}
+		if s.metrics.Network == "unix" {
+			defer os.Remove(s.metrics.Path)
+		}
+		reg := newRegistry(srv, storages, time.Now())
+		ops = startOps(ol, opsHandler(srv, reg), func(err error) {
+			rz.Errorf("(%d) metrics address stopped: %v", pid, err)
+		})
+		// The address actually bound (a port of 0 picks one).
+		where := ol.Addr().String()
+		if ol.Addr().Network() == "unix" {
+			where = "unix:" + where
+		}
+		info("serving metrics on http://%s/metrics", where)
+	}
+	defer ops.close()
 	if testing {
 		fmt.Fprintln(stdout, "testing exit immediately")
+		ops.close()
 		srv.Close()
 		l.Close()
 		return 0
@@ -442,6 +504,17 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	// Readiness (issue 10): the ZEO socket (and monitor and metrics
+	// ones) are bound, so clients connecting from now on are served.
+	notify := notifySocket()
+	if err := notify.send(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving on %s\n", pid, s.addressText)); err != nil {
+		rz.Warningf("(%d) NOTIFY_SOCKET: %v", pid, err)
+	}
+	stopping := func() {
+		if err := notify.send("STOPPING=1\nSTATUS=stopping\n"); err != nil {
+			rz.Warningf("(%d) NOTIFY_SOCKET: %v", pid, err)
+		}
+	}
 	code := 0
 loop:
 	for {
@@ -450,13 +523,16 @@ loop:
 			switch sig {
 			case syscall.SIGTERM:
 				info("terminated by SIGTERM")
+				stopping()
 				break loop
 			case syscall.SIGINT:
 				info("terminated by SIGINT")
+				stopping()
 				break loop
 			case syscall.SIGHUP:
 				// Exit 1 so that zdrun restarts us (ZEO's runzeo).
 				info("restarted by SIGHUP")
+				stopping()
 				code = 1
 				break loop
 			case syscall.SIGUSR2:
@@ -476,6 +552,8 @@ loop:
 			break loop
 		}
 	}
+	// Scrapes end before the storages close: a scrape reads them.
+	ops.close()
 	srv.Close()
 	if s.address.Network == "unix" {
 		os.Remove(s.address.Path)

@@ -16,6 +16,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The Go tests of ops_test.go run runzeo as a real process: the test
+	// binary itself, told by this variable to be runzeo.
+	if os.Getenv(runzeoChildEnv) == "1" {
+		os.Unsetenv(runzeoChildEnv)
+		os.Exit(Main(append([]string{"runzeo"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"runzeo":  func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr)) },
 		"zeoup":   func() { os.Exit(zeoup.Main(os.Args, os.Stdout, os.Stderr)) },
