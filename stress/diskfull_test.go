@@ -254,3 +254,73 @@ func TestDiskFullDuringPack(t *testing.T) {
 	p.stop()
 	report(t, "pack on a full disk refused with a clear error, storage usable, second pack done (Data.fs %d -> %d bytes)", before, fi.Size())
 }
+
+// setFileSizeLimit sets RLIMIT_FSIZE of a running process with
+// prlimit(1) ("unlimited" or a byte count); the soft limit is what
+// counts.
+func setFileSizeLimit(t *testing.T, pid int, limit string) {
+	t.Helper()
+	prl, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit(1) not installed; RLIMIT_FSIZE test skipped")
+	}
+	// Soft limit only ("N:"): lifting it again needs no privilege.
+	if out, err := exec.Command(prl, "--pid", fmt.Sprint(pid), "--fsize="+limit+":").CombinedOutput(); err != nil {
+		t.Skipf("prlimit --fsize on runzeo: %v: %s", err, bytes.TrimSpace(out))
+	}
+}
+
+// TestFileSizeLimitDuringCommit: the same fault as a full disk, for any
+// user: RLIMIT_FSIZE set on the running runzeo just above Data.fs's size.
+// Go ignores SIGXFSZ, so the write fails with EFBIG; the commit must
+// fail with an error naming it, the server stay up, and everything
+// acknowledged survive once the limit is lifted and across a restart.
+func TestFileSizeLimitDuringCommit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	addr := freeAddr(t)
+	conf := fsConf(path, "", "")
+	p := startZEO(t, dir, addr, conf)
+	c := dial(t, addr, client.Options{})
+	oids, err := c.NewOIDs(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &history{cur: map[storage.OID]tid.TID{}, dat: map[storage.OID]string{}}
+	for i := 0; i < 5; i++ {
+		if err := h.commit(t, c, oids, fmt.Sprintf("before %d", i), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFileSizeLimit(t, p.cmd.Process.Pid, fmt.Sprint(fi.Size()+1000))
+	err = h.commit(t, c, oids, "over the limit", 100<<10)
+	if err == nil {
+		t.Fatal("a commit past RLIMIT_FSIZE succeeded")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "file too large") {
+		t.Errorf("commit past RLIMIT_FSIZE failed with %v, want an error naming 'file too large'", err)
+	}
+	t.Logf("commit past RLIMIT_FSIZE: %v", err)
+	if !p.alive() {
+		t.Fatalf("runzeo died at RLIMIT_FSIZE (SIGXFSZ not ignored?):\n%s", p.out.String())
+	}
+	h.verify(t, c)
+	setFileSizeLimit(t, p.cmd.Process.Pid, "unlimited")
+	if err := h.commit(t, c, oids, "after the limit was lifted", 100<<10); err != nil {
+		t.Fatalf("commit after the limit was lifted: %v\nserver output:\n%s", err, p.out.String())
+	}
+	h.verify(t, c)
+	c.Close()
+	p.stop()
+	fstest(t, path)
+	p = startZEO(t, dir, addr, conf)
+	c = dial(t, addr, client.Options{})
+	h.verify(t, c)
+	c.Close()
+	p.stop()
+	report(t, "RLIMIT_FSIZE fault injected 1, transactions acknowledged 6, all found after restart")
+}
