@@ -50,6 +50,7 @@ func (c *Controller) awhile(cond func() bool, msg func() string, forStart bool) 
 		case <-timer.C:
 		case err := <-c.spawned:
 			c.spawned = nil
+			c.relayFirstStage()
 			pending = false
 			childFailed = err != nil
 		case <-c.intr:

@@ -1,6 +1,7 @@
 package zdctl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -85,8 +86,11 @@ type Controller struct {
 	// first stage, which exits once the program is up or the start failed).
 	spawned    chan error
 	firstStage *os.Process
-	intr       chan os.Signal
-	last       string // the shell's last command
+	// firstStageErr is the part of the first stage's stderr to show,
+	// set before its exit is sent on spawned.
+	firstStageErr string
+	intr          chan os.Signal
+	last          string // the shell's last command
 
 	jsonOut  bool // one-shot --json: warnings go to stderr
 	timedOut bool // the last wait ended in "Program took too long to start"
@@ -321,13 +325,51 @@ func (c *Controller) spawnZdrun(extra []string) error {
 		c.waitChild(cmd)
 		return nil
 	}
+	// zdaemon's zdctl shows nothing of a failed start but "daemon manager
+	// not running": its zdrun has already daemonized when the program
+	// fails. Our first stage waits for the verdict and prints the reason
+	// ("pid N: exit status 2; exiting now"); that reason is in zdrun's
+	// log and transcript, so it is captured here and dropped, and only
+	// zdrun's own usage errors reach the terminal (interop finding 17).
+	// The daemon stage gets /dev/null for its stdio, so this pipe closes
+	// when the first stage exits.
+	var firstErr bytes.Buffer
+	cmd.Stderr = &firstErr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	c.spawned = make(chan error, 1)
+	spawned := make(chan error, 1)
+	c.spawned = spawned
 	c.firstStage = cmd.Process
-	go func() { c.spawned <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		c.firstStageErr = usageLines(firstErr.String(), c.argv0)
+		spawned <- err
+	}()
 	return nil
+}
+
+// usageLines keeps what zdaemon's zdctl would show of its zdrun's stderr:
+// the usage error ("Error: can't stat program './nonexistent'") and what
+// follows it, nothing when there is none. Python's zdrun is zdctl's own
+// argv[0] run again, so its help line names zdctl; ours is started as
+// "zdrun", and the line is rewritten to name argv0.
+func usageLines(text, argv0 string) string {
+	i := strings.Index(text, "Error: ")
+	if i < 0 || (i > 0 && text[i-1] != '\n') {
+		return ""
+	}
+	text = text[i:]
+	return strings.ReplaceAll(text, "For help, use zdrun -h\n", "For help, use "+argv0+" -h\n")
+}
+
+// relayFirstStage prints the usage error of the zdrun first stage that
+// has just exited (see spawnZdrun).
+func (c *Controller) relayFirstStage() {
+	if c.firstStageErr != "" {
+		io.WriteString(c.Stderr, c.firstStageErr)
+		c.firstStageErr = ""
+	}
 }
 
 // fileOr hands a child our own stream when w is one, so that no copying
@@ -376,5 +418,6 @@ func (c *Controller) abandonFirstStage() {
 		c.firstStage.Kill()
 		<-c.spawned
 		c.spawned = nil
+		c.firstStageErr = ""
 	}
 }
