@@ -153,12 +153,20 @@ func (s *Storage) GroupStats() (groups, txns int64) {
 }
 
 // exclusive takes the exclusive side of excl once the group pipeline is
-// empty; the server's committer goroutine empties it.
-func (s *Storage) exclusive() {
+// empty; the server's committer goroutine empties it. After a failed
+// group sync the pipeline never empties: then nothing may be written
+// over its transactions, and the storage refuses (Python closes a
+// storage whose tpc_finish failed).
+func (s *Storage) exclusive() error {
 	s.excl.Lock()
 	if s.group != nil {
 		s.group.Drain()
+		if n := s.group.Pending(); n > 0 {
+			s.excl.Unlock()
+			return &storage.StorageError{Msg: fmt.Sprintf("%s: a group commit failed earlier; %d transactions are neither published nor discarded", s.fs.Path(), n)}
+		}
 	}
+	return nil
 }
 
 // convErr maps filestorage errors to the server's.
@@ -169,7 +177,10 @@ func convErr(err error) error {
 	var ke *filestorage.KeyError
 	var ce *filestorage.ConflictError
 	var ue *filestorage.UndoError
+	var mue *filestorage.MultipleUndoError
 	switch {
+	case errors.As(err, &mue):
+		return multipleUndoError(mue)
 	case errors.As(err, &ke):
 		return &storage.POSKeyError{OID: storage.OID(ke.Oid)}
 	case errors.As(err, &ce):
@@ -263,7 +274,9 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 		return nil, err
 	}
 	m := filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}
-	s.exclusive()
+	if err := s.exclusive(); err != nil {
+		return nil, err
+	}
 	unlock := sync.OnceFunc(s.excl.Unlock)
 	var x *filestorage.Txn
 	if meta.TID != 0 {
@@ -301,7 +314,9 @@ func extPickle(items []storage.ExtItem) ([]byte, error) {
 // Pack packs Data.fs, then removes the blob files of revisions the pack
 // dropped.
 func (s *Storage) Pack(t tid.TID, gc bool) error {
-	s.exclusive()
+	if err := s.exclusive(); err != nil {
+		return err
+	}
 	defer s.excl.Unlock()
 	if err := s.fs.Pack(t, gc && !s.NoPackGC); err != nil {
 		return convErr(err)
