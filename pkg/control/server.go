@@ -180,11 +180,12 @@ func (e *AlreadyRunningError) Unwrap() error { return ErrAlreadyRunning }
 
 // Listener is a manager's control socket, created with Listen.
 type Listener struct {
-	path  string
-	ln    *net.UnixListener
-	lock  *os.File
-	owner int  // uid owning the socket file: obeyed besides root
-	Stale bool // a stale socket was found and removed
+	path     string
+	ln       *net.UnixListener
+	lock     *os.File
+	lockName string
+	owner    int  // uid owning the socket file: obeyed besides root
+	Stale    bool // a stale socket was found and removed
 
 	// Set these before Serve.
 
@@ -219,25 +220,24 @@ const probeTimeout = 2 * time.Second
 // only the lock holder ever touches the socket and no sleep is needed; a
 // manager that does not take the lock (a Python zdrun) is still detected by
 // probing the socket before it is removed, and bind(2) itself refuses to
-// replace a socket created in between.
+// replace a socket created in between. Close removes the socket and then
+// the lock file, still holding the lock (see takeLock), so a clean exit
+// leaves the directory as zdrun left it: empty.
 func Listen(path string) (*Listener, error) {
 	if len(path) > MaxPathLen {
 		return nil, &PathTooLongError{Path: path}
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("control: lock for socket %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("control: lock %s.lock: %w", path, err)
-		}
+	lockName := path + ".lock"
+	lock, err := takeLock(lockName)
+	if errors.Is(err, errLockHeld) {
 		// Another Go manager holds the lock: it is up (or starting).
 		reply, _ := probe(path)
 		return nil, &AlreadyRunningError{Path: path, Reply: reply}
 	}
-	l := &Listener{path: path, lock: lock}
+	if err != nil {
+		return nil, fmt.Errorf("control: lock for socket %s: %w", path, err)
+	}
+	l := &Listener{path: path, lock: lock, lockName: lockName}
 	for attempt := 0; ; attempt++ {
 		ln, err := listenUnix(path)
 		if err == nil {
@@ -251,18 +251,18 @@ func Listen(path string) (*Listener, error) {
 			return l, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || attempt >= 3 {
-			lock.Close()
+			releaseLock(lockName, lock)
 			return nil, fmt.Errorf("control: listen on %s: %w", path, err)
 		}
 		if reply, perr := probe(path); perr == nil {
-			lock.Close()
+			releaseLock(lockName, lock)
 			return nil, &AlreadyRunningError{Path: path, Reply: reply}
 		}
 		// Nothing answers: the socket is stale (its manager died without
 		// cleaning up). We hold the lock, so no Go manager can be creating
 		// it right now; remove it and try again at once.
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			lock.Close()
+			releaseLock(lockName, lock)
 			return nil, fmt.Errorf("control: remove stale socket %s: %w", path, err)
 		}
 		l.Stale = true
@@ -434,7 +434,7 @@ const (
 const replyTimeout = 10 * time.Second
 
 // Close stops accepting, removes the socket, waits for connections being
-// answered, and releases the lock.
+// answered, removes the lock file and releases the lock.
 func (l *Listener) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -445,7 +445,9 @@ func (l *Listener) Close() error {
 	l.mu.Unlock()
 	err := l.ln.Close()
 	l.wg.Wait()
-	l.lock.Close()
+	// The socket is gone; remove the lock file too (still holding it), so
+	// a clean exit leaves nothing in the directory, as zdaemon's zdrun.
+	releaseLock(l.lockName, l.lock)
 	return err
 }
 
