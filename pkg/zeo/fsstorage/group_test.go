@@ -332,3 +332,99 @@ func TestGroupCommitCrash(t *testing.T) {
 		t.Logf("round %d: %d acknowledged commits survived the kill", round, len(acked))
 	}
 }
+
+// Group commits mixed with transactions that take the storage-wide lock
+// (undo) and with pack: each waits for the pipeline to drain, nothing
+// deadlocks, every commit succeeds and the file passes fstest.
+func TestGroupCommitMixed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Data.fs")
+	t.Cleanup(func() { // runs after the server's cleanup closed Data.fs
+		if err := filestorage.Check(path, filestorage.CheckOptions{}); err != nil {
+			t.Errorf("fstest: %v", err)
+		}
+	})
+	addr := openServer(t, path)
+	dial := func() *client.Client {
+		c, err := client.Dial(context.Background(), []string{addr}, client.Options{Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	one := func(c *client.Client, oid storage.OID, serial tid.TID, data string) (tid.TID, error) {
+		tx, err := c.Begin("", "", nil)
+		if err != nil {
+			return 0, err
+		}
+		tx.Store(oid, serial, []byte(data))
+		if cf, _, err := tx.Vote(); err != nil || len(cf) > 0 {
+			return 0, fmt.Errorf("vote: %v %v", cf, err)
+		}
+		return tx.Finish()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for i := 0; i < 4; i++ {
+		c := dial()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var serial tid.TID
+			for j := 0; j < 40; j++ {
+				var err error
+				if serial, err = one(c, storage.OID(10+i), serial, fmt.Sprint("v", j)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // undo the last transaction, five times
+		defer wg.Done()
+		c := dial()
+		var serial tid.TID
+		for j := 0; j < 5; j++ {
+			var err error
+			if serial, err = one(c, 1, serial, fmt.Sprint("u", j)); err != nil {
+				errs <- err
+				return
+			}
+			tx, err := c.Begin("", "undo", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			tx.Undo([]byte(filestorage.UndoID(serial)))
+			_, oids, err := tx.Vote()
+			if err != nil || len(oids) != 1 || oids[0] != 1 {
+				errs <- fmt.Errorf("undo vote: %v %v", oids, err)
+				return
+			}
+			if serial, err = tx.Finish(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(20 * time.Millisecond)
+		if _, err := dial().Call("pack", float64(time.Now().Unix()), true); err != nil {
+			errs <- fmt.Errorf("pack: %v", err)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c := dial()
+	for i := 0; i < 4; i++ {
+		if d, _, err := c.Load(storage.OID(10 + i)); err != nil || string(d) != "v39" {
+			t.Errorf("object %d: %q %v", 10+i, d, err)
+		}
+	}
+}
