@@ -41,7 +41,8 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SH", "/bin/sh")
 			work := env.WorkDir
-			env.Defer(func() { stopAll(work) })
+			// Scripts that check a socket directory's contents put it in sock/.
+			env.Defer(func() { stopAll(work); stopAll(filepath.Join(work, "sock")) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
