@@ -3,6 +3,7 @@ package runzeo
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -360,5 +361,106 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	if _, err := hc.Get(base + "/metrics"); err == nil {
 		t.Error("the metrics address still answers after runzeo exited")
+	}
+}
+
+// runzeo under a fake systemd, configured by the metrics-address key (a
+// Unix socket here): READY=1 with its pid once it listens, metrics
+// served on the socket, STOPPING=1 on SIGINT (exit 0) and on SIGHUP
+// (exit 1, zdrun's restart), and the sockets removed at exit.
+func TestNotifyReadyStopping(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 0}, {syscall.SIGHUP, 1}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			nfy := newFakeSystemd(t)
+			msock := nfy.path + ".metrics"
+			zsock := nfy.path + ".zeo"
+			conf := filepath.Join(t.TempDir(), "zeo.conf")
+			os.WriteFile(conf, []byte("<zeo>\n address "+zsock+"\n metrics-address "+msock+"\n</zeo>\n<mappingstorage main/>\n"), 0o600)
+			p := startRunzeo(t, nfy.path, "-C", conf)
+			ready := notifyFields(nfy.next(t))
+			if ready["READY"] != "1" || ready["MAINPID"] != strconv.Itoa(p.cmd.Process.Pid) || ready["STATUS"] != "serving on "+zsock {
+				t.Fatalf("first notification %q, want READY=1, MAINPID=%d, STATUS=serving on %s", ready, p.cmd.Process.Pid, zsock)
+			}
+			// Ready means listening: a client connects at once.
+			c, err := client.Dial(context.Background(), []string{zsock}, client.Options{Storage: "main", Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatalf("client after READY=1: %v", err)
+			}
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, "unix", msock)
+				}}}
+			defer hc.CloseIdleConnections()
+			m := scrape(t, hc, "http://runzeo")
+			if v, ok := m[`zeo_connections{storage="main"}`]; !ok || v != 1 {
+				t.Errorf("zeo_connections over the Unix metrics socket: %v (present %v), want 1", v, ok)
+			}
+			c.Close()
+			hc.CloseIdleConnections()
+			if code := p.stop(t, tc.sig); code != tc.code {
+				t.Errorf("exit status %d after %v, want %d", code, tc.sig, tc.code)
+			}
+			stopping := notifyFields(nfy.next(t))
+			if stopping["STOPPING"] != "1" {
+				t.Errorf("notification after %v: %q, want STOPPING=1", tc.sig, stopping)
+			}
+			for _, s := range []string{msock, zsock} {
+				if _, err := os.Lstat(s); err == nil {
+					t.Errorf("%s left behind", s)
+				}
+			}
+		})
+	}
+}
+
+// runzeo --cpuprofile writes a CPU profile from start to exit (issue 7):
+// after SIGTERM the file is a gzipped pprof protobuf.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	nfy := newFakeSystemd(t)
+	zsock := nfy.path + ".zeo"
+	prof := filepath.Join(dir, "cpu.pprof")
+	p := startRunzeo(t, nfy.path, "-a", zsock, "-f", filepath.Join(dir, "Data.fs"), "--cpuprofile", prof)
+	if m := notifyFields(nfy.next(t)); m["READY"] != "1" {
+		t.Fatalf("first notification %q", m)
+	}
+	c, err := client.Dial(context.Background(), []string{zsock}, client.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Some work for the profiler to see.
+	for range 200 {
+		if _, err := c.LastTransaction(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile of %d bytes does not start with the gzip magic: % x", len(b), b[:min(len(b), 8)])
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("profile is not complete gzip: %v", err)
+	}
+	// A Go CPU profile's string table names its sample types:
+	// samples/count and cpu/nanoseconds.
+	for _, want := range []string{"samples", "count", "cpu", "nanoseconds"} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("decompressed profile of %d bytes lacks the string %q", len(raw), want)
+		}
 	}
 }
