@@ -288,6 +288,13 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 	}
 	defer lg.Close()
 	log := lg.Logger(logging.RootName)
+	// zdrun.py's daemonize(): after fork the parent logged this at DEBUG
+	// and _exit(0)ed while the child logged "daemonizing the process"; in
+	// the real log the parent's line comes first (fixture 15-config-runner,
+	// level debug). Our first stage does not exit yet (it waits for the
+	// outcome, spec §9.4) and opens no log, so the daemon writes the line
+	// itself, first, keeping zdrun.log line for line as zdaemon's.
+	log.Debugf("daemon manager forked; parent exiting")
 	log.Infof("daemonizing the process")
 	if opts.Directory != "" {
 		if err := os.Chdir(opts.Directory); err != nil {
