@@ -63,6 +63,7 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 	}
 	var recs []rec
 	failures := map[Oid]error{}
+	failSeq := map[Oid]int64{} // record position of the last failure; Python's dict order: a re-added key goes last
 	seen := map[Oid]bool{}
 	var order []Oid
 	for p, end := th.DataPos(), th.DataEnd(); p < end; {
@@ -74,6 +75,7 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 		back, err := x.undoRecord(r, h.Oid, p, h.Prev)
 		if err != nil {
 			failures[h.Oid] = err
+			failSeq[h.Oid] = p
 		} else {
 			recs = append(recs, rec{h.Oid, 0, back})
 			if !seen[h.Oid] {
@@ -88,8 +90,16 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 		for o := range failures {
 			oids = append(oids, o)
 		}
-		sort.Slice(oids, func(i, j int) bool { return oids[i] < oids[j] })
-		return nil, failures[oids[0]]
+		sort.Slice(oids, func(i, j int) bool { return failSeq[oids[i]] < failSeq[oids[j]] })
+		multi := &MultipleUndoError{}
+		for _, o := range oids {
+			var ue *UndoError
+			if !errors.As(failures[o], &ue) {
+				return nil, failures[o] // Python catches only UndoError
+			}
+			multi.Errs = append(multi.Errs, ue)
+		}
+		return nil, multi
 	}
 	for _, rc := range recs {
 		if s.blobs != nil && rc.back != 0 {

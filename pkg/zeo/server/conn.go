@@ -198,7 +198,11 @@ func (c *conn) send(m wire.Message) {
 func (c *conn) reply(id any, v any, err error) {
 	if err != nil {
 		re := toRemote(err)
-		c.send(wire.Message{ID: id, Flags: wire.FlagError, Method: wire.ReplyMethod, Args: wire.Tuple{re.Class, re.Info}})
+		info := re.Info
+		if re.MsgpackInfo != nil && c.enc == wire.Msgpack {
+			info = re.MsgpackInfo
+		}
+		c.send(wire.Message{ID: id, Flags: wire.FlagError, Method: wire.ReplyMethod, Args: wire.Tuple{re.Class, info}})
 		return
 	}
 	c.send(wire.Message{ID: id, Flags: wire.FlagReply, Method: wire.ReplyMethod, Args: v})

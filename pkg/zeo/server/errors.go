@@ -29,6 +29,10 @@ const (
 type RemoteError struct {
 	Class string
 	Info  any
+	// MsgpackInfo, when set, replaces Info on a msgpack connection: ZEO
+	// pickles exception instances inside the info whole but sends them
+	// through msgpack as reduce_exception tuples.
+	MsgpackInfo any
 }
 
 func (e *RemoteError) Error() string { return e.Class + ": " + wire.Repr(e.Info) }
@@ -66,9 +70,12 @@ func toRemote(err error) *RemoteError {
 	var ce *storage.ConflictError
 	var ue *storage.UndoError
 	var se *storage.StorageError
+	var mue *storage.MultipleUndoError
 	switch {
 	case errors.As(err, &re):
 		return re
+	case errors.As(err, &mue):
+		return multipleUndoRemote(mue)
 	case errors.As(err, &pk):
 		return remote(ClassPOSKeyError, pk.OID.Bytes())
 	case errors.As(err, &ce):

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -207,6 +208,38 @@ func pickleAppend(b []byte, v any, depth int) ([]byte, error) {
 			}
 		}
 		return b, nil
+	case Global:
+		// protocol 3 save_global: GLOBAL "module\nname\n".
+		if strings.ContainsAny(x.Module+x.Name, "\n") || x.Module == "" || x.Name == "" {
+			return nil, fmt.Errorf("zeo: cannot marshal global %q.%q", x.Module, x.Name)
+		}
+		b = append(b, opGlobal)
+		b = append(b, x.Module...)
+		b = append(b, '\n')
+		b = append(b, x.Name...)
+		return append(b, '\n'), nil
+	case *Object:
+		// protocol 3 save_reduce of an instance's __reduce__ result: the
+		// callable, the args tuple, REDUCE, then the state and BUILD when
+		// there is one. ZEO's server sends ZODB exception instances this way
+		// inside MultipleUndoErrors (ZEO/asyncio/marshal.py).
+		if x == nil {
+			return nil, fmt.Errorf("zeo: cannot marshal a nil object")
+		}
+		if b, err = pickleAppend(b, x.Class, depth+1); err != nil {
+			return nil, err
+		}
+		if b, err = pickleAppend(b, x.Args, depth+1); err != nil {
+			return nil, err
+		}
+		b = append(b, opReduce)
+		if x.State != nil {
+			if b, err = pickleAppend(b, x.State, depth+1); err != nil {
+				return nil, err
+			}
+			b = append(b, opBuild)
+		}
+		return b, nil
 	}
 	return nil, fmt.Errorf("zeo: cannot marshal %T", v)
 }
@@ -292,6 +325,10 @@ var allowedModules = map[string]bool{
 	"builtins":        true,
 	"copy_reg":        true,
 	"__builtin__":     true,
+	// The client side of ZEO (find_global) also accepts exception
+	// classes; ZODB's are the ones a server puts inside an error reply
+	// (MultipleUndoErrors carries UndoError instances). Still inert.
+	"ZODB.POSException": true,
 }
 
 // maxLongText bounds text-form and LONG4 integers; ZEO traffic never has
