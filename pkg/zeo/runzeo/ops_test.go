@@ -250,6 +250,29 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Scrapes run concurrently with the traffic below: runzeo is the
+	// race-built test binary under -race, and a race it reports makes
+	// its exit status non-zero (checked after SIGTERM).
+	scrapeDone := make(chan int)
+	stopScrape := make(chan struct{})
+	go func() {
+		n := 0
+		defer func() { scrapeDone <- n }()
+		for {
+			select {
+			case <-stopScrape:
+				return
+			default:
+			}
+			resp, err := hc.Get(base + "/metrics")
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			n++
+		}
+	}()
 	// Two commits of one new object each.
 	for _, oid := range oids {
 		tx, err := c.Begin("u", "metrics", nil)
@@ -291,6 +314,10 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	tx.Abort()
 
+	close(stopScrape)
+	if n := <-scrapeDone; n == 0 {
+		t.Error("no scrape completed during the traffic")
+	}
 	after := scrape(t, hc, base)
 	checks := []struct {
 		name string

@@ -549,6 +549,7 @@ loop:
 				rz.Criticalf("(%d) server stopped: %v", pid, err)
 				code = 1
 			}
+			stopping()
 			break loop
 		}
 	}
