@@ -315,6 +315,11 @@ func (c *Controller) spawnZdrun(extra []string) error {
 	}
 	cmd := exec.Command(path, c.Opts.ZdrunArgs(extra)...)
 	cmd.Args[0] = "zdrun"
+	// zdaemon's zdrun is zdctl's own argv[0] run again, so its usage
+	// errors end "For help, use <zdctl's argv[0]> -h". zdrun takes that
+	// name from ZDCTL_ARGV0 and removes it from its environment at once,
+	// so neither the daemon nor the program sees it (interop finding 17).
+	cmd.Env = append(os.Environ(), "ZDCTL_ARGV0="+c.argv0)
 	cmd.Stdout, cmd.Stderr = fileOr(c.Stdout, os.Stdout), fileOr(c.Stderr, os.Stderr)
 	cmd.SysProcAttr = c.credential()
 	if !c.Opts.Daemon {
@@ -352,8 +357,8 @@ func (c *Controller) spawnZdrun(extra []string) error {
 // usageLines keeps what zdaemon's zdctl would show of its zdrun's stderr:
 // the usage error ("Error: can't stat program './nonexistent'") and what
 // follows it, nothing when there is none. Python's zdrun is zdctl's own
-// argv[0] run again, so its help line names zdctl; ours is started as
-// "zdrun", and the line is rewritten to name argv0.
+// argv[0] run again, so its help line names zdctl; a zdrun that ignores
+// ZDCTL_ARGV0 says "zdrun", and the line is rewritten to name argv0.
 func usageLines(text, argv0 string) string {
 	i := strings.Index(text, "Error: ")
 	if i < 0 || (i > 0 && text[i-1] != '\n') {
