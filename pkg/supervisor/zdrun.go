@@ -27,6 +27,11 @@ import (
 // DAEMON_MANAGER_MODE, spec §1).
 const daemonEnv = "ZDKIT_ZDRUN_DAEMON_FD"
 
+// helpNameEnv, when set and not empty, is the name usage errors tell the
+// user to ask for help ("For help, use NAME -h"): zdctl sets it to its own
+// argv[0], as zdaemon's zdrun (zdctl re-executed) printed zdctl's name.
+const helpNameEnv = "ZDCTL_ARGV0"
+
 // Usage is zdrun's -h text.
 const Usage = `zdrun -- run a program as a daemon and restart it when it dies.
 
@@ -76,6 +81,16 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	prog := "zdrun"
 	if len(args) > 0 {
 		prog = args[0]
+	}
+	// zdaemon's zdrun is zdctl re-executed, so its usage errors say "For
+	// help, use <zdctl's argv[0]> -h" (interop finding 17). zdctl passes
+	// its argv[0] in ZDCTL_ARGV0; like daemonEnv it is removed before
+	// anything else, so it reaches neither the daemon nor the program.
+	if v, ok := os.LookupEnv(helpNameEnv); ok {
+		os.Unsetenv(helpNameEnv)
+		if v != "" {
+			prog = v
+		}
 	}
 	readyFD := -1
 	if v, ok := os.LookupEnv(daemonEnv); ok {
