@@ -654,11 +654,18 @@ func (c *conn) history(id any, args wire.Tuple) (any, error) {
 	}
 	out := make(wire.List, 0, len(hist))
 	for _, h := range hist {
-		d := wire.NewDict("time", h.Time, "user_name", nz(h.User), "description", nz(h.Description),
-			"tid", storage.TIDBytes(h.TID), "size", int64(h.Size))
+		// FileStorage.history: d = loads(ext); d.update({time, user_name,
+		// description, tid, size}), so extension keys come first and the
+		// standard values win.
+		d := wire.NewDict()
 		for _, e := range h.Extension {
 			d.Set(e.Key, e.Value)
 		}
+		d.Set("time", h.Time)
+		d.Set("user_name", nz(h.User))
+		d.Set("description", nz(h.Description))
+		d.Set("tid", storage.TIDBytes(h.TID))
+		d.Set("size", int64(h.Size))
 		out = append(out, d)
 	}
 	return out, nil
@@ -794,7 +801,9 @@ func (c *conn) setClientLabel(id any, args wire.Tuple) (any, error) {
 // ---------------------------------------------------------------- undo / pack
 
 func undoDict(e storage.UndoEntry) *wire.Dict {
-	d := wire.NewDict("id", e.ID, "time", e.Time, "user_name", nz(e.User), "description", nz(e.Description), "size", int64(e.Size))
+	// UndoSearch._readnext's order: id, time, user_name, size, description,
+	// then d.update(extension) (extension values win).
+	d := wire.NewDict("id", e.ID, "time", e.Time, "user_name", nz(e.User), "size", int64(e.Size), "description", nz(e.Description))
 	for _, x := range e.Extension {
 		d.Set(x.Key, x.Value)
 	}
@@ -860,13 +869,10 @@ func matchSpec(spec, entry *wire.Dict) bool {
 			}
 			continue
 		}
-		a, aok := wire.AsString(it.Value)
-		b, bok := wire.AsString(val)
-		if aok && bok {
-			if a != b {
-				return false
-			}
-		} else if !wire.Equal(it.Value, val) {
+		// Python compares with != (UndoLogCompatible.undoInfo): a str
+		// never equals the stored bytes, so {'user_name': '/ bob'}
+		// matches nothing under Python 3, as with ZEO + FileStorage.
+		if !wire.Equal(it.Value, val) {
 			return false
 		}
 	}
