@@ -109,7 +109,19 @@ func Suite(ctx context.Context, sc SuiteConfig) ([]Figure, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	figs = append(figs, Figure{"loadBefore/s, 8 connections (4 requests in flight each)", "≥ 100,000", fmt.Sprintf("%.0f", r.LoadsPerSec), cpuNote(r)})
+	figs = append(figs, Figure{"loadBefore/s, 8 connections (pkg/zeo/client, 4 requests in flight each)", "≥ 100,000", fmt.Sprintf("%.0f", r.LoadsPerSec), cpuNote(r)})
+	{
+		c := base
+		c.Addr, c.ServerPID, c.Conns, c.Inflight, c.LoadRatio, c.Raw = remote, pid, 8, 16, 1, true
+		if remote == "" {
+			c.DataFS = filepath.Join(dir, "loadraw.fs")
+		}
+		fmt.Fprintf(logw, "loadBefore, 8 connections x 16 in flight, lean pipelined client (%s):\n", where)
+		if r, err = median(c); err != nil {
+			return nil, "", err
+		}
+		figs = append(figs, Figure{"loadBefore/s, 8 connections (lean pipelined client, 16 in flight each)", "≥ 100,000", fmt.Sprintf("%.0f", r.LoadsPerSec), cpuNote(r)})
+	}
 	for _, n := range []int{1, 4} {
 		if r, err = load(n, 1); err != nil {
 			return nil, "", err

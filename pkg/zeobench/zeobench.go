@@ -64,6 +64,11 @@ type Config struct {
 	// NoGroupCommit (in-process) serves without group commit: every
 	// transaction holds the storage-wide lock from vote to tpc_finish.
 	NoGroupCommit bool
+	// Raw (loads only) drives loadBefore through a lean pipelined
+	// speaker of the protocol instead of pkg/zeo/client, with Inflight
+	// requests outstanding per connection: the server's capacity when
+	// the client library is not the bottleneck.
+	Raw bool
 	// ServerPID, for a server in another process (a runzeo), makes the
 	// result report that process's CPU time per operation and its RSS:
 	// figures that do not depend on how busy the machine is.
@@ -124,6 +129,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ObjectSize <= 0 {
 		cfg.ObjectSize = 100
 	}
+	if cfg.Raw && cfg.LoadRatio != 1 {
+		return nil, fmt.Errorf("zeobench: raw mode does loads only (load ratio 1, not %v)", cfg.LoadRatio)
+	}
 	if cfg.LoadRatio < 0 || cfg.LoadRatio > 1 {
 		return nil, fmt.Errorf("zeobench: load ratio %v is not between 0 and 1", cfg.LoadRatio)
 	}
@@ -180,6 +188,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	payload := make([]byte, cfg.ObjectSize)
 	for i := range payload {
 		payload[i] = 'x'
+	}
+	if cfg.Raw {
+		n, lat, err := rawLoads(runCtx, cfg)
+		loads.Add(n)
+		loadLat = lat
+		if err != nil {
+			nerr.Add(1)
+			msg := err.Error()
+			firstErr.Store(&msg)
+		}
+		clients = nil // no worker below
 	}
 	for ci, c := range clients {
 		var txMu sync.Mutex // one transaction at a time per connection

@@ -58,7 +58,7 @@ func TestSuiteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(figs) != 8 || !strings.Contains(machine, "CPUs") {
+	if len(figs) != 9 || !strings.Contains(machine, "CPUs") {
 		t.Fatalf("%d figures, machine %q", len(figs), machine)
 	}
 	for _, f := range figs {
@@ -78,5 +78,19 @@ func TestSuiteReport(t *testing.T) {
 	}
 	if err := UpdateReport(filepath.Join(t.TempDir(), "none.md"), block); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// The lean pipelined loader: a counted run does every load, none fails.
+func TestRunRaw(t *testing.T) {
+	r, err := Run(context.Background(), Config{Conns: 2, Inflight: 8, Count: 2000, LoadRatio: 1, Objects: 50, Raw: true, Mapping: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors != 0 || r.Loads != 2000 || r.LoadP50us <= 0 {
+		t.Fatalf("loads %d errors %d (%s), p50 %v", r.Loads, r.Errors, r.FirstError, r.LoadP50us)
+	}
+	if _, err := Run(context.Background(), Config{Raw: true, LoadRatio: 0.5, Mapping: true, Count: 1}); err == nil {
+		t.Error("raw mode with commits accepted")
 	}
 }
