@@ -11,9 +11,20 @@ import "github.com/zdkit/zdkit/pkg/zconfig"
 //     as it had a pid, and learnt otherwise a second later).
 //   - history-file: the zdctl shell's readline history (default
 //     ~/.zdctl_history); zdaemon's seed shell kept no history file.
+//   - metrics-address, control-line-limit, control-idle-timeout: zdrun's
+//     Prometheus endpoint and control-socket limits (issues 8 and 10).
+//     They are kept as strings here and checked by pkg/supervisor, which
+//     also takes them from flags and environment variables.
+// ZdrunKeys are the extra keys pkg/runner accepts but leaves for zdrun
+// (pkg/supervisor) to read from the configuration node.
+var ZdrunKeys = []string{"metrics-address", "control-line-limit", "control-idle-timeout"}
+
 var extraRunnerKeys = []zconfig.Key{
 	{Name: "settle-time", Type: zconfig.Integer},
 	{Name: "history-file", Type: zconfig.String},
+	{Name: "metrics-address", Type: zconfig.String},
+	{Name: "control-line-limit", Type: zconfig.String},
+	{Name: "control-idle-timeout", Type: zconfig.String},
 }
 
 // Schema is zconfig.ZDaemonSchema (zdaemon's schema.xml: <runner>
