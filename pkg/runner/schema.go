@@ -15,6 +15,7 @@ import "github.com/zdkit/zdkit/pkg/zconfig"
 //     Prometheus endpoint and control-socket limits (issues 8 and 10).
 //     They are kept as strings here and checked by pkg/supervisor, which
 //     also takes them from flags and environment variables.
+//
 // ZdrunKeys are the extra keys pkg/runner accepts but leaves for zdrun
 // (pkg/supervisor) to read from the configuration node.
 var ZdrunKeys = []string{"metrics-address", "control-line-limit", "control-idle-timeout"}
