@@ -516,7 +516,7 @@ func (c *conn) timeout(t *ztxn, d time.Duration) {
 		c.mu.Unlock()
 		return
 	}
-	c.srv.log.critical("ZEO.StorageServer", "(%s) Transaction timeout after %s seconds", c.labelAddrLocked(), fmtSeconds(d))
+	c.srv.log.critical("ZEO.StorageServer", "(%s) Transaction timeout after %s seconds", c.labelAddrLocked(), c.srv.timeoutText(d))
 	c.abortLocked(t)
 	c.mu.Unlock()
 	c.close()

@@ -1,6 +1,11 @@
 package server
 
 import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
@@ -63,4 +68,51 @@ func multipleUndoRemote(m *storage.MultipleUndoError) *RemoteError {
 		Info:        info(func(e *storage.UndoError) any { return undoErrorPickled(e) }),
 		MsgpackInfo: info(func(e *storage.UndoError) any { return undoErrorMsgpack(e) }),
 	}
+}
+
+// timeoutText is the transaction timeout as the log line shows it.
+func (s *Server) timeoutText(d time.Duration) string {
+	if s.opts.TransactionTimeoutText != "" {
+		return s.opts.TransactionTimeoutText
+	}
+	return fmtSeconds(d)
+}
+
+// PyFloatRepr is Python's repr(float) (shortest round-tripping digits,
+// positional with ".0" for exponents -4..15, else e+XX/e-XX), for log
+// lines Python formats with %s of a float such as runzeo -t's timeout.
+func PyFloatRepr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	if exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:]); exp < -4 || exp >= 16 {
+		return e
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// useConfigOrder replaces the sorted storage names by order when order is
+// a permutation of them.
+func (s *Server) useConfigOrder(order []string) {
+	if len(order) != len(s.names) {
+		return
+	}
+	seen := make(map[string]bool, len(order))
+	for _, n := range order {
+		if s.stores[n] == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+	}
+	s.names = append(s.names[:0], order...)
 }

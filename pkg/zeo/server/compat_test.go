@@ -2,9 +2,18 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/zeo/client"
+	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
 
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
@@ -100,5 +109,80 @@ func TestMultipleUndoErrorsDecode(t *testing.T) {
 		if o, _ := st.Get("_oid"); !bytes.Equal(o.([]byte), oid) {
 			t.Errorf("pair %d _oid %v", i, o)
 		}
+	}
+}
+
+func TestPyFloatRepr(t *testing.T) {
+	for f, want := range map[float64]string{
+		2: "2.0", 0.2: "0.2", 1795974685.8096144: "1795974685.8096144", 1e16: "1e+16",
+		1e15: "1000000000000000.0", 0.0001: "0.0001", 0.00001: "1e-05", -3.5: "-3.5", 0: "0.0",
+	} {
+		if got := PyFloatRepr(f); got != want {
+			t.Errorf("PyFloatRepr(%v) = %q, want %q", f, got, want)
+		}
+	}
+}
+
+// runzeo -t 2 makes Python log "Transaction timeout after 2.0 seconds"
+// (a float option); the config key, an integer, "after 2 seconds".
+func TestTimeoutText(t *testing.T) {
+	s := &Server{opts: Options{TransactionTimeout: 2 * time.Second}}
+	if got := s.timeoutText(2 * time.Second); got != "2" {
+		t.Errorf("default %q", got)
+	}
+	s.opts.TransactionTimeoutText = PyFloatRepr(2)
+	if got := s.timeoutText(2 * time.Second); got != "2.0" {
+		t.Errorf("from -t %q", got)
+	}
+}
+
+// Storages are listed and closed in configuration order, as Python's
+// StorageServer does, and an unknown storage name is logged at INFO
+// before the ValueError goes back (interop item 21).
+func TestConfigOrderAndUnknownStorageLog(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	opts := Options{StorageOrder: []string{"1", "other", "mem"}, Log: func(l Level, name, msg string) {
+		mu.Lock()
+		logs = append(logs, fmt.Sprintf("%d %s %s", l, name, msg))
+		mu.Unlock()
+	}}
+	stores := map[string]storage.Storage{}
+	for _, n := range opts.StorageOrder {
+		stores[n] = mappingstorage.New(n, false)
+	}
+	srv, err := New(stores, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := client.Dial(ctx, []string{l.Addr().String()}, client.Options{Storage: "missing", Timeout: 5 * time.Second})
+	cancel()
+	if err == nil {
+		c.Close()
+		t.Error("registering an unknown storage succeeded")
+	}
+	srv.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := strings.Join(logs, "\n")
+	if !regexp.MustCompile(`20 ZEO.StorageServer StorageServer created RW with storages: 1:RW:[^,]*, other:RW:[^,]*, mem:RW:`).MatchString(all) {
+		t.Errorf("created line not in config order:\n%s", all)
+	}
+	if !regexp.MustCompile(`(?s)closing storage '1'.*closing storage 'other'.*closing storage 'mem'`).MatchString(all) {
+		t.Errorf("storages not closed in config order:\n%s", all)
+	}
+	if !regexp.MustCompile(`20 ZEO.StorageServer \([^)]*\) unknown storage_id: missing`).MatchString(all) {
+		t.Errorf("no unknown storage_id line:\n%s", all)
 	}
 }

@@ -530,11 +530,14 @@ func (c *conn) register(id any, args wire.Tuple) (any, error) {
 	c.mu.Lock()
 	if c.store != nil {
 		c.mu.Unlock()
+		c.srv.log.info("ZEO.StorageServer", "(%s) duplicate register() call", c.logName())
 		return nil, valueError("duplicate register() call")
 	}
 	st := c.srv.stores[name]
 	if st == nil {
 		c.mu.Unlock()
+		// ZEOStorage.register logs this (INFO) before raising.
+		c.srv.log.info("ZEO.StorageServer", "(%s) unknown storage_id: %s", c.logName(), name)
 		return nil, valueError("unknown storage: %s", name)
 	}
 	if !ro && st.readOnly {

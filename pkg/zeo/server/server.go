@@ -32,6 +32,16 @@ type Options struct {
 	// TransactionTimeout aborts a transaction that holds the commit lock
 	// longer than this, releases the lock and closes the connection. 0 = none.
 	TransactionTimeout time.Duration
+	// TransactionTimeoutText, when set, is the timeout as Python's
+	// StorageServer prints it in "Transaction timeout after %s seconds":
+	// runzeo -t gives a float ("2.0", see PyFloatRepr), the config key
+	// transaction-timeout an integer ("2", the default rendering).
+	TransactionTimeoutText string
+	// StorageOrder, when it names exactly the served storages, is their
+	// order in the configuration: Python's StorageServer keeps the config's
+	// dict order in its "created ... with storages" line and when closing.
+	// Unset (or not matching), names are sorted.
+	StorageOrder []string
 	// Msgpack announces "M5" instead of "Z5".
 	Msgpack bool
 	// MaxFrame caps one incoming frame (0: wire.DefaultMaxFrame).
@@ -112,6 +122,7 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		s.names = append(s.names, name)
 	}
 	sort.Strings(s.names)
+	s.useConfigOrder(opts.StorageOrder)
 	// Seeding the invalidation queues reads the tail of each storage (for
 	// a FileStorage, the last 100 transactions' headers): transient
 	// garbage of the order of the index itself. Return it to the OS now;
