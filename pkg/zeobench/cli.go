@@ -38,7 +38,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&cfg.DataFS, "datafs", "", "in-process: the Data.fs to serve (default a temporary one)")
 	fl.BoolVar(&cfg.NoGroupCommit, "nogroup", false, "in-process: no group commit (storage-wide lock from vote to tpc_finish, for comparison)")
 	fl.BoolVar(&cfg.NoSync, "nosync", false, "in-process: no fsync (not for real figures)")
-	fl.BoolVar(&cfg.Raw, "raw", false, "loads only: a lean pipelined protocol speaker instead of pkg/zeo/client (server capacity)")
+	fl.BoolVar(&cfg.Raw, "raw", false, "loads only or commits only: a lean protocol speaker instead of pkg/zeo/client (server capacity)")
 	fl.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process (with -a): report its CPU µs per operation and RSS")
 	runs := fl.Int("runs", 1, "runs per connection count; the table shows each run and the median")
 	jsonOut := fl.String("json", "", "write the results as JSON to this file (- for stdout, after the table)")

@@ -64,9 +64,10 @@ type Config struct {
 	// NoGroupCommit (in-process) serves without group commit: every
 	// transaction holds the storage-wide lock from vote to tpc_finish.
 	NoGroupCommit bool
-	// Raw (loads only) drives loadBefore through a lean pipelined
-	// speaker of the protocol instead of pkg/zeo/client, with Inflight
-	// requests outstanding per connection: the server's capacity when
+	// Raw drives the server through a lean speaker of the protocol built
+	// on pkg/zeo/wire instead of pkg/zeo/client: loads only (pipelined,
+	// Inflight requests outstanding per connection) or commits only (one
+	// transaction at a time per connection): the server's capacity when
 	// the client library is not the bottleneck.
 	Raw bool
 	// ServerPID, for a server in another process (a runzeo), makes the
@@ -129,8 +130,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ObjectSize <= 0 {
 		cfg.ObjectSize = 100
 	}
-	if cfg.Raw && cfg.LoadRatio != 1 {
-		return nil, fmt.Errorf("zeobench: raw mode does loads only (load ratio 1, not %v)", cfg.LoadRatio)
+	if cfg.Raw && cfg.LoadRatio != 1 && cfg.LoadRatio != 0 {
+		return nil, fmt.Errorf("zeobench: raw mode does loads only or commits only (load ratio 1 or 0, not %v)", cfg.LoadRatio)
 	}
 	if cfg.LoadRatio < 0 || cfg.LoadRatio > 1 {
 		return nil, fmt.Errorf("zeobench: load ratio %v is not between 0 and 1", cfg.LoadRatio)
@@ -190,9 +191,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		payload[i] = 'x'
 	}
 	if cfg.Raw {
-		n, lat, err := rawLoads(runCtx, cfg)
-		loads.Add(n)
-		loadLat = lat
+		var n int64
+		var lat []time.Duration
+		var err error
+		if cfg.LoadRatio == 1 {
+			n, lat, err = rawLoads(runCtx, cfg)
+			loads.Add(n)
+			loadLat = lat
+		} else {
+			n, lat, err = rawCommits(runCtx, cfg, base, payload)
+			commits.Add(n)
+			commitLat = lat
+		}
 		if err != nil {
 			nerr.Add(1)
 			msg := err.Error()

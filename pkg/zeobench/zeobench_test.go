@@ -90,6 +90,11 @@ func TestRunRaw(t *testing.T) {
 	if r.Errors != 0 || r.Loads != 2000 || r.LoadP50us <= 0 {
 		t.Fatalf("loads %d errors %d (%s), p50 %v", r.Loads, r.Errors, r.FirstError, r.LoadP50us)
 	}
+	r, err = Run(context.Background(), Config{Conns: 4, Count: 200, LoadRatio: 0, Objects: 10, Raw: true,
+		DataFS: filepath.Join(t.TempDir(), "Data.fs")})
+	if err != nil || r.Errors != 0 || r.Commits != 200 || r.CommitsPerSync < 1 {
+		t.Fatalf("raw commits: %v %+v", err, r)
+	}
 	if _, err := Run(context.Background(), Config{Raw: true, LoadRatio: 0.5, Mapping: true, Count: 1}); err == nil {
 		t.Error("raw mode with commits accepted")
 	}
