@@ -93,3 +93,41 @@ func TestUnixSocketInUse(t *testing.T) {
 	c.Close()
 	p1.stop()
 }
+
+// TestSecondServerRefused: a second runzeo on the TCP address of a
+// running one, or on its Data.fs (another address), exits with an error
+// and leaves the first one serving.
+func TestSecondServerRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Data.fs")
+	addr := freeAddr(t)
+	p1 := startZEO(t, dir, addr, fsConf(path, "", ""))
+	other := filepath.Join(dir, "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, addr, path string }{
+		{"same TCP address", addr, filepath.Join(other, "Data.fs")},
+		{"same Data.fs", freeAddr(t), path},
+	}
+	for _, tc := range cases {
+		p2, err := tryStartZEO(t, other, tc.addr, fsConf(tc.path, "", ""), nil)
+		if err == nil {
+			p2.kill()
+			t.Errorf("%s: a second runzeo started", tc.name)
+			continue
+		}
+		t.Logf("%s: refused: %v", tc.name, err)
+	}
+	c := dial(t, addr, client.Options{})
+	oids, err := c.NewOIDs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commit(c, oids, []tid.TID{0}, [][]byte{record(t, "first")}); err != nil {
+		t.Fatalf("the first server after the refused starts: %v", err)
+	}
+	c.Close()
+	p1.stop()
+	fstest(t, path)
+}
