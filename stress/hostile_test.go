@@ -313,3 +313,96 @@ func TestLargeRecordBelowFrameLimit(t *testing.T) {
 	p.stop()
 	fstest(t, path)
 }
+
+// deepPickle is a message whose args nest n lists deep: EMPTY_LIST n
+// times, then APPEND n-1 times, inside the 4-tuple.
+func deepPickle(n int) []byte {
+	b := []byte("\x80\x03(K\x01\x89")
+	b = append(b, pickleStr("register")...)
+	for i := 0; i < n; i++ {
+		b = append(b, ']')
+	}
+	for i := 0; i < n-1; i++ {
+		b = append(b, 'a')
+	}
+	return append(b, "t."...)
+}
+
+// deepMsgpack is a 4-tuple whose last element nests n one-element
+// arrays.
+func deepMsgpack(n int) []byte {
+	b := []byte{0x94, 0x01, 0xc2, 0xa8}
+	b = append(b, "register"...)
+	for i := 0; i < n; i++ {
+		b = append(b, 0x91)
+	}
+	return append(b, 0xc0)
+}
+
+// TestHostileNesting: deeply nested values in both marshallings, and
+// msgpack headers announcing billions of elements. The server must not
+// crash, exhaust its stack or memory, and must go on serving.
+func TestHostileNesting(t *testing.T) {
+	for _, enc := range []string{"pickle", "msgpack"} {
+		t.Run(enc, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "Data.fs")
+			addr := freeAddr(t)
+			zeo := "  msgpack false"
+			if enc == "msgpack" {
+				zeo = "  msgpack true"
+			}
+			p := startZEO(t, dir, addr, fsConf(path, zeo, ""))
+			bystander := dial(t, addr, client.Options{})
+			rss0 := rssKiB(t, p.cmd.Process.Pid)
+			var cases []struct {
+				name    string
+				payload []byte
+			}
+			add := func(name string, b []byte) {
+				cases = append(cases, struct {
+					name    string
+					payload []byte
+				}{name, b})
+			}
+			if enc == "pickle" {
+				add("lists nested 100,000 deep", deepPickle(100000))
+				add("1,000,000 MARKs", append(append([]byte("\x80\x03"), bytes.Repeat([]byte("("), 1000000)...), '.'))
+			} else {
+				add("arrays nested 100,000 deep", deepMsgpack(100000))
+				add("array32 of 4 billion elements", []byte{0x94, 0x01, 0xc2, 0xa8, 'r', 'e', 'g', 'i', 's', 't', 'e', 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
+				add("map32 of 4 billion pairs", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0x01})
+				add("str32 of 4 GiB", []byte{0xdb, 0xff, 0xff, 0xff, 0xff, 'x'})
+				add("bin32 of 4 GiB", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 'x'})
+				add("ext32 of 4 GiB", []byte{0xc9, 0xff, 0xff, 0xff, 0xff, 0x05, 'x'})
+			}
+			for _, tc := range cases {
+				before := len(p.out.String())
+				r := rawDial(t, addr, true)
+				if err := wire.WriteFrame(r.nc, tc.payload); err != nil {
+					t.Fatal(err)
+				}
+				closed := r.closedWithin(10 * time.Second)
+				if !p.alive() {
+					t.Fatalf("%s killed runzeo:\n%.3000s", tc.name, p.out.String())
+				}
+				if !closed {
+					t.Errorf("%s: connection still open after 10 s", tc.name)
+				}
+				if err := bystander.Ping(); err != nil {
+					t.Fatalf("bystander after %s: %v", tc.name, err)
+				}
+				for _, line := range strings.Split(p.out.String()[before:], "\n") {
+					if strings.Contains(line, "ERROR") || strings.Contains(line, "CRITICAL") {
+						t.Logf("%s: server logged: %.300s", tc.name, line)
+					}
+				}
+			}
+			if rss := rssKiB(t, p.cmd.Process.Pid); rss-rss0 > 256<<10 {
+				t.Errorf("runzeo grew from %d KiB to %d KiB on nested values", rss0, rss)
+			}
+			bystander.Close()
+			p.stop()
+		})
+	}
+}
