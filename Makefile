@@ -6,7 +6,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench fuzz stress clean vet
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet
 
 all: build
 
