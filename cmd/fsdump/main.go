@@ -1,7 +1,10 @@
 // Command fsdump prints a FileStorage data file in the format of ZODB's
 // fsdump.py (one line per transaction and per data record), which
-// fsstats.py parses. Exit status 1 with a message on stderr when the
-// file cannot be read to the end.
+// fsstats.py parses. A damaged file is read as ZODB's FileIterator reads
+// it: the records up to the damage, Python's one-line warning on stderr,
+// exit status 0. Exit status 1 with a message on stderr where Python's
+// fsdump fails with a traceback (no such file, not a FileStorage, a
+// header cut short by the end of the file).
 package main
 
 import (
@@ -25,7 +28,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		bar, done = filestorage.TerminalProgress(os.Stderr, "fsdump", st.Size())
 		defer done()
 	}
-	if err := filestorage.DumpProgress(args[0], stdout, bar); err != nil {
+	// Damage that ZODB's FileIterator reports with a warning (a truncated
+	// or inconsistent transaction) ends the dump with that warning on
+	// stderr and exit status 0, as Python's fsdump; DumpTolerant says which.
+	if err := filestorage.DumpTolerant(args[0], stdout, stderr, bar); err != nil {
 		fmt.Fprintln(stderr, "fsdump:", err)
 		return 1
 	}

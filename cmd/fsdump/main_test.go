@@ -19,12 +19,12 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			// Binary data files cannot live in txtar archives.
-			for _, n := range []string{"small.fs", "undo.fs"} {
+			for _, n := range []string{"small.fs", "undo.fs", "damaged/trunc.fs", "damaged/rtl.fs", "damaged/tloc.fs", "damaged/hdr.fs"} {
 				b, err := os.ReadFile(filepath.Join("testdata", n))
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(filepath.Join(env.WorkDir, n), b, 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(env.WorkDir, filepath.Base(n)), b, 0o644); err != nil {
 					return err
 				}
 			}
