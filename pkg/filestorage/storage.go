@@ -112,7 +112,9 @@ func Open(path string, opts Options) (*FileStorage, error) {
 // " <pid>\n" written at offset 0 (spec §5.3). The file is never removed.
 func (s *FileStorage) takeLock() error {
 	lp := s.path + ".lock"
-	l := flock.New(lp, flock.SetFlag(os.O_CREATE|os.O_RDWR))
+	// zc.lockfile opens it with open(path, 'a+'): mode 0666 less the
+	// umask (0644 under the usual 022), not flock's default 0600.
+	l := flock.New(lp, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o666))
 	ok, err := l.TryLock()
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", lp, ErrLocked, err)
