@@ -31,6 +31,8 @@ type Storage struct {
 	// exclusively, after waiting for the pipeline to drain.
 	group *filestorage.Group
 	excl  sync.RWMutex
+
+	logs *logSink // filestorage's warnings, for the server's log (log.go)
 }
 
 var (
@@ -57,11 +59,16 @@ func OpenWithBlobs(path, blobPath string, opts filestorage.Options) (*Storage, e
 			return nil, err
 		}
 	}
+	var logs *logSink
+	if opts.Logf == nil {
+		logs = &logSink{}
+		opts.Logf = logs.logf
+	}
 	fs, err := filestorage.Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	st := &Storage{fs: fs, blobs: bd}
+	st := &Storage{fs: fs, blobs: bd, logs: logs}
 	if !fs.IsReadOnly() {
 		st.group = fs.NewGroup()
 	}

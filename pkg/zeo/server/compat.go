@@ -116,3 +116,17 @@ func (s *Server) useConfigOrder(order []string) {
 	}
 	s.names = append(s.names[:0], order...)
 }
+
+// attachStorageLogs gives storages that log (storage.Logging) the
+// server's log hook, in storage order, so that e.g. FileStorage's
+// "Ignoring index for PATH" appears in runzeo's log as in Python.
+func (s *Server) attachStorageLogs() {
+	if s.opts.Log == nil {
+		return
+	}
+	for _, n := range s.names {
+		if lg, ok := s.stores[n].st.(storage.Logging); ok {
+			lg.SetLog(func(level int, name, msg string) { s.log.f(Level(level), name, msg) })
+		}
+	}
+}
