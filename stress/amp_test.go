@@ -37,6 +37,7 @@ func hwmKiB(t *testing.T, pid int) int {
 // array32) makes N Go values; the decoder must bound what one frame can
 // cost in memory, not only its byte length and nesting depth.
 func TestDecodeAmplification(t *testing.T) {
+	t.Parallel()
 	const n = 2 << 20
 	for _, enc := range []string{"pickle", "msgpack"} {
 		t.Run(enc, func(t *testing.T) {

@@ -143,6 +143,7 @@ func storeBoth(t *testing.T, tx *client.Txn, h *hot, own storage.OID, label stri
 // must proceed, and the abandoned transaction must be invisible (or,
 // for tpc_finish, complete).
 func TestClientVanishesInEveryCommitPhase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
@@ -284,6 +285,7 @@ func TestClientVanishesInEveryCommitPhase(t *testing.T) {
 // after which the next committer proceeds and the silent transaction is
 // gone (ZEO 5.4-6.0 leaked the lock here; docs/zeo.md difference 3).
 func TestSilentLockHolderTimedOut(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)

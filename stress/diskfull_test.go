@@ -106,6 +106,7 @@ func isClearDiskError(err error) bool {
 // and once space returns commits work again and nothing acknowledged is
 // lost, also across a restart.
 func TestDiskFullDuringCommit(t *testing.T) {
+	t.Parallel()
 	disk := smallDisk(t, "2m")
 	path := filepath.Join(disk, "Data.fs")
 	addr := freeAddr(t)
@@ -186,6 +187,7 @@ func TestDiskFullDuringCommit(t *testing.T) {
 // error naming the cause, leaves no partial pack file taking the space,
 // the storage stays usable, and a pack after space returns works.
 func TestDiskFullDuringPack(t *testing.T) {
+	t.Parallel()
 	disk := smallDisk(t, "4m")
 	path := filepath.Join(disk, "Data.fs")
 	addr := freeAddr(t)
@@ -276,6 +278,7 @@ func setFileSizeLimit(t *testing.T, pid int, limit string) {
 // fail with an error naming it, the server stay up, and everything
 // acknowledged survive once the limit is lifted and across a restart.
 func TestFileSizeLimitDuringCommit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)

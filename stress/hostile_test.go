@@ -64,6 +64,7 @@ func rssKiB(t *testing.T, pid int) int {
 // connection, logs why, keeps serving a client connected all along, and
 // does not balloon in memory.
 func TestHostileInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
@@ -147,6 +148,7 @@ func TestHostileInput(t *testing.T) {
 // pings on all of them concurrently, checks the server counts them, and
 // that it serves normally once they are gone.
 func TestThousandConnections(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
@@ -228,6 +230,7 @@ func TestThousandConnections(t *testing.T) {
 // lists "idle connections that never finish the handshake" among the
 // limits). runzeo has no such timeout yet.
 func TestIdleHandshakeDropped(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
@@ -251,6 +254,7 @@ func TestIdleHandshakeDropped(t *testing.T) {
 // grow without bound). The 100,001st store or the vote must be refused
 // with a clear error, and the server must go on serving.
 func TestPendingStoresLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 100000
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
@@ -291,6 +295,7 @@ func TestPendingStoresLimit(t *testing.T) {
 // TestLargeRecordBelowFrameLimit: the default frame cap (64 MiB) is high
 // enough for real use: a 32 MiB object commits and loads back intact.
 func TestLargeRecordBelowFrameLimit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
@@ -343,6 +348,7 @@ func deepMsgpack(n int) []byte {
 // msgpack headers announcing billions of elements. The server must not
 // crash, exhaust its stack or memory, and must go on serving.
 func TestHostileNesting(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []string{"pickle", "msgpack"} {
 		t.Run(enc, func(t *testing.T) {
 			dir := t.TempDir()

@@ -62,6 +62,7 @@ func parsePayload(p string) (c, seq, obj int, err error) {
 // storage opens, passes fstest, holds every acknowledged transaction with
 // its data, and holds no transaction partly (issue 8, first fault).
 func TestKillDuringCommits(t *testing.T) {
+	t.Parallel()
 	rounds := killShortRound
 	if stressMode() {
 		rounds = killLongRound

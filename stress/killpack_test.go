@@ -18,6 +18,7 @@ import (
 // fstest, and every object reads its last acknowledged revision. 3
 // rounds, 20 with ZDKIT_STRESS=1.
 func TestKillDuringPack(t *testing.T) {
+	t.Parallel()
 	rounds := 3
 	if stressMode() {
 		rounds = 20

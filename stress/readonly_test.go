@@ -180,6 +180,7 @@ func checkUnchanged(t *testing.T, c *client.Client, f *roFixture) {
 // blob uploads, new_oids) are refused with ReadOnlyError; loads work and
 // pack is allowed (ZEO counts it a read-only operation).
 func TestReadOnlyServer(t *testing.T) {
+	t.Parallel()
 	f := makeROFixture(t)
 	addr := freeAddr(t)
 	p := startZEO(t, f.dir, addr, fsConf(f.path, "  read-only true", "  blob-dir "+f.blobs+"\n  pack-gc false"))
@@ -216,6 +217,7 @@ func TestReadOnlyServer(t *testing.T) {
 // TestReadOnlyStorage: a writable server around a <filestorage> opened
 // read-only refuses a writable registration and every write path.
 func TestReadOnlyStorage(t *testing.T) {
+	t.Parallel()
 	f := makeROFixture(t)
 	addr := freeAddr(t)
 	p := startZEO(t, f.dir, addr, fsConf(f.path, "", "  blob-dir "+f.blobs+"\n  read-only true"))
@@ -263,6 +265,7 @@ func refusedReadOnly(t *testing.T, p *zeoProc, before int, what string, err erro
 // must not be able to write blob uploads into the server's temporary
 // directory (a read-only client filling the disk of a read-only server).
 func TestReadOnlyBlobUploadWritesNothing(t *testing.T) {
+	t.Parallel()
 	f := makeROFixture(t)
 	addr := freeAddr(t)
 	p := startZEO(t, f.dir, addr, fsConf(f.path, "  read-only true", "  blob-dir "+f.blobs+"\n  pack-gc false"))

@@ -92,6 +92,7 @@ func (kp *keyPair) tlsCert() tls.Certificate {
 // from another CA, with an expired one, or speaking plain TCP are
 // refused, and a valid client still commits afterwards.
 func TestTLSClientCertificates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	now := time.Now()
 	ca := issue(t, "stress CA", nil, true, now.Add(-time.Hour), 2*time.Hour)

@@ -14,6 +14,7 @@ import (
 // path (a stale socket must not keep a supervised server down) and serve
 // the data committed before the kill. A clean stop removes the socket.
 func TestUnixSocketAfterKill(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	sock := filepath.Join(dir, "zeo.sock")
@@ -54,6 +55,7 @@ func TestUnixSocketAfterKill(t *testing.T) {
 // running one must refuse to start rather than unlink the live socket
 // and take the clients over.
 func TestUnixSocketInUse(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "zeo.sock")
 	first := filepath.Join(dir, "first")
@@ -98,6 +100,7 @@ func TestUnixSocketInUse(t *testing.T) {
 // running one, or on its Data.fs (another address), exits with an error
 // and leaves the first one serving.
 func TestSecondServerRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
