@@ -21,12 +21,12 @@ const ClassMultipleUndoErrors = "ZODB.POSException.MultipleUndoErrors"
 // (_recon, (UndoError, {**__dict__, 'args': args})), so the client (its
 // find_global accepts exception classes and _recon, which is marked
 // __no_side_effects__) rebuilds a real UndoError.
-func undoErrorPickled(e *storage.UndoError) *wire.Object {
+func undoErrorPickled(e *storage.UndoError) wire.Reduce {
 	oid := undoOID(e)
-	return &wire.Object{
-		Class: wire.Global{Module: "ZODB.POSException", Name: "_recon"},
+	return wire.Reduce{
+		Func: wire.ClassRef{Module: "ZODB.POSException", Name: "_recon"},
 		Args: wire.Tuple{
-			wire.Global{Module: "ZODB.POSException", Name: "UndoError"},
+			wire.ClassRef{Module: "ZODB.POSException", Name: "UndoError"},
 			wire.NewDict("_reason", e.Msg, "_oid", oid, "args", wire.Tuple{e.Msg, oid}),
 		},
 	}

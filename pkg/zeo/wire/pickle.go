@@ -208,7 +208,7 @@ func pickleAppend(b []byte, v any, depth int) ([]byte, error) {
 			}
 		}
 		return b, nil
-	case Global:
+	case ClassRef:
 		// protocol 3 save_global: GLOBAL "module\nname\n".
 		if strings.ContainsAny(x.Module+x.Name, "\n") || x.Module == "" || x.Name == "" {
 			return nil, fmt.Errorf("zeo: cannot marshal global %q.%q", x.Module, x.Name)
@@ -218,28 +218,17 @@ func pickleAppend(b []byte, v any, depth int) ([]byte, error) {
 		b = append(b, '\n')
 		b = append(b, x.Name...)
 		return append(b, '\n'), nil
-	case *Object:
-		// protocol 3 save_reduce of an instance's __reduce__ result: the
-		// callable, the args tuple, REDUCE, then the state and BUILD when
-		// there is one. ZEO's server sends ZODB exception instances this way
-		// inside MultipleUndoErrors (ZEO/asyncio/marshal.py).
-		if x == nil {
-			return nil, fmt.Errorf("zeo: cannot marshal a nil object")
-		}
-		if b, err = pickleAppend(b, x.Class, depth+1); err != nil {
+	case Reduce:
+		// protocol 3 save_reduce of a (callable, args) __reduce__ result:
+		// the callable, the args tuple, REDUCE. ZEO's server sends ZODB
+		// exception instances this way inside MultipleUndoErrors.
+		if b, err = pickleAppend(b, x.Func, depth+1); err != nil {
 			return nil, err
 		}
 		if b, err = pickleAppend(b, x.Args, depth+1); err != nil {
 			return nil, err
 		}
-		b = append(b, opReduce)
-		if x.State != nil {
-			if b, err = pickleAppend(b, x.State, depth+1); err != nil {
-				return nil, err
-			}
-			b = append(b, opBuild)
-		}
-		return b, nil
+		return append(b, opReduce), nil
 	}
 	return nil, fmt.Errorf("zeo: cannot marshal %T", v)
 }

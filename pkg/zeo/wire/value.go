@@ -432,7 +432,26 @@ func repr(sb *strings.Builder, v any) {
 			repr(sb, x.State)
 			sb.WriteString(">")
 		}
+	case ClassRef:
+		sb.WriteString(x.Module + "." + x.Name)
+	case Reduce:
+		repr(sb, x.Func)
+		repr(sb, x.Args)
 	default:
 		fmt.Fprint(sb, x)
 	}
+}
+
+// ClassRef and Reduce are values only the pickle encoder takes (the
+// decoders never make them, so nothing a peer sent is re-sent as a
+// global): ClassRef is written as GLOBAL, Reduce as its Func, its Args and
+// REDUCE, which is how a Python server pickles an exception instance
+// inside an error reply (ZODB's POSError.__reduce__ gives
+// (_recon, (class, state))).
+type ClassRef struct{ Module, Name string }
+
+// Reduce: see ClassRef.
+type Reduce struct {
+	Func ClassRef
+	Args Tuple
 }
