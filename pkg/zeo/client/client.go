@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -74,13 +75,13 @@ type Client struct {
 	LastTID  tid.TID // the tid register returned
 	ReadOnly bool
 
-	wmu sync.Mutex // serialises frame writes
+	w frameWriter // combines frame writes (conn.go)
 
 	lastSeen atomic.Uint64 // newest tid seen: register, invalidations, own commits
 
 	mu      sync.Mutex
 	nextID  int64
-	pending map[string][]chan result
+	pending map[callKey]waiters
 	blobs   map[string][]byte // receiveBlob* data being collected, by (oid, serial)
 	err     error
 	done    chan struct{}
@@ -157,8 +158,9 @@ func dialOne(ctx context.Context, addr string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	c := &Client{nc: nc, enc: enc, opts: opts, pending: map[string][]chan result{}, blobs: map[string][]byte{}, done: make(chan struct{})}
-	go c.reader()
+	c := &Client{nc: nc, enc: enc, opts: opts, pending: map[callKey]waiters{}, blobs: map[string][]byte{}, done: make(chan struct{})}
+	c.w.cond.L = &c.w.mu
+	go c.reader(bufio.NewReaderSize(nc, readBufSize))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	last, err := c.Call("register", opts.Storage, opts.ReadOnly)
@@ -217,17 +219,23 @@ func (c *Client) fail(err error) {
 	}
 	c.err = err
 	close(c.done)
-	for k, chs := range c.pending {
-		for _, ch := range chs {
+	for k, ws := range c.pending {
+		ws.first <- result{err: err}
+		for _, ch := range ws.more {
 			ch <- result{err: err}
 		}
 		delete(c.pending, k)
 	}
 }
 
-func (c *Client) reader() {
+// readBufSize is the reader's buffer: a burst of replies (the server
+// writes a batch with one write) is then read with one syscall instead of
+// two per frame, as the server reads requests (docs/performance.md).
+const readBufSize = 32 << 10
+
+func (c *Client) reader(br *bufio.Reader) {
 	for {
-		frame, err := wire.ReadFrame(c.nc, 0)
+		frame, err := wire.ReadFrame(br, 0)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %v", ErrDisconnected, err))
 			c.nc.Close()
@@ -255,12 +263,19 @@ func (c *Client) reader() {
 			}
 			r = result{err: se}
 		}
-		key := wire.Repr(m.ID)
+		key, ok := replyKey(m.ID)
+		if !ok {
+			continue
+		}
 		c.mu.Lock()
-		chs := c.pending[key]
+		ws, found := c.pending[key]
 		delete(c.pending, key)
 		c.mu.Unlock()
-		for _, ch := range chs {
+		if !found {
+			continue
+		}
+		ws.first <- r
+		for _, ch := range ws.more {
 			ch <- r
 		}
 	}
@@ -315,16 +330,7 @@ func (c *Client) callback(m wire.Message) {
 }
 
 func (c *Client) write(m wire.Message) error {
-	b, err := c.enc.Encode(m)
-	if err != nil {
-		return err
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := wire.WriteFrame(c.nc, b); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisconnected, err)
-	}
-	return nil
+	return c.send(c.appendMessage(m), true)
 }
 
 // Call makes a synchronous call and waits for its reply.
@@ -333,27 +339,37 @@ func (c *Client) Call(method string, args ...any) (any, error) {
 	c.nextID++
 	id := c.nextID
 	c.mu.Unlock()
-	return c.callID(int64(id), method, args...)
+	return c.call(intKey(id), c.appendMessage(wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}))
 }
 
-func (c *Client) callID(id any, method string, args ...any) (any, error) {
-	ch := make(chan result, 1)
-	key := wire.Repr(id)
+// call registers a pending call under key, sends its request (unless an
+// identical one is already in flight) and waits for the reply.
+func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) (any, error) {
+	ch := resultChans.Get().(chan result)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
+		resultChans.Put(ch)
 		return nil, err
 	}
-	first := len(c.pending[key]) == 0
-	c.pending[key] = append(c.pending[key], ch)
+	ws, inFlight := c.pending[key]
+	if inFlight { // identical in-flight loadBefore calls share one request
+		ws.more = append(ws.more, ch)
+	} else {
+		ws.first = ch
+	}
+	c.pending[key] = ws
 	c.mu.Unlock()
-	if first { // identical in-flight loadBefore calls share one request
-		if err := c.write(wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}); err != nil {
+	if !inFlight {
+		if err := c.send(appendPayload, false); err != nil {
+			// An encoding error, or the connection failed: fail it
+			// (idempotent), which answers every pending call, ours too.
 			c.fail(err)
 		}
 	}
 	r := <-ch
+	resultChans.Put(ch)
 	return r.v, r.err
 }
 
@@ -375,9 +391,9 @@ func (c *Client) Heartbeat() error { return c.write(wire.Heartbeat) }
 // false when the object has no such revision; a missing object gives a
 // POSKeyError ServerError. end is 0 for the current revision.
 func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start, end tid.TID, ok bool, err error) {
-	ob, tb := oid.Bytes(), storage.TIDBytes(before)
 	// The message id of loadBefore is the (oid, tid) tuple itself (§1.3).
-	v, err := c.callID(wire.Tuple{ob, tb}, "loadBefore", ob, tb)
+	o, bt, enc := uint64(oid), uint64(before), c.enc
+	v, err := c.call(loadKey(o, bt), func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil })
 	if err != nil || v == nil {
 		return nil, 0, 0, false, err
 	}

@@ -1,0 +1,209 @@
+package client
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// The load path's costs (issue 7): profiles of zeobench through this
+// client showed a third of its CPU in one write syscall per call, a sixth
+// in two read syscalls per reply frame and another sixth in formatting
+// message ids with wire.Repr to key the pending-call map. This file holds
+// the cheaper replacements: integer keys for pending calls, a writer that
+// combines the frames of concurrent calls into one write, and a
+// hand-written encoder for loadBefore requests.
+
+// callKey identifies a pending call by its message id. ZEO ids are the
+// integer counter of ordinary calls, or for loadBefore the (oid, tid)
+// tuple itself (zeo-protocol.md §1.3: ZEO 5 clients use it so identical
+// in-flight loads share one request).
+type callKey struct {
+	kind     uint8 // keyInt or keyLoad
+	n        int64
+	oid, tid uint64
+}
+
+const (
+	keyInt  = 1
+	keyLoad = 2
+)
+
+func intKey(n int64) callKey { return callKey{kind: keyInt, n: n} }
+
+func loadKey(oid, t uint64) callKey { return callKey{kind: keyLoad, oid: oid, tid: t} }
+
+// replyKey maps a reply's message id back to a callKey. ok is false for an
+// id no call of ours can have (the reply is then dropped, as a Repr key
+// matching nothing was before).
+func replyKey(id any) (callKey, bool) {
+	switch x := id.(type) {
+	case int64:
+		return intKey(x), true
+	case bool: // Python bools are ints, but we never send one as an id
+		return callKey{}, false
+	case wire.Tuple:
+		if len(x) != 2 {
+			return callKey{}, false
+		}
+		o, ok1 := wire.AsBytes(x[0])
+		t, ok2 := wire.AsBytes(x[1])
+		if !ok1 || !ok2 || len(o) != 8 || len(t) != 8 {
+			return callKey{}, false
+		}
+		return loadKey(binary.BigEndian.Uint64(o), binary.BigEndian.Uint64(t)), true
+	}
+	if n, ok := wire.AsInt(id); ok {
+		return intKey(n), true
+	}
+	return callKey{}, false
+}
+
+// waiters are the calls waiting for one reply: usually one, more when
+// identical loadBefore calls share a request. The first is kept inline so
+// the common case allocates no slice.
+type waiters struct {
+	first chan result
+	more  []chan result
+}
+
+// resultChans recycles the reply channels of calls. Each registered
+// channel receives exactly one value (the reply, or the failure from
+// fail) and is emptied by its caller before it goes back.
+var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+// frameWriter combines frames into as few writes as possible without
+// delaying any: a sender that finds nobody writing writes at once (a lone
+// call pays one syscall, as before); frames queued while a write is in
+// progress are written together by that writer when it comes back. This
+// is the client-side half of what the server does for replies
+// (docs/performance.md, "Load path").
+type frameWriter struct {
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when written advances
+	buf     []byte    // frames queued, not yet being written
+	spare   []byte    // the previous write's buffer, for reuse
+	busy    bool      // a sender is writing
+	queued  uint64    // frames queued so far
+	written uint64    // frames written (or failed) so far
+	err     error     // the first write error; every later send fails with it
+}
+
+// maxSpare bounds the buffer kept for reuse, so one huge store does not
+// pin its size for the connection's life.
+const maxSpare = 256 << 10
+
+// send queues one frame (append adds the payload to a buffer) and
+// makes sure it gets written. With wait false the caller does not wait
+// for another sender's write of its frame (calls learn of a failure
+// through their reply); with wait true it returns that write's error
+// (one-way calls, whose callers expect the write error, as before).
+// failed is true when this call saw a write error first-hand, so the
+// caller should fail the connection.
+func (c *Client) send(appendPayload func([]byte) ([]byte, error), wait bool) (err error) {
+	w := &c.w
+	w.mu.Lock()
+	if w.err != nil {
+		err = w.err
+		w.mu.Unlock()
+		return err
+	}
+	start := len(w.buf)
+	w.buf = append(w.buf, 0, 0, 0, 0)
+	b, encErr := appendPayload(w.buf)
+	if encErr != nil {
+		w.buf = w.buf[:start]
+		w.mu.Unlock()
+		return encErr
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	w.buf = b
+	w.queued++
+	mine := w.queued
+	if w.busy {
+		if wait {
+			for w.written < mine {
+				w.cond.Wait()
+			}
+			err = w.err
+		}
+		w.mu.Unlock()
+		return err
+	}
+	w.busy = true
+	var werr error
+	for len(w.buf) > 0 && w.err == nil {
+		out, upto := w.buf, w.queued
+		w.buf = w.spare[:0]
+		w.spare = nil
+		w.mu.Unlock()
+		_, werr = c.nc.Write(out)
+		w.mu.Lock()
+		if cap(out) <= maxSpare {
+			w.spare = out[:0]
+		}
+		w.written = upto
+		if werr != nil {
+			w.err = fmt.Errorf("%w: %v", ErrDisconnected, werr)
+			w.buf = nil
+			w.written = w.queued
+		}
+		w.cond.Broadcast()
+	}
+	w.busy = false
+	err = w.err
+	w.mu.Unlock()
+	if werr != nil {
+		c.fail(err)
+	}
+	return err
+}
+
+// appendMessage is the general encoder: the message marshalled by the
+// wire package, appended.
+func (c *Client) appendMessage(m wire.Message) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		p, err := c.enc.Encode(m)
+		if err != nil {
+			return nil, err
+		}
+		return append(b, p...), nil
+	}
+}
+
+// appendLoadBefore appends the loadBefore call message
+// ((oid, tid), False, "loadBefore", (oid, tid)) exactly as
+// wire.Encoding.Encode marshals it (zodbpickle protocol 3 without memo,
+// or msgpack with bin types), without building the generic value.
+func appendLoadBefore(b []byte, enc wire.Encoding, oid, t uint64) []byte {
+	const method = "loadBefore"
+	if enc == wire.Msgpack {
+		pair := func(b []byte) []byte {
+			b = append(b, 0x92, 0xc4, 8)
+			b = binary.BigEndian.AppendUint64(b, oid)
+			b = append(b, 0xc4, 8)
+			return binary.BigEndian.AppendUint64(b, t)
+		}
+		b = append(b, 0x94)
+		b = pair(b)
+		b = append(b, 0xc2, 0xa0|byte(len(method)))
+		b = append(b, method...)
+		return pair(b)
+	}
+	pair := func(b []byte) []byte {
+		b = append(b, 'C', 8)
+		b = binary.BigEndian.AppendUint64(b, oid)
+		b = append(b, 'C', 8)
+		b = binary.BigEndian.AppendUint64(b, t)
+		return append(b, 0x86) // TUPLE2
+	}
+	b = append(b, 0x80, 3, '(') // PROTO 3, MARK
+	b = pair(b)
+	b = append(b, 0x89, 'X') // NEWFALSE, BINUNICODE
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(method)))
+	b = append(b, method...)
+	b = pair(b)
+	return append(b, 't', '.') // TUPLE, STOP
+}
