@@ -66,8 +66,11 @@
 // Damaged files give a *CorruptError naming the file, offset and field
 // (errors.Is(err, ErrCorrupt)); nothing panics on bad input. Other
 // sentinels: ErrPOSKey (*KeyError), ErrConflict (*ConflictError),
-// ErrUndo (*UndoError), ErrReadOnly, ErrLocked, ErrClosed,
-// ErrTransaction, ErrFormat, ErrBadIndex (*IndexError).
+// ErrUndo (*UndoError; a failed undo of objects changed later is a
+// *MultipleUndoError listing them all, as ZODB's MultipleUndoErrors),
+// ErrReadOnly, ErrLocked, ErrClosed, ErrTransaction, ErrFormat,
+// ErrBadIndex (*IndexError). DumpTolerant reads damaged files as ZODB's
+// FileIterator does: Python's one warning, no error.
 //
 // # Memory
 //
