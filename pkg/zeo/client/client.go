@@ -78,6 +78,7 @@ type Client struct {
 	w frameWriter // combines frame writes (conn.go)
 
 	lastSeen atomic.Uint64 // newest tid seen: register, invalidations, own commits
+	woken    atomic.Int64  // results handed to callers that have not picked them up yet (conn.go)
 
 	mu      sync.Mutex
 	nextID  int64
@@ -220,6 +221,7 @@ func (c *Client) fail(err error) {
 	c.err = err
 	close(c.done)
 	for k, ws := range c.pending {
+		c.woken.Add(int64(1 + len(ws.more)))
 		ws.first <- result{err: err}
 		for _, ch := range ws.more {
 			ch <- result{err: err}
@@ -274,6 +276,7 @@ func (c *Client) reader(br *bufio.Reader) {
 		if !found {
 			continue
 		}
+		c.woken.Add(int64(1 + len(ws.more)))
 		ws.first <- r
 		for _, ch := range ws.more {
 			ch <- r
@@ -369,6 +372,7 @@ func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) (
 		}
 	}
 	r := <-ch
+	c.woken.Add(-1)
 	resultChans.Put(ch)
 	return r.v, r.err
 }

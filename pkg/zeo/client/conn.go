@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
@@ -133,6 +134,16 @@ func (c *Client) send(appendPayload func([]byte) ([]byte, error), wait bool) (er
 		return err
 	}
 	w.busy = true
+	if !wait && c.woken.Load() > 0 {
+		// Callers whose replies the reader has just handed over are
+		// about to send their next requests (a burst of replies wakes
+		// them together). Let them run first so they queue their frames
+		// behind ours, then write them all at once. A lone caller never
+		// waits here: its own reply was counted off before it sent.
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	var werr error
 	for len(w.buf) > 0 && w.err == nil {
 		out, upto := w.buf, w.queued
