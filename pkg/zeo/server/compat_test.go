@@ -186,3 +186,29 @@ func TestConfigOrderAndUnknownStorageLog(t *testing.T) {
 		t.Errorf("no unknown storage_id line:\n%s", all)
 	}
 }
+
+// The pack log line shows the pack time as Python's %s of a float does
+// ("pack(time=1795974685.0) started..."), interop item 2.
+func TestPackLogFloatRepr(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	addr, _ := newMapping(t, Options{Log: func(l Level, name, msg string) {
+		mu.Lock()
+		logs = append(logs, msg)
+		mu.Unlock()
+	}})
+	c := dial(t, addr, client.Options{})
+	if _, err := c.Call("pack", float64(1795974685), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(strings.Join(logs, "\n"), "pack(time=1795974685.0) complete")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(strings.Join(logs, "\n"), "pack(time=1795974685.0) started...") {
+		t.Errorf("logs %q", logs)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -924,12 +923,12 @@ func (c *conn) pack(id any, args wire.Tuple) (any, error) {
 	}
 	st := c.store
 	run := func() error {
-		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) started...", c.logName(), strconv.FormatFloat(t, 'f', -1, 64))
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) started...", c.logName(), PyFloatRepr(t))
 		if err := st.st.Pack(packTID, true); err != nil {
 			c.srv.log.error("ZEO.StorageServer", "(%s) pack failed: %v", c.logName(), err)
 			return err
 		}
-		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) complete", c.logName(), strconv.FormatFloat(t, 'f', -1, 64))
+		c.srv.log.info("ZEO.StorageServer", "(%s) pack(time=%s) complete", c.logName(), PyFloatRepr(t))
 		st.broadcastInfo()
 		return nil
 	}
