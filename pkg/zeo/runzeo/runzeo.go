@@ -102,6 +102,7 @@ type settings struct {
 	invqSize    int
 	invAge      time.Duration
 	timeout     time.Duration
+	timeoutText string // -t as Python's float repr, for the timeout log line
 	pidFile     string
 	msgpack     bool
 	msgpackSet  bool // <zeo> has a msgpack key
@@ -201,6 +202,9 @@ func configure(res *getopt.Result) (*settings, error) {
 	}
 	if t, ok := res.Values["timeout"].(float64); ok {
 		s.timeout = time.Duration(t * float64(time.Second))
+		// ZEO's -t is a float option, so its log line says "after 2.0
+		// seconds"; the config key is an integer and prints as "2".
+		s.timeoutText = server.PyFloatRepr(t)
 	}
 	if p, ok := res.Values["pidfile"].(string); ok {
 		s.pidFile = p
@@ -240,6 +244,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 	}
 	if z.Has("transaction-timeout") {
 		s.timeout = time.Duration(z.Int("transaction-timeout")) * time.Second
+		s.timeoutText = ""
 	}
 	s.pidFile = z.String("pid-filename")
 	if z.Has("msgpack") {
@@ -422,10 +427,18 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		}
 	}()
 
+	// Storages are opened, listed and closed in configuration order, as
+	// ZEO's StorageServer does.
 	storages := map[string]storage.Storage{}
+	var order []string
+	for _, sp := range s.storages {
+		order = append(order, sp.name)
+	}
 	closeAll := func() {
-		for _, st := range storages {
-			st.Close()
+		for _, name := range order {
+			if st, ok := storages[name]; ok {
+				st.Close()
+			}
 		}
 	}
 	for _, sp := range s.storages {
@@ -444,6 +457,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	}
 	srv, err := server.New(storages, server.Options{
 		ReadOnly: s.readOnly, InvalidationQueueSize: s.invqSize, InvalidationAge: s.invAge, TransactionTimeout: s.timeout,
+		TransactionTimeoutText: s.timeoutText, StorageOrder: order,
 		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
 	})
 	if err != nil {
