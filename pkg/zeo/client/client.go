@@ -243,6 +243,12 @@ func (c *Client) reader(br *bufio.Reader) {
 			c.nc.Close()
 			return
 		}
+		if c.enc == wire.Pickle {
+			if key, lr, ok := parseLoadReply(frame); ok {
+				c.deliver(key, result{v: lr})
+				continue
+			}
+		}
 		m, err := c.enc.Decode(frame)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: undecodable frame: %v", ErrDisconnected, err))
@@ -265,22 +271,25 @@ func (c *Client) reader(br *bufio.Reader) {
 			}
 			r = result{err: se}
 		}
-		key, ok := replyKey(m.ID)
-		if !ok {
-			continue
+		if key, ok := replyKey(m.ID); ok {
+			c.deliver(key, r)
 		}
-		c.mu.Lock()
-		ws, found := c.pending[key]
-		delete(c.pending, key)
-		c.mu.Unlock()
-		if !found {
-			continue
-		}
-		c.woken.Add(int64(1 + len(ws.more)))
-		ws.first <- r
-		for _, ch := range ws.more {
-			ch <- r
-		}
+	}
+}
+
+// deliver hands a reply to the calls waiting for it (none: dropped).
+func (c *Client) deliver(key callKey, r result) {
+	c.mu.Lock()
+	ws, found := c.pending[key]
+	delete(c.pending, key)
+	c.mu.Unlock()
+	if !found {
+		return
+	}
+	c.woken.Add(int64(1 + len(ws.more)))
+	ws.first <- r
+	for _, ch := range ws.more {
+		ch <- r
 	}
 }
 
@@ -400,6 +409,12 @@ func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start
 	v, err := c.call(loadKey(o, bt), func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil })
 	if err != nil || v == nil {
 		return nil, 0, 0, false, err
+	}
+	if lr, fast := v.(loadReply); fast {
+		if lr.hasEnd {
+			end = tid.TID(lr.end)
+		}
+		return lr.data, tid.TID(lr.start), end, true, nil
 	}
 	t, isT := wire.AsSeq(v)
 	if !isT || len(t) != 3 {

@@ -68,3 +68,101 @@ func TestReplyKey(t *testing.T) {
 		}
 	}
 }
+
+func loadReplyFrame(t testing.TB, oid, tb uint64, flags any, v any) []byte {
+	b, err := wire.Pickle.Encode(wire.Message{ID: wire.Tuple{be8(oid), be8(tb)}, Flags: flags, Method: wire.ReplyMethod, Args: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkLoadReply compares parseLoadReply's answer with the generic
+// decoder's reading of the same frame, the way reader and LoadBefore use
+// them.
+func checkLoadReply(t testing.TB, frame []byte) bool {
+	key, lr, ok := parseLoadReply(frame)
+	if !ok {
+		return false
+	}
+	m, err := wire.Pickle.Decode(frame)
+	if err != nil {
+		t.Fatalf("fast path accepted % x, generic decoder refuses it: %v", frame, err)
+	}
+	gk, gok := replyKey(m.ID)
+	if !gok || gk != key || m.IsError() || m.Method != wire.ReplyMethod || m.IsHeartbeat() {
+		t.Fatalf("fast path key %+v, generic message %#v", key, m)
+	}
+	tu, isT := wire.AsSeq(m.Args)
+	if !isT || len(tu) != 3 {
+		t.Fatalf("fast path accepted args %#v", m.Args)
+	}
+	data, _ := wire.AsBytes(tu[0])
+	start, _ := wire.AsBytes(tu[1])
+	if !bytes.Equal(data, lr.data) || lr.data == nil || len(start) != 8 || be8(lr.start) == nil || !bytes.Equal(start, be8(lr.start)) {
+		t.Fatalf("fast path data %q start %x, generic %q %x", lr.data, lr.start, data, start)
+	}
+	if (tu[2] != nil) != lr.hasEnd {
+		t.Fatalf("fast path hasEnd %v, generic end %#v", lr.hasEnd, tu[2])
+	}
+	if lr.hasEnd {
+		e, _ := wire.AsBytes(tu[2])
+		if !bytes.Equal(e, be8(lr.end)) {
+			t.Fatalf("fast path end %x, generic %x", lr.end, e)
+		}
+	}
+	return true
+}
+
+func TestParseLoadReply(t *testing.T) {
+	for _, n := range []int{0, 1, 255, 256, 70000} {
+		data := bytes.Repeat([]byte{'d'}, n)
+		for _, end := range []any{nil, be8(0x03e8000000000002)} {
+			f := loadReplyFrame(t, 5, ^uint64(0)>>1, wire.FlagReply, wire.Tuple{data, be8(0x03e8000000000001), end})
+			if !checkLoadReply(t, f) {
+				t.Errorf("fast path refused a plain reply (%d bytes, end %v): % .40x", n, end, f)
+			}
+		}
+	}
+	// Replies the fast path must leave to the generic decoder.
+	refused := map[string][]byte{
+		"error":     loadReplyFrame(t, 5, 6, wire.FlagError, wire.Tuple{"ZODB.POSException.POSKeyError", wire.Tuple{be8(5)}}),
+		"None":      loadReplyFrame(t, 5, 6, wire.FlagReply, nil),
+		"int id":    mustEncode(t, wire.Message{ID: int64(3), Flags: wire.FlagReply, Method: wire.ReplyMethod, Args: wire.Tuple{[]byte("x"), be8(1), nil}}),
+		"str data":  loadReplyFrame(t, 5, 6, wire.FlagReply, wire.Tuple{"x", be8(1), nil}),
+		"short tid": loadReplyFrame(t, 5, 6, wire.FlagReply, wire.Tuple{[]byte("x"), []byte{1}, nil}),
+	}
+	for name, f := range refused {
+		if checkLoadReply(t, f) {
+			t.Errorf("%s: fast path accepted % x", name, f)
+		}
+	}
+	good := loadReplyFrame(t, 5, 6, wire.FlagReply, wire.Tuple{[]byte("xyz"), be8(1), nil})
+	for i := range len(good) {
+		if _, _, ok := parseLoadReply(good[:i]); ok {
+			t.Errorf("fast path accepted a frame cut at %d", i)
+		}
+	}
+	if _, _, ok := parseLoadReply(append(append([]byte{}, good...), 'N')); ok {
+		t.Error("fast path accepted trailing bytes")
+	}
+}
+
+func mustEncode(t testing.TB, m wire.Message) []byte {
+	b, err := wire.Pickle.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// FuzzParseLoadReply: whatever the fast path accepts, the generic decoder
+// reads the same way.
+func FuzzParseLoadReply(f *testing.F) {
+	f.Add(loadReplyFrame(f, 5, 6, wire.FlagReply, wire.Tuple{[]byte("xyz"), be8(1), nil}))
+	f.Add(loadReplyFrame(f, 5, 6, wire.FlagReply, wire.Tuple{bytes.Repeat([]byte{1}, 300), be8(1), be8(2)}))
+	f.Add(loadReplyFrame(f, 5, 6, wire.FlagError, wire.Tuple{"ZODB.POSException.POSKeyError", wire.Tuple{be8(5)}}))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		checkLoadReply(t, frame)
+	})
+}
