@@ -283,7 +283,7 @@ func TestReadOnlyBlobUploadWritesNothing(t *testing.T) {
 		p.stop()
 		return
 	}
-	t.Skipf("known bug (pkg/zeo/server blob.go storeBlobStart/storeBlobChunk): on a `read-only true` server a read-only "+
+	t.Fatalf("regression (pkg/zeo/server blob.go storeBlobStart/storeBlobChunk): on a `read-only true` server a read-only "+
 		"connection's storeBlobStart answers %v instead of ReadOnlyError and storeBlobChunk writes into the blob temporary "+
 		"directory (%d bytes written for 8 MiB of chunks, kept until the connection ends): the upload needs the same "+
 		"c.readOnly check as tpc_begin", startErr, grown)

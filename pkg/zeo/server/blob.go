@@ -39,6 +39,14 @@ func (c *conn) dropBlobUploadLocked() {
 }
 
 func (c *conn) storeBlobStart(id any, args wire.Tuple) (any, error) {
+	// A read-only connection may not upload at all: before this check
+	// storeBlobChunk wrote every chunk into the blob temporary directory,
+	// so a read-only client could fill a read-only server's disk
+	// (docs/reliability.md finding 1). ZEO refuses at tpc_begin; the
+	// upload comes before it, so it is refused here too.
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
 	bs, err := c.blobStorage()
 	if err != nil {
 		return nil, err
@@ -55,6 +63,9 @@ func (c *conn) storeBlobStart(id any, args wire.Tuple) (any, error) {
 }
 
 func (c *conn) storeBlobChunk(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
 	chunk, err := argBytes(args, 0, "chunk")
 	if err != nil {
 		return nil, err
@@ -69,6 +80,9 @@ func (c *conn) storeBlobChunk(id any, args wire.Tuple) (any, error) {
 }
 
 func (c *conn) storeBlobEnd(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
 	oid, err := argOID(args, 0)
 	if err != nil {
 		return nil, err
@@ -108,6 +122,9 @@ func (c *conn) storeBlobEnd(id any, args wire.Tuple) (any, error) {
 // in .tmp (plus at most one character), is accepted. ZEO logs "We're under
 // attack!" for anything else.
 func (c *conn) storeBlobShared(id any, args wire.Tuple) (any, error) {
+	if c.readOnly {
+		return nil, storage.ErrReadOnly
+	}
 	bs, err := c.blobStorage()
 	if err != nil {
 		return nil, err
