@@ -235,6 +235,7 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 		return nil, errNoReply
 	}
 	t.state = tWaiting
+	t.voted = c.srv.obsStart()
 	st := c.store
 	t.shared, t.lockOIDs = false, nil
 	if st.group != nil && groupable(t) {
@@ -465,7 +466,7 @@ func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
 	st.finishMu.Lock()
 	newTid, err := st.group.CommitGroup(t.meta, recs)
 	if err == nil {
-		st.enqueueFinished(&finished{conn: c, msgID: id, tid: newTid, oids: oids})
+		st.enqueueFinished(&finished{conn: c, msgID: id, tid: newTid, oids: oids, voted: t.voted})
 	}
 	st.finishMu.Unlock()
 	c.abortLocked(t) // releases the object locks and forgets the txn
@@ -573,6 +574,7 @@ func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
 	}
 	st.publish(c, newTid, oids)
 	c.callAsync("info", wire.Tuple{st.infoDict()})
+	st.observeCommit(t.voted)
 	c.reply(id, storage.TIDBytes(newTid), nil)
 	st.vis.Unlock()
 	st.commits.Add(1)

@@ -68,6 +68,7 @@ type ztxn struct {
 	// and locks only lockOIDs (see store.acquire).
 	shared   bool
 	lockOIDs []storage.OID
+	voted    time.Time // first vote, for Observer.Commit (observe.go)
 }
 
 type txnIter struct {
@@ -598,11 +599,13 @@ func (c *conn) loadBefore(id any, args wire.Tuple) (any, error) {
 	}
 	st := c.store
 	st.loads.Add(1)
+	started := st.srv.obsStart()
 	// Compute and enqueue the reply under the shared visibility lock: the
 	// invalidation that makes this reply stale cannot be queued before it.
 	st.vis.RLock()
 	defer st.vis.RUnlock()
 	data, start, end, ok, err := st.st.LoadBefore(oid, before)
+	st.observeLoad(started) // before the reply: a client that has it sees the count
 	switch {
 	case err != nil:
 		c.reply(id, nil, err)

@@ -81,6 +81,8 @@ type Server struct {
 	conns     map[*conn]bool
 	closed    bool
 	wg        sync.WaitGroup
+
+	observer atomic.Pointer[observerBox] // SetObserver (observe.go)
 }
 
 // New creates a server for the named storages.
@@ -511,6 +513,7 @@ type finished struct {
 	msgID any
 	tid   tid.TID
 	oids  []storage.OID
+	voted time.Time // first vote, for Observer.Commit
 }
 
 func (st *store) enqueueFinished(f *finished) {
@@ -550,7 +553,11 @@ func (st *store) commitBatches() {
 		if len(batch) == 0 {
 			return
 		}
+		syncStart := st.srv.obsStart()
 		_, err := st.group.SyncGroup()
+		if err == nil {
+			st.observeSync(syncStart, len(batch))
+		}
 		if err != nil {
 			// Python closes a storage whose tpc_finish failed; the group
 			// refuses further commits and nobody is told "committed".
@@ -568,6 +575,7 @@ func (st *store) commitBatches() {
 			}
 			st.publish(f.conn, f.tid, f.oids)
 			f.conn.callAsync("info", info)
+			st.observeCommit(f.voted)
 			f.conn.reply(f.msgID, storage.TIDBytes(f.tid), nil)
 		}
 		st.vis.Unlock()
