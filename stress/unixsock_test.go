@@ -80,11 +80,7 @@ func TestUnixSocketInUse(t *testing.T) {
 	if err == nil {
 		p2.stop()
 		p1.stop()
-		t.Skip("known bug (pkg/zeo/runzeo listener setup): a second runzeo started with the Unix socket address of a running " +
-			"one unlinks the live socket and listens in its place: clients now reach the second server's storage and the first " +
-			"server is orphaned (unreachable, still holding its Data.fs). The TCP path refuses an address that answers; the " +
-			"Unix path should do the same (connect first: answers -> exit 2 'address already in use', refused -> stale, unlink). " +
-			"Python ZEO inherits the unlink from asyncio's create_unix_server, so this is a deliberate improvement")
+		t.Fatal("a second runzeo started on the Unix socket of a running one (it must connect first and refuse a live socket)")
 	}
 	t.Logf("second runzeo refused: %v", err)
 	c = dial(t, sock, client.Options{})

@@ -406,6 +406,17 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	}
 	if s.address.Network == "unix" {
 		if fi, err := os.Lstat(s.address.Path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			// Connect before unlinking: a socket something answers on
+			// belongs to a live server, and unlinking it would orphan
+			// that server while a second one took its clients (ZEO
+			// inherits that unlink from asyncio's create_unix_server;
+			// docs/reliability.md finding 3). Only a socket nobody
+			// answers on (a server killed with SIGKILL) is stale.
+			if c, err := net.DialTimeout("unix", s.address.Path, time.Second); err == nil {
+				c.Close()
+				fmt.Fprintf(stderr, "Error: address %s already in use\nFor help, use runzeo -h\n", s.addressText)
+				return 2
+			}
 			os.Remove(s.address.Path)
 		}
 	}
