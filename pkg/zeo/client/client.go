@@ -63,8 +63,10 @@ type Options struct {
 }
 
 type result struct {
-	v   any
-	err error
+	v    any
+	err  error
+	load loadReply // a loadBefore reply read by parseLoadReply (v is nil then)
+	fast bool      // load is set
 }
 
 // Client is one registered ZEO connection.
@@ -245,7 +247,7 @@ func (c *Client) reader(br *bufio.Reader) {
 		}
 		if c.enc == wire.Pickle {
 			if key, lr, ok := parseLoadReply(frame); ok {
-				c.deliver(key, result{v: lr})
+				c.deliver(key, result{load: lr, fast: true})
 				continue
 			}
 		}
@@ -351,19 +353,22 @@ func (c *Client) Call(method string, args ...any) (any, error) {
 	c.nextID++
 	id := c.nextID
 	c.mu.Unlock()
-	return c.call(intKey(id), c.appendMessage(wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}))
+	// Only loadBefore replies (keyed by (oid, tid)) take the fast path, so
+	// r.v holds the reply here.
+	r := c.call(intKey(id), c.appendMessage(wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}))
+	return r.v, r.err
 }
 
 // call registers a pending call under key, sends its request (unless an
 // identical one is already in flight) and waits for the reply.
-func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) (any, error) {
+func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) result {
 	ch := resultChans.Get().(chan result)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		resultChans.Put(ch)
-		return nil, err
+		return result{err: err}
 	}
 	ws, inFlight := c.pending[key]
 	if inFlight { // identical in-flight loadBefore calls share one request
@@ -383,7 +388,7 @@ func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) (
 	r := <-ch
 	c.woken.Add(-1)
 	resultChans.Put(ch)
-	return r.v, r.err
+	return r
 }
 
 // CallAsync sends a one-way call.
@@ -406,15 +411,17 @@ func (c *Client) Heartbeat() error { return c.write(wire.Heartbeat) }
 func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start, end tid.TID, ok bool, err error) {
 	// The message id of loadBefore is the (oid, tid) tuple itself (§1.3).
 	o, bt, enc := uint64(oid), uint64(before), c.enc
-	v, err := c.call(loadKey(o, bt), func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil })
-	if err != nil || v == nil {
-		return nil, 0, 0, false, err
-	}
-	if lr, fast := v.(loadReply); fast {
+	r := c.call(loadKey(o, bt), func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil })
+	if r.fast {
+		lr := r.load
 		if lr.hasEnd {
 			end = tid.TID(lr.end)
 		}
 		return lr.data, tid.TID(lr.start), end, true, nil
+	}
+	v, err := r.v, r.err
+	if err != nil || v == nil {
+		return nil, 0, 0, false, err
 	}
 	t, isT := wire.AsSeq(v)
 	if !isT || len(t) != 3 {
