@@ -233,6 +233,15 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Errorf("/metrics has no %s%s", name, s1)
 		}
 	}
+	// The latency histograms are shown, empty, before any traffic.
+	hists := []string{"zeo_load_duration_seconds", "zeo_commit_duration_seconds", "zeo_fsync_duration_seconds"}
+	for _, h := range hists {
+		for _, k := range []string{h + "_count" + s1, h + "_sum" + s1, h + `_bucket{storage="1",le="+Inf"}`} {
+			if v, ok := before[k]; !ok || v != 0 {
+				t.Errorf("fresh server: %s = %v (present %v), want 0", k, v, ok)
+			}
+		}
+	}
 	if before["zeo_connections"+s1] != 0 || before["zeo_commits_total"+s1] != 0 || before["zeo_objects"+s1] != 0 {
 		t.Errorf("fresh server: connections %v commits %v objects %v, want 0",
 			before["zeo_connections"+s1], before["zeo_commits_total"+s1], before["zeo_objects"+s1])
@@ -342,6 +351,29 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		if !ck.want(b, a) {
 			t.Errorf("%s: %v -> %v, want %s", ck.name, b, a, ck.what)
 		}
+	}
+	// The histograms counted the same events as the counters: every
+	// load, the two commits (not the conflicting vote), every group sync.
+	delta := func(name string) float64 { return after[name] - before[name] }
+	histChecks := []struct{ hist, counter string }{
+		{"zeo_load_duration_seconds", "zeo_loads_total"},
+		{"zeo_commit_duration_seconds", "zeo_commits_total"},
+		{"zeo_fsync_duration_seconds", "zeo_group_commit_syncs_total"},
+	}
+	for _, hc := range histChecks {
+		n := delta(hc.hist + "_count" + s1)
+		if want := delta(hc.counter + s1); n != want || n < 1 {
+			t.Errorf("%s_count moved by %v, %s by %v: want equal and >= 1", hc.hist, n, hc.counter, want)
+		}
+		if inf := after[hc.hist+`_bucket{storage="1",le="+Inf"}`]; inf != after[hc.hist+"_count"+s1] {
+			t.Errorf("%s: +Inf bucket %v, count %v", hc.hist, inf, after[hc.hist+"_count"+s1])
+		}
+		if sum := after[hc.hist+"_sum"+s1]; !(sum > 0 && sum < 60*after[hc.hist+"_count"+s1]) {
+			t.Errorf("%s_sum %v for %v observations", hc.hist, sum, after[hc.hist+"_count"+s1])
+		}
+	}
+	if n := delta("zeo_commit_duration_seconds_count" + s1); n != 2 {
+		t.Errorf("zeo_commit_duration_seconds_count moved by %v, want 2", n)
 	}
 	// The file really has that many bytes.
 	if fi, err := os.Stat(data); err != nil || float64(fi.Size()) != after["zeo_storage_bytes"+s1] {
