@@ -46,14 +46,16 @@ func (r *recorder) Sync(st string, d time.Duration, txns int) {
 	r.mu.Unlock()
 }
 
-// counts returns loads, commits, syncs and the transactions synced.
-func (r *recorder) counts(st string) (int, int, int, int) {
+// counts returns loads, commits, syncs and the transactions synced,
+// failing t on a negative duration.
+func (r *recorder) counts(t *testing.T, st string) (int, int, int, int) {
+	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, l := range [][]time.Duration{r.loads[st], r.commits[st], r.syncs[st]} {
 		for _, d := range l {
 			if d < 0 {
-				panic("negative duration observed")
+				t.Errorf("negative duration %v observed", d)
 			}
 		}
 	}
@@ -120,7 +122,7 @@ func TestObserverSeesLoadsCommitsAndSyncs(t *testing.T) {
 		}
 		tx.Abort()
 
-		loads, commits, syncs, synced := rec.counts("fs")
+		loads, commits, syncs, synced := rec.counts(t, "fs")
 		if loads < 3 || commits != 2 {
 			t.Errorf("noGroup=%v: %d loads, %d commits observed, want >= 3 and 2", noGroup, loads, commits)
 		}
@@ -143,7 +145,7 @@ func TestObserverSeesLoadsCommitsAndSyncs(t *testing.T) {
 		if _, _, err := c.Load(oids[1]); err != nil {
 			t.Fatal(err)
 		}
-		if l, _, _, _ := rec.counts("fs"); l != loads {
+		if l, _, _, _ := rec.counts(t, "fs"); l != loads {
 			t.Errorf("load observed after SetObserver(nil): %d -> %d", loads, l)
 		}
 	}
