@@ -153,6 +153,10 @@ var ZEOType = &SectionType{Name: "zeo",
 		// (spec README decision 5).
 		{Name: "monitor-address", Type: SocketBindingAddress},
 		{Name: "metrics-address", Type: SocketBindingAddress}, // zdkit: runzeo's HTTP metrics, pprof, /status (issue 10)
+		{Name: "max-frame", Type: ByteSize},                   // zdkit: largest incoming frame (issue 8)
+		{Name: "max-pending-stores", Type: Integer},           // zdkit: stores per transaction before vote (issue 8)
+		{Name: "max-connections", Type: Integer},              // zdkit: open client connections (issue 8)
+		{Name: "handshake-timeout", Type: TimeInterval},       // zdkit: seconds to finish the handshake (issue 8)
 		{Name: "authentication-protocol", Obsolete: sslHint},
 		{Name: "authentication-database", Obsolete: sslHint},
 		{Name: "authentication-realm", Obsolete: sslHint},

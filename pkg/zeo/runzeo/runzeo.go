@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -112,8 +113,14 @@ type settings struct {
 	cpuProfile  string
 	tls         *tls.Config
 	storages    []storageSpec
-	logCfg      logging.Config
-	hasEventlog bool
+	// The limits of issue 8, in server.Options's terms (0: the server's
+	// default, negative: none).
+	maxFrame         int
+	maxPendingStores int
+	maxConnections   int
+	handshakeTimeout time.Duration
+	logCfg           logging.Config
+	hasEventlog      bool
 }
 
 type storageSpec struct {
@@ -257,6 +264,9 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 	if raw, ok := z.Raw("metrics-address"); ok {
 		a := z.Address("metrics-address")
 		s.metrics, s.metricsText = &a, raw
+	}
+	if err := s.limitsFromConfig(z); err != nil {
+		return err
 	}
 	if ssl := z.Section("ssl"); ssl != nil {
 		tc, err := tlsConfig(ssl)
@@ -470,6 +480,8 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		ReadOnly: s.readOnly, InvalidationQueueSize: s.invqSize, InvalidationAge: s.invAge, TransactionTimeout: s.timeout,
 		TransactionTimeoutText: s.timeoutText, StorageOrder: order,
 		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
+		MaxFrame: s.maxFrame, MaxPendingStores: s.maxPendingStores, MaxConnections: s.maxConnections,
+		HandshakeTimeout: s.handshakeTimeout,
 	})
 	if err != nil {
 		closeAll()
@@ -612,4 +624,57 @@ func pyAddr(a zconfig.Address) string {
 		return zconfig.PyRepr(a.Path)
 	}
 	return fmt.Sprintf("(%s, %d)", zconfig.PyRepr(a.Host), a.Port)
+}
+
+// limitsFromConfig reads <zeo>'s limit keys (issue 8; docs/runzeo.md).
+// In the file 0 means "no limit"; a negative value is refused with the
+// key's position.
+func (s *settings) limitsFromConfig(z *zconfig.Node) error {
+	neg := func(key string) error {
+		v, _ := z.Value(key)
+		return fmt.Errorf("%s: %s must not be negative, got %s", v.Pos, key, zconfig.PyRepr(v.Raw))
+	}
+	if z.Has("max-frame") {
+		n := z.Bytes("max-frame")
+		switch {
+		case n < 0:
+			return neg("max-frame")
+		case n > math.MaxUint32:
+			// A frame's length word is 32 bits.
+			v, _ := z.Value("max-frame")
+			return fmt.Errorf("%s: max-frame %s is beyond the 4 GiB a frame header can announce", v.Pos, zconfig.PyRepr(v.Raw))
+		case n == 0:
+			s.maxFrame = math.MaxUint32
+		default:
+			s.maxFrame = int(n)
+		}
+	}
+	ints := []struct {
+		key string
+		dst *int
+	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections}}
+	for _, k := range ints {
+		if !z.Has(k.key) {
+			continue
+		}
+		n := z.Int(k.key)
+		if n < 0 {
+			return neg(k.key)
+		}
+		*k.dst = n
+		if n == 0 {
+			*k.dst = -1
+		}
+	}
+	if z.Has("handshake-timeout") {
+		d := z.Duration("handshake-timeout")
+		if d < 0 {
+			return neg("handshake-timeout")
+		}
+		s.handshakeTimeout = d
+		if d == 0 {
+			s.handshakeTimeout = -1
+		}
+	}
+	return nil
 }

@@ -100,6 +100,30 @@ func (c *conn) addOp(txnID any, op txnOp) error {
 	if t.state == tWaiting || t.state == tVoted {
 		return stErr("store after vote")
 	}
+	// The server buffers a transaction's stores until vote, so without a
+	// cap one client grows its memory without bound (issue 8;
+	// docs/reliability.md finding 5). The stores are one-way calls, so
+	// the refusal is kept for the vote, which answers it as a
+	// StorageTransactionError the client raises; meanwhile what was
+	// buffered is dropped and later stores are ignored.
+	if t.overLimit != nil {
+		if op.blob != "" {
+			os.Remove(op.blob)
+		}
+		return nil
+	}
+	if max := c.srv.opts.MaxPendingStores; max > 0 && len(t.ops) >= max {
+		if _, dup := t.storeIdx[op.oid]; !dup || op.kind != opStore {
+			t.overLimit = stErr(fmt.Sprintf("too many stores in one transaction: more than %d (max-pending-stores)", max))
+			c.srv.log.error("ZEO.StorageServer", "(%s) transaction refused: more than %d pending stores (max-pending-stores)", c.labelAddrLocked(), max)
+			t.removeBlobs()
+			if op.blob != "" {
+				os.Remove(op.blob)
+			}
+			t.ops, t.storeIdx = nil, map[storage.OID]int{}
+			return nil
+		}
+	}
 	if op.kind == opStore {
 		if i, ok := t.storeIdx[op.oid]; ok {
 			if old := t.ops[i].blob; old != "" && old != op.blob {
@@ -233,6 +257,12 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 		// (README decision 4): vote again at once.
 		c.doVoteLocked(t, id)
 		return nil, errNoReply
+	}
+	if t.overLimit != nil {
+		err := t.overLimit
+		c.abortLocked(t)
+		c.store.aborts.Add(1)
+		return nil, err
 	}
 	t.state = tWaiting
 	t.voted = c.srv.obsStart()

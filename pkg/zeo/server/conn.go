@@ -69,6 +69,10 @@ type ztxn struct {
 	shared   bool
 	lockOIDs []storage.OID
 	voted    time.Time // first vote, for Observer.Commit (observe.go)
+	// overLimit is set once the transaction exceeded
+	// Options.MaxPendingStores: its ops are dropped and vote answers
+	// this error (issue 8).
+	overLimit error
 }
 
 type txnIter struct {
@@ -255,14 +259,27 @@ func (c *conn) serve() {
 	} else {
 		s.log.info("ZEO.asyncio.base", "Connected ZEO.asyncio.server.ServerProtocol(%s)", pyQuote(c.nc.LocalAddr().String()))
 	}
+	// Handshake timeout (issue 8): a peer that never completes the TLS
+	// handshake or never answers the protocol frame would pin this
+	// goroutine and its descriptor for ever; ZEO keeps such sockets.
+	if d := s.opts.HandshakeTimeout; d > 0 {
+		c.nc.SetDeadline(time.Now().Add(d))
+	}
 	// The server speaks first (zeo-protocol.md §1.2).
 	if err := wire.WriteFrame(c.nc, enc.ProtocolID()); err != nil {
+		if isTimeout(err) {
+			s.log.warning("ZEO.asyncio.server", "dropped %s: no handshake within %v (handshake-timeout)", c.nc.RemoteAddr(), s.opts.HandshakeTimeout)
+		}
 		return
 	}
 	hs, err := wire.ReadFrame(c.nc, 1024)
 	if err != nil {
+		if isTimeout(err) {
+			s.log.warning("ZEO.asyncio.server", "dropped %s: no handshake within %v (handshake-timeout)", c.nc.RemoteAddr(), s.opts.HandshakeTimeout)
+		}
 		return
 	}
+	c.nc.SetDeadline(time.Time{})
 	if string(hs) == "ruok" {
 		_ = wire.WriteFrame(c.nc, s.RuokJSON())
 		return
@@ -1072,4 +1089,10 @@ func (c *conn) iteratorGC(id any, args wire.Tuple) (any, error) {
 		}
 	}
 	return nil, nil
+}
+
+// isTimeout reports a deadline expiry (the handshake timeout).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

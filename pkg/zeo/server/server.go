@@ -46,6 +46,20 @@ type Options struct {
 	Msgpack bool
 	// MaxFrame caps one incoming frame (0: wire.DefaultMaxFrame).
 	MaxFrame int
+	// MaxPendingStores caps the stores (and checkCurrentSerialInTransaction
+	// calls) one transaction buffers before its vote; the vote of a
+	// transaction over it fails with StorageTransactionError and the
+	// transaction is aborted (issue 8). 0: DefaultMaxPendingStores;
+	// negative: no limit.
+	MaxPendingStores int
+	// MaxConnections caps the open client connections; one accepted over
+	// it is closed at once with a log line (issue 8). 0:
+	// DefaultMaxConnections; negative: no limit.
+	MaxConnections int
+	// HandshakeTimeout drops a connection that has not completed its
+	// handshake (TLS, then the protocol frame) within it (issue 8). 0:
+	// DefaultHandshakeTimeout; negative: none.
+	HandshakeTimeout time.Duration
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// NoGroupCommit makes every transaction take the storage-wide commit
@@ -55,6 +69,25 @@ type Options struct {
 	// Log receives the server's log records (nil: discarded). name is the
 	// Python logger name the line would carry (ZEO.StorageServer, ...).
 	Log func(level Level, name, msg string)
+}
+
+// Defaults of the limits issue 8 asks for: high enough for real use.
+const (
+	DefaultMaxPendingStores = 100000
+	DefaultMaxConnections   = 1000
+	DefaultHandshakeTimeout = 60 * time.Second
+)
+
+// limitDefault maps an Options limit to the one in force: 0 is the
+// default, a negative value no limit (returned as 0).
+func limitDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Level is a log record's severity (Python logging's levels).
@@ -93,6 +126,9 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	if opts.InvalidationQueueSize <= 0 {
 		opts.InvalidationQueueSize = 100
 	}
+	opts.MaxPendingStores = limitDefault(opts.MaxPendingStores, DefaultMaxPendingStores)
+	opts.MaxConnections = limitDefault(opts.MaxConnections, DefaultMaxConnections)
+	opts.HandshakeTimeout = limitDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	s := &Server{
 		opts:      opts,
 		stores:    map[string]*store{},
@@ -196,6 +232,16 @@ func (s *Server) Serve(l net.Listener) error {
 			s.mu.Unlock()
 			nc.Close()
 			return nil
+		}
+		// Connection limit (issue 8): each connection costs goroutines,
+		// buffers and a file descriptor, so past the limit a new one is
+		// closed before the server says anything; the client sees EOF
+		// and retries later. ZEO has no such limit.
+		if max := s.opts.MaxConnections; max > 0 && len(s.conns) >= max {
+			s.mu.Unlock()
+			s.log.warning("ZEO.asyncio.server", "refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max)
+			nc.Close()
+			continue
 		}
 		s.conns[c] = true
 		s.wg.Add(1)
