@@ -344,7 +344,7 @@ func (c *Client) callback(m wire.Message) {
 }
 
 func (c *Client) write(m wire.Message) error {
-	return c.send(c.appendMessage(m), true)
+	return c.sendMessage(m, true)
 }
 
 // Call makes a synchronous call and waits for its reply.
@@ -355,13 +355,14 @@ func (c *Client) Call(method string, args ...any) (any, error) {
 	c.mu.Unlock()
 	// Only loadBefore replies (keyed by (oid, tid)) take the fast path, so
 	// r.v holds the reply here.
-	r := c.call(intKey(id), c.appendMessage(wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}))
+	m := wire.Message{ID: id, Flags: false, Method: method, Args: wire.Tuple(args)}
+	r := c.call(intKey(id), func() error { return c.sendMessage(m, false) })
 	return r.v, r.err
 }
 
 // call registers a pending call under key, sends its request (unless an
 // identical one is already in flight) and waits for the reply.
-func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) result {
+func (c *Client) call(key callKey, sendRequest func() error) result {
 	ch := resultChans.Get().(chan result)
 	c.mu.Lock()
 	if c.err != nil {
@@ -379,7 +380,7 @@ func (c *Client) call(key callKey, appendPayload func([]byte) ([]byte, error)) r
 	c.pending[key] = ws
 	c.mu.Unlock()
 	if !inFlight {
-		if err := c.send(appendPayload, false); err != nil {
+		if err := sendRequest(); err != nil {
 			// An encoding error, or the connection failed: fail it
 			// (idempotent), which answers every pending call, ours too.
 			c.fail(err)
@@ -411,7 +412,9 @@ func (c *Client) Heartbeat() error { return c.write(wire.Heartbeat) }
 func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start, end tid.TID, ok bool, err error) {
 	// The message id of loadBefore is the (oid, tid) tuple itself (§1.3).
 	o, bt, enc := uint64(oid), uint64(before), c.enc
-	r := c.call(loadKey(o, bt), func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil })
+	r := c.call(loadKey(o, bt), func() error {
+		return c.send(func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil }, false)
+	})
 	if r.fast {
 		lr := r.load
 		if lr.hasEnd {

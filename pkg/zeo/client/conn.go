@@ -96,13 +96,13 @@ type frameWriter struct {
 // pin its size for the connection's life.
 const maxSpare = 256 << 10
 
-// send queues one frame (append adds the payload to a buffer) and
-// makes sure it gets written. With wait false the caller does not wait
-// for another sender's write of its frame (calls learn of a failure
-// through their reply); with wait true it returns that write's error
-// (one-way calls, whose callers expect the write error, as before).
-// failed is true when this call saw a write error first-hand, so the
-// caller should fail the connection.
+// send queues one frame (appendPayload appends its payload to the
+// buffer, under the writer's lock) and makes sure it gets written. With
+// wait false the caller does not wait for another sender's write of its
+// frame (calls learn of a failure through their reply); with wait true it
+// returns that write's error (one-way calls, whose callers expect the
+// write error, as before). A write error fails the connection: a frame
+// cut short leaves the stream unusable.
 func (c *Client) send(appendPayload func([]byte) ([]byte, error), wait bool) (err error) {
 	w := &c.w
 	w.mu.Lock()
@@ -172,16 +172,15 @@ func (c *Client) send(appendPayload func([]byte) ([]byte, error), wait bool) (er
 	return err
 }
 
-// appendMessage is the general encoder: the message marshalled by the
-// wire package, appended.
-func (c *Client) appendMessage(m wire.Message) func([]byte) ([]byte, error) {
-	return func(b []byte) ([]byte, error) {
-		p, err := c.enc.Encode(m)
-		if err != nil {
-			return nil, err
-		}
-		return append(b, p...), nil
+// sendMessage marshals m with the generic encoder, outside the writer's
+// lock (a large store must not hold up other callers' frames), and sends
+// it.
+func (c *Client) sendMessage(m wire.Message, wait bool) error {
+	p, err := c.enc.Encode(m)
+	if err != nil {
+		return err
 	}
+	return c.send(func(b []byte) ([]byte, error) { return append(b, p...), nil }, wait)
 }
 
 // appendLoadBefore appends the loadBefore call message
