@@ -102,7 +102,8 @@ func msgpackSeq(e *msgpack.Encoder, x []any, depth int) error {
 func DecodeMsgpack(data []byte) (any, error) {
 	r := bytes.NewReader(data)
 	d := msgpack.NewDecoder(r)
-	v, err := msgpackValue(d, r, 0)
+	b := newValueBudget(len(data))
+	v, err := msgpackValue(d, r, &b, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,19 @@ func mpErr(r *bytes.Reader, format string, a ...any) error {
 	return fmt.Errorf("%w at byte %d: %s", ErrMsgpack, r.Size()-int64(r.Len()), fmt.Sprintf(format, a...))
 }
 
-func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
+// msgpackValue decodes one value and charges its cost to b
+// (ErrValueBudget): the interface slot holding it is charged by its
+// container, before the container is allocated, so only the value's own
+// header is charged here.
+func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth int) (any, error) {
+	v, err := msgpackValue1(d, r, b, depth)
+	if err == nil && !b.spend(valueCost(v)-16) {
+		return nil, b.err(ErrMsgpack, int(r.Size()))
+	}
+	return v, err
+}
+
+func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, mpErr(r, "nested deeper than %d", maxDepth)
 	}
@@ -188,9 +201,12 @@ func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 		if n < 0 || n > r.Len() { // every element takes at least one byte
 			return nil, mpErr(r, "array length %d beyond data", n)
 		}
+		if !b.spend(16 * n) {
+			return nil, b.err(ErrMsgpack, int(r.Size()))
+		}
 		t := make(Tuple, n)
 		for i := range t {
-			if t[i], err = msgpackValue(d, r, depth+1); err != nil {
+			if t[i], err = msgpackValue(d, r, b, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -203,9 +219,12 @@ func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 		if n < 0 || 2*n > r.Len() {
 			return nil, mpErr(r, "map length %d beyond data", n)
 		}
+		if !b.spend(32 * n) {
+			return nil, b.err(ErrMsgpack, int(r.Size()))
+		}
 		m := &Dict{Items: make([]DictItem, 0, n)}
 		for i := 0; i < n; i++ {
-			k, err := msgpackValue(d, r, depth+1)
+			k, err := msgpackValue(d, r, b, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -215,7 +234,7 @@ func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 			default:
 				return nil, mpErr(r, "map key of type %T", k)
 			}
-			v, err := msgpackValue(d, r, depth+1)
+			v, err := msgpackValue(d, r, b, depth+1)
 			if err != nil {
 				return nil, err
 			}

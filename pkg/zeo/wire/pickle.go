@@ -333,13 +333,16 @@ type pdec struct {
 	pos   int
 	stack []any
 	memo  map[int64]any
+	// budget bounds the values built (ErrValueBudget); push charges it
+	// and run checks it once per opcode.
+	budget valueBudget
 }
 
 // DecodePickle unmarshals one pickle (protocols 0-3, and the protocol 4
 // opcodes that a plain value can use). It never panics and allocates at
 // most a small multiple of len(data).
 func DecodePickle(data []byte) (v any, err error) {
-	d := &pdec{data: data, memo: map[int64]any{}}
+	d := &pdec{data: data, memo: map[int64]any{}, budget: newValueBudget(len(data))}
 	v, err = d.run()
 	if err != nil {
 		return nil, err
@@ -413,7 +416,10 @@ func (d *pdec) line() ([]byte, error) {
 	return nil, d.errf("unterminated line")
 }
 
-func (d *pdec) push(v any) { d.stack = append(d.stack, v) }
+func (d *pdec) push(v any) {
+	d.budget.spend(valueCost(v))
+	d.stack = append(d.stack, v)
+}
 
 func (d *pdec) pop() (any, error) {
 	if len(d.stack) == 0 {
@@ -482,6 +488,9 @@ func (d *pdec) text(b []byte) (string, error) {
 
 func (d *pdec) run() (any, error) {
 	for {
+		if d.budget.left < 0 {
+			return nil, d.budget.err(ErrPickle, len(d.data))
+		}
 		if d.pos >= len(d.data) {
 			return nil, d.errf("no STOP opcode")
 		}
@@ -887,7 +896,9 @@ func (d *pdec) run() (any, error) {
 			if !ok {
 				return nil, d.errf("memo key %d missing", idx)
 			}
-			d.push(v)
+			// A memo get shares the value: only its slot is new.
+			d.budget.spend(16)
+			d.stack = append(d.stack, v)
 		case opGlobal:
 			mod, err := d.line()
 			if err != nil {
