@@ -68,10 +68,13 @@ func nextCommitter(t *testing.T, addr, label string, h *hot) tid.TID {
 		// A transaction abandoned right after tpc_finish may become
 		// visible after our read of the hot object: then vote answers a
 		// conflict, and, like a real client, we read again and retry.
+		// Under group commit it stays invisible until its batch is
+		// durable, so the retry waits a little before reading again.
 		serial := h.serial
 		for attempt := 0; ; attempt++ {
 			tt, err := commit(c, both, []tid.TID{serial, 0}, [][]byte{rec, rec})
-			if errors.Is(err, errConflicts) && attempt < 3 {
+			if errors.Is(err, errConflicts) && attempt < 100 {
+				time.Sleep(20 * time.Millisecond)
 				if _, serial, err = c.Load(h.oid); err == nil {
 					continue
 				}
