@@ -274,9 +274,24 @@ func TestConnectionLimit(t *testing.T) {
 	path := filepath.Join(dir, "Data.fs")
 	addr := freeAddr(t)
 	p := startZEO(t, dir, addr, fsConf(path, fmt.Sprintf("  max-connections %d", limit), ""))
+	// startZEO's readiness probe was a connection too, and the server
+	// forgets a closed connection asynchronously: until it has, one of
+	// these may be refused, so each is retried for a while.
 	var cs []*client.Client
 	for i := 0; i < limit; i++ {
-		cs = append(cs, dial(t, addr, client.Options{}))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := tryDial(addr, client.Options{Timeout: 2 * time.Second})
+			if err == nil {
+				t.Cleanup(func() { c.Close() })
+				cs = append(cs, c)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connection %d of max-connections %d: %v", i+1, limit, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
