@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 
 	"encoding/binary"
@@ -12,7 +13,9 @@ import (
 )
 
 // walk checks that the blocks tile the file from the header to its end
-// and that every index entry points at a matching record.
+// and that every index entry points at a matching record that starts a
+// block, no two entries at the same block (so no two indexed records
+// overlap).
 func walk(t *testing.T, c *Cache) {
 	t.Helper()
 	b, err := os.ReadFile(c.path)
@@ -23,7 +26,9 @@ func walk(t *testing.T, c *Cache) {
 		t.Fatalf("file is %d bytes, maxsize %d", len(b), c.maxsize)
 	}
 	ofs := int64(HeaderSize)
+	starts := map[int64]bool{} // block starts
 	for ofs < c.maxsize {
+		starts[ofs] = true
 		var size int64
 		switch st := b[ofs]; st {
 		case 'a', 'f':
@@ -45,7 +50,18 @@ func walk(t *testing.T, c *Cache) {
 		t.Fatalf("blocks end at %d, file at %d", ofs, c.maxsize)
 	}
 	n := 0
+	seen := map[int64]bool{}
+	entry := func(o int64, what string) {
+		if !starts[o] {
+			t.Fatalf("%s -> %d is not the start of a block", what, o)
+		}
+		if seen[o] {
+			t.Fatalf("%s -> %d: another index entry points there too", what, o)
+		}
+		seen[o] = true
+	}
 	for oid, o := range c.current {
+		entry(o, fmt.Sprintf("current[%x]", oid))
 		if b[o] != 'a' || binary.BigEndian.Uint64(b[o+5:]) != oid || binary.BigEndian.Uint64(b[o+21:]) != 0 {
 			t.Fatalf("current[%x] -> %d is not its record", oid, o)
 		}
@@ -53,6 +69,7 @@ func walk(t *testing.T, c *Cache) {
 	}
 	for oid, l := range c.noncur {
 		for _, r := range l {
+			entry(r.ofs, fmt.Sprintf("noncurrent[%x][%x]", oid, r.start))
 			if b[r.ofs] != 'a' || binary.BigEndian.Uint64(b[r.ofs+5:]) != oid || binary.BigEndian.Uint64(b[r.ofs+13:]) != r.start {
 				t.Fatalf("noncurrent[%x][%x] -> %d is not its record", oid, r.start, r.ofs)
 			}

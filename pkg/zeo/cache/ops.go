@@ -63,7 +63,10 @@ func (c *Cache) readRecord(ofs int64, oid uint64, withData bool) (*record, error
 
 // Load returns the current revision of oid: its data and start tid.
 // ok is false on a miss.  A hit far behind the ring pointer is copied
-// forward (ZODB 3.10.3's "slightly MRU-ish" rearrangement).
+// forward (ZODB 3.10.3's "slightly MRU-ish" rearrangement); like any
+// store, the copy evicts what lies at the ring pointer, which may be
+// other current records, so loading one oid can make a later load of
+// another miss (ZEO's ClientCache.load does the same).
 func (c *Cache) Load(oid uint64) (data []byte, tid uint64, ok bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
