@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: lay down a ZEO instance with mkzeoinst, start it under zdrun with the
-# instance's bin/zeoctl (zdctl), and show it serving with zeoup. It stays up
+# instance's bin/zeoctl (zdctl), and show it serving: zeoup stores and loads
+# root['zeoup'], before and after a restart. It stays up
 # until `make demo-stop`.
 # Everything lives under ./demo and only loopback addresses are used.
 set -euo pipefail
@@ -31,10 +32,10 @@ trap cleanup EXIT
 say "$BIN/mkzeoinst" "$HOME_DIR" "127.0.0.1:$port"
 say "$HOME_DIR/bin/zeoctl" start
 say "$HOME_DIR/bin/zeoctl" status
-say "$BIN/zeoup" -a "127.0.0.1:$port"
+say "$BIN/zeoup" -v -a "127.0.0.1:$port"
 say "$BIN/fstest" -v "$HOME_DIR/var/Data.fs"
 say "$HOME_DIR/bin/zeoctl" restart
-say "$BIN/zeoup" -a "127.0.0.1:$port"
+say "$BIN/zeoup" -v -a "127.0.0.1:$port"
 printf '\n\033[1m$ echo status | %s\033[0m\n' "$HOME_DIR/bin/zeoctl"
 echo status | "$HOME_DIR/bin/zeoctl"
 echo
