@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"os"
@@ -33,19 +34,19 @@ func TestPyRepr(t *testing.T) {
 		{"bad\xffbyte", `'bad\udcffbyte'`},
 	}
 	for _, c := range cases {
-		if got := PyRepr(c.in); got != c.want {
-			t.Errorf("PyRepr(%q) = %s, want %s", c.in, got, c.want)
+		if got := pyrepr.Str(c.in); got != c.want {
+			t.Errorf("pyrepr.Str(%q) = %s, want %s", c.in, got, c.want)
 		}
 		back, err := ParsePyStrList("[" + c.want + "]")
 		if err != nil || len(back) != 1 || back[0] != c.in {
 			t.Errorf("ParsePyStrList([%s]) = %q, %v; want [%q]", c.want, back, err, c.in)
 		}
 	}
-	if got := PyListRepr([]string{"sleep", "100"}); got != `['sleep', '100']` {
+	if got := pyrepr.List([]string{"sleep", "100"}); got != `['sleep', '100']` {
 		t.Errorf("PyListRepr = %s", got)
 	}
-	if got := PyListRepr(nil); got != `[]` {
-		t.Errorf("PyListRepr(nil) = %s", got)
+	if got := pyrepr.List(nil); got != `[]` {
+		t.Errorf("pyrepr.List(nil) = %s", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"reflect"
 	"testing"
 )
@@ -18,7 +19,7 @@ func FuzzParsePyStrList(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := ParsePyStrList(PyListRepr(words))
+		again, err := ParsePyStrList(pyrepr.List(words))
 		if err != nil || !reflect.DeepEqual(again, words) {
 			t.Fatalf("round trip of %q: %q, %v", words, again, err)
 		}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // ErrPyLiteral is returned (wrapped in a *PyLiteralError) when a Python
@@ -26,73 +25,6 @@ func (e *PyLiteralError) Error() string {
 }
 
 func (e *PyLiteralError) Unwrap() error { return ErrPyLiteral }
-
-// PyRepr returns the text Python 3's repr() gives for the str s.
-//
-// Python picks single quotes unless the string contains a single quote and no
-// double quote. Non-printable characters are escaped as \t \n \r, \xNN,
-// \uNNNN or \UNNNNNNNN; printable non-ASCII characters are kept. Bytes that
-// are not valid UTF-8 are shown as the lone surrogates \udcNN that Python's
-// surrogateescape decoding (used for file names and argv) produces.
-func PyRepr(s string) string {
-	quote := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		quote = '"'
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte(quote)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			fmt.Fprintf(&b, `\udc%02x`, s[i])
-			i++
-			continue
-		}
-		i += size
-		switch {
-		case r == rune(quote) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x7f && r >= 0x20:
-			b.WriteRune(r)
-		case r >= 0x80 && unicode.IsPrint(r):
-			// unicode.IsPrint matches str.isprintable(): letters,
-			// marks, numbers, punctuation, symbols and the ASCII
-			// space; other spaces and format characters escape.
-			b.WriteRune(r)
-		case r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r < 0x10000:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		}
-	}
-	b.WriteByte(quote)
-	return b.String()
-}
-
-// PyListRepr returns the text Python's repr() gives for a list of str, e.g.
-// ['sleep', '100'].
-func PyListRepr(words []string) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, w := range words {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(PyRepr(w))
-	}
-	b.WriteByte(']')
-	return b.String()
-}
 
 // ParsePyStrList parses a Python list-of-str literal as written by repr()
 // (and, more loosely, by hand: either quote, optional trailing comma, blanks

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"os"
@@ -112,7 +113,7 @@ func Dispatch(cmds map[string]Command, line string) string {
 	}
 	c, ok := cmds[name]
 	if !ok || c.Run == nil {
-		return "Unknown command " + PyRepr(name) + "; 'help' for a list"
+		return "Unknown command " + pyrepr.Str(name) + "; 'help' for a list"
 	}
 	return c.Run(words[1:])
 }
@@ -173,7 +174,7 @@ type AlreadyRunningError struct {
 }
 
 func (e *AlreadyRunningError) Error() string {
-	return fmt.Sprintf("Another zrdun is already up using socket %s:\n%s", PyRepr(e.Path), e.Reply)
+	return fmt.Sprintf("Another zrdun is already up using socket %s:\n%s", pyrepr.Str(e.Path), e.Reply)
 }
 
 func (e *AlreadyRunningError) Unwrap() error { return ErrAlreadyRunning }

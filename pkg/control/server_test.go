@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"os"
@@ -37,7 +38,7 @@ func rawCall(t *testing.T, sock string, data []byte) string {
 
 var testCmds = map[string]Command{
 	"status":            {Help: "report status", Run: func([]string) string { return "application=1\n" }},
-	"kill":              {Help: "send a signal", Run: func(a []string) string { return "args=" + PyListRepr(a) }},
+	"kill":              {Help: "send a signal", Run: func(a []string) string { return "args=" + pyrepr.List(a) }},
 	"reopen_transcript": {Help: "reopen", Run: func([]string) string { return "" }},
 }
 

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"regexp"
 	"strconv"
 	"strings"
@@ -111,8 +112,8 @@ func (st *Status) Format() string {
 	b.WriteString("testing=" + strconv.Itoa(st.Testing) + "\n")
 	b.WriteString("manager=" + strconv.Itoa(st.Manager) + "\n")
 	b.WriteString("backofflimit=" + strconv.Itoa(st.BackoffLimit) + "\n")
-	b.WriteString("filename=" + PyRepr(st.Filename) + "\n")
-	b.WriteString("args=" + PyListRepr(st.Args) + "\n")
+	b.WriteString("filename=" + pyrepr.Str(st.Filename) + "\n")
+	b.WriteString("args=" + pyrepr.List(st.Args) + "\n")
 	return b.String()
 }
 

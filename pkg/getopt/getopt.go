@@ -3,6 +3,7 @@ package getopt
 import (
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"reflect"
 	"strings"
@@ -264,7 +265,7 @@ func (p *Parser) Parse(args []string) (*Result, error) {
 		case o.Convert != nil:
 			cv, err := o.Convert(pr.Value)
 			if err != nil {
-				return nil, &UsageError{Msg: fmt.Sprintf("invalid value for %s %s: %v", pr.Opt, PyRepr(pr.Value), err), Opt: pr.Opt}
+				return nil, &UsageError{Msg: fmt.Sprintf("invalid value for %s %s: %v", pr.Opt, pyrepr.Str(pr.Value), err), Opt: pr.Opt}
 			}
 			v = cv
 		}
@@ -274,57 +275,9 @@ func (p *Parser) Parse(args []string) (*Result, error) {
 			if reflect.DeepEqual(old, v) {
 				continue
 			}
-			return nil, &UsageError{Msg: fmt.Sprintf("conflicting command line option %s", PyRepr(pr.Opt)), Opt: pr.Opt}
+			return nil, &UsageError{Msg: fmt.Sprintf("conflicting command line option %s", pyrepr.Str(pr.Opt)), Opt: pr.Opt}
 		}
 		r.Values[o.Name] = v
 	}
 	return r, nil
-}
-
-// PyRepr quotes s as Python's repr() does for str, since zdaemon's
-// messages embed reprs ('-p', 'notanumber', "it's").
-func PyRepr(s string) string {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == rune(q):
-			b.WriteByte('\\')
-			b.WriteByte(q)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r == 0xfffd:
-			b.WriteString(`\ufffd`)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
-}
-
-// PyList renders words as a Python list of str reprs: ['sleep', '100'].
-func PyList(words []string) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, w := range words {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(PyRepr(w))
-	}
-	b.WriteByte(']')
-	return b.String()
 }

@@ -2,6 +2,7 @@ package getopt
 
 import (
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"reflect"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func TestScan(t *testing.T) {
 func toInt(s string) (any, error) {
 	v, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return nil, errors.New("invalid literal for int() with base 10: " + PyRepr(s))
+		return nil, errors.New("invalid literal for int() with base 10: " + pyrepr.Str(s))
 	}
 	return v, nil
 }
@@ -107,15 +108,15 @@ func TestPyRepr(t *testing.T) {
 		"abc": "'abc'", "it's": `"it's"`, `a'b"c`: `'a\'b"c'`, "a\nb\\": `'a\nb\\'`, "\x01": `'\x01'`,
 	}
 	for in, want := range cases {
-		if got := PyRepr(in); got != want {
-			t.Errorf("PyRepr(%q) = %s, want %s", in, got, want)
+		if got := pyrepr.Str(in); got != want {
+			t.Errorf("pyrepr.Str(%q) = %s, want %s", in, got, want)
 		}
 	}
-	if got := PyList([]string{"sleep", "100"}); got != "['sleep', '100']" {
+	if got := pyrepr.List([]string{"sleep", "100"}); got != "['sleep', '100']" {
 		t.Errorf("PyList = %s", got)
 	}
-	if got := PyList(nil); got != "[]" {
-		t.Errorf("PyList(nil) = %s", got)
+	if got := pyrepr.List(nil); got != "[]" {
+		t.Errorf("pyrepr.List(nil) = %s", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"io/fs"
 	"net"
@@ -38,7 +39,7 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("can't find %s on path %s", pyRepr(e.Program), pyRepr(e.Path))
+	return fmt.Sprintf("can't find %s on path %s", pyrepr.Str(e.Program), pyrepr.Str(e.Path))
 }
 
 // Unwrap lets errors.Is(err, ErrNotFound) match.
@@ -98,11 +99,11 @@ func FindPrograms(exeDir, pathEnv string) (Programs, error) {
 func ParseAddress(s string) (string, error) {
 	if strings.Contains(s, "/") {
 		if strings.ContainsAny(s, " \t\r\n") {
-			return "", fmt.Errorf("%w %s: a socket path cannot contain white space", ErrBadAddress, pyRepr(s))
+			return "", fmt.Errorf("%w %s: a socket path cannot contain white space", ErrBadAddress, pyrepr.Str(s))
 		}
 		abs, err := filepath.Abs(s)
 		if err != nil {
-			return "", fmt.Errorf("%w %s: %w", ErrBadAddress, pyRepr(s), err)
+			return "", fmt.Errorf("%w %s: %w", ErrBadAddress, pyrepr.Str(s), err)
 		}
 		return abs, nil
 	}
@@ -111,18 +112,18 @@ func ParseAddress(s string) (string, error) {
 		host, port = s[:i], s[i+1:]
 		if strings.HasPrefix(host, "[") != strings.HasSuffix(host, "]") ||
 			(strings.Contains(host, ":") && !strings.HasPrefix(host, "[")) {
-			return "", fmt.Errorf("%w %s: write an IPv6 host in brackets, as [::1]:9999", ErrBadAddress, pyRepr(s))
+			return "", fmt.Errorf("%w %s: write an IPv6 host in brackets, as [::1]:9999", ErrBadAddress, pyrepr.Str(s))
 		}
 		if h := strings.Trim(host, "[]"); strings.HasPrefix(host, "[") && net.ParseIP(h) == nil {
-			return "", fmt.Errorf("%w %s: %s is not an IPv6 address", ErrBadAddress, pyRepr(s), pyRepr(h))
+			return "", fmt.Errorf("%w %s: %s is not an IPv6 address", ErrBadAddress, pyrepr.Str(s), pyrepr.Str(h))
 		}
 		if !strings.HasPrefix(host, "[") && !validHost(host) {
-			return "", fmt.Errorf("%w %s: %s is not a host name or address", ErrBadAddress, pyRepr(s), pyRepr(host))
+			return "", fmt.Errorf("%w %s: %s is not a host name or address", ErrBadAddress, pyrepr.Str(s), pyrepr.Str(host))
 		}
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 || port != strconv.Itoa(n) {
-		return "", fmt.Errorf("%w %s: the port must be a number from 1 to 65535", ErrBadAddress, pyRepr(s))
+		return "", fmt.Errorf("%w %s: the port must be a number from 1 to 65535", ErrBadAddress, pyrepr.Str(s))
 	}
 	return s, nil
 }
@@ -154,7 +155,7 @@ func Render(home, address string, progs Programs, systemd bool) ([]File, error) 
 		// ZConfig splits the program line on white space and has no
 		// quoting, so such a path cannot be written at all.
 		if strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return nil, fmt.Errorf("%w: %s contains white space or a control character, which zeoctl.conf's program line cannot express", ErrBadHome, pyRepr(p))
+			return nil, fmt.Errorf("%w: %s contains white space or a control character, which zeoctl.conf's program line cannot express", ErrBadHome, pyrepr.Str(p))
 		}
 	}
 	data := map[string]string{
@@ -234,7 +235,7 @@ type Options struct {
 func Make(o Options) error {
 	home, err := filepath.Abs(o.Home)
 	if err != nil {
-		return fmt.Errorf("%w %s: %w", ErrBadHome, pyRepr(o.Home), err)
+		return fmt.Errorf("%w %s: %w", ErrBadHome, pyrepr.Str(o.Home), err)
 	}
 	addr := o.Address
 	if addr == "" {
@@ -285,7 +286,7 @@ func Make(o Options) error {
 func mkdirs(p string, out io.Writer) error {
 	if fi, err := os.Stat(p); err == nil {
 		if !fi.IsDir() {
-			return fmt.Errorf("%w: %s exists and is not a directory", ErrBadHome, pyRepr(p))
+			return fmt.Errorf("%w: %s exists and is not a directory", ErrBadHome, pyrepr.Str(p))
 		}
 		return nil
 	}
@@ -314,7 +315,7 @@ func writeFile(p, content string, force bool, out io.Writer) error {
 				return nil
 			}
 			if !force {
-				fmt.Fprintf(out, "Warning: not overwriting existing file %s\n", pyRepr(p))
+				fmt.Fprintf(out, "Warning: not overwriting existing file %s\n", pyrepr.Str(p))
 				return nil
 			}
 		}
@@ -345,34 +346,4 @@ func currentUmask() int {
 	m := syscall.Umask(0o022)
 	syscall.Umask(m)
 	return m
-}
-
-// pyRepr is Python's repr() of a str for the texts the tool prints
-// ("can't find %r", "not overwriting existing file %r").
-func pyRepr(s string) string {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == rune(q) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
 }

@@ -3,6 +3,7 @@ package instance
 import (
 	"bytes"
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,7 +107,7 @@ func TestParseAddress(t *testing.T) {
 	}
 	for in, msg := range bad {
 		_, err := ParseAddress(in)
-		if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), pyRepr(in)) {
+		if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), pyrepr.Str(in)) {
 			t.Errorf("ParseAddress(%q) = %v, want %q naming the value", in, err, msg)
 		}
 	}
@@ -255,8 +256,8 @@ func TestPyRepr(t *testing.T) {
 		"/srv/zeo": "'/srv/zeo'", "it's": `"it's"`, `a'b"c`: `'a\'b"c'`, "a\\b": `'a\\b'`, "t\tn\n": `'t\tn\n'`,
 	}
 	for in, want := range cases {
-		if got := pyRepr(in); got != want {
-			t.Errorf("pyRepr(%q) = %s, want %s", in, got, want)
+		if got := pyrepr.Str(in); got != want {
+			t.Errorf("pyrepr.Str(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"path/filepath"
 	"strings"
@@ -223,7 +224,7 @@ func valueError(n *zconfig.Node, key string, v zconfig.Value, err error) error {
 	}
 	return &zconfig.Error{
 		Kind: zconfig.ErrBadValue, Pos: pos, Key: key, Value: v.Raw, Err: err,
-		Msg: fmt.Sprintf("%s for key %s in <%s>", err, zconfig.PyRepr(key), n.Type),
+		Msg: fmt.Sprintf("%s for key %s in <%s>", err, pyrepr.Str(key), n.Type),
 	}
 }
 

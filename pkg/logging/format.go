@@ -2,6 +2,7 @@ package logging
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"strconv"
 	"strings"
@@ -387,7 +388,11 @@ func (pf *pyFormat) render(buf []byte, r *record, asctime string) []byte {
 		case kindStr:
 			v := r.strField(s.field, asctime)
 			if s.conv == 'r' || s.conv == 'a' {
-				v = pyRepr(v, s.conv == 'a')
+				if s.conv == 'a' {
+					v = pyrepr.ASCII(v)
+				} else {
+					v = pyrepr.Str(v)
+				}
 			}
 			buf = fmt.Appendf(buf, s.verb, v)
 		case kindNone:
@@ -515,42 +520,4 @@ func pyFloatRepr(f float64) string {
 		s += ".0"
 	}
 	return s
-}
-
-// pyRepr is Python's repr(str) (ascii(str) when ascii is set): single
-// quotes unless the text holds a single quote and no double quote.
-func pyRepr(s string, ascii bool) string {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == rune(q) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r < 0x7f:
-			b.WriteRune(r)
-		case !ascii && unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r <= 0xff:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,7 +130,7 @@ func ctlOnly() []Mode { return []Mode{Zdctl} }
 func intArg(s string) (any, error) {
 	v, err := strconv.Atoi(strings.TrimSpace(strings.ReplaceAll(s, "_", "")))
 	if err != nil {
-		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", getopt.PyRepr(s))
+		return nil, fmt.Errorf("invalid literal for int() with base 10: %s", pyrepr.Str(s))
 	}
 	return v, nil
 }
@@ -143,7 +144,7 @@ func octalArg(s string) (any, error) {
 	}
 	v, err := strconv.ParseInt(t, 8, 32)
 	if err != nil || t == "" || strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
-		return nil, fmt.Errorf("invalid literal for int() with base 8: %s", getopt.PyRepr(s))
+		return nil, fmt.Errorf("invalid literal for int() with base 8: %s", pyrepr.Str(s))
 	}
 	if neg {
 		v = -v
@@ -446,7 +447,7 @@ func ResolveProgram(w string) (string, error) {
 	var filename string
 	if strings.Contains(w, "/") {
 		if _, err := os.Stat(w); err != nil {
-			return "", getopt.Usagef("can't stat program %s", getopt.PyRepr(w))
+			return "", getopt.Usagef("can't stat program %s", pyrepr.Str(w))
 		}
 		filename = w
 	} else {
@@ -464,11 +465,11 @@ func ResolveProgram(w string) (string, error) {
 			}
 		}
 		if !found {
-			return "", getopt.Usagef("can't find program %s on PATH %s", getopt.PyRepr(w), getopt.PyList(path))
+			return "", getopt.Usagef("can't find program %s on PATH %s", pyrepr.Str(w), pyrepr.List(path))
 		}
 	}
 	if !executable(filename) {
-		return "", getopt.Usagef("no permission to run program %s", getopt.PyRepr(filename))
+		return "", getopt.Usagef("no permission to run program %s", pyrepr.Str(filename))
 	}
 	return filename, nil
 }

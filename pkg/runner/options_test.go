@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,7 +112,7 @@ func TestNoPermission(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "prog")
 	os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644)
 	_, err := Parse("zdrun", []string{p}, Zdrun)
-	if got := usageMsg(t, err); got != "no permission to run program "+getopt.PyRepr(p) {
+	if got := usageMsg(t, err); got != "no permission to run program "+pyrepr.Str(p) {
 		t.Errorf("got %q", got)
 	}
 }

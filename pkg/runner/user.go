@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"os/user"
 	"sort"
@@ -29,12 +30,12 @@ func LookupUser(spec string) (*Account, error) {
 	if _, convErr := strconv.Atoi(strings.TrimSpace(spec)); convErr == nil {
 		u, err = user.LookupId(strings.TrimSpace(spec))
 		if err != nil {
-			return nil, getopt.Usagef("uid %s not found", getopt.PyRepr(spec))
+			return nil, getopt.Usagef("uid %s not found", pyrepr.Str(spec))
 		}
 	} else {
 		u, err = user.Lookup(spec)
 		if err != nil {
-			return nil, getopt.Usagef("username %s not found", getopt.PyRepr(spec))
+			return nil, getopt.Usagef("username %s not found", pyrepr.Str(spec))
 		}
 	}
 	uid, _ := strconv.Atoi(u.Uid)

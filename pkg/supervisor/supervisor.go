@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -299,7 +300,7 @@ func (s *Supervisor) spawn() {
 			s.delay = now.Add(s.limit())
 			return
 		}
-		msg := fmt.Sprintf("can't exec %s: %s", control.PyRepr(s.cfg.Filename), pyOSError(err))
+		msg := fmt.Sprintf("can't exec %s: %s", pyrepr.Str(s.cfg.Filename), pyOSError(err))
 		fmt.Fprintln(s.cfg.Stderr, msg)
 		if !s.everSpawn {
 			// Nothing ever ran: say so at once rather than crash-looping
@@ -627,7 +628,7 @@ func (s *Supervisor) cmdKill(args []string) string {
 	if len(args) > 0 {
 		n, err := strconv.Atoi(args[0])
 		if err != nil {
-			return "Bad signal " + control.PyRepr(args[0])
+			return "Bad signal " + pyrepr.Str(args[0])
 		}
 		sig = n
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"os/signal"
@@ -167,7 +168,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 				ue.Report(stderr, prog)
 				return 2
 			}
-			fmt.Fprintf(stderr, "Error: can't switch to user %s: %v\n", control.PyRepr(opts.User), err)
+			fmt.Fprintf(stderr, "Error: can't switch to user %s: %v\n", pyrepr.Str(opts.User), err)
 			return 1
 		}
 	}
@@ -294,7 +295,7 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 			err = acct.Switch()
 		}
 		if err != nil {
-			return reportFailure(ready, fmt.Sprintf("can't switch to user %s: %v", control.PyRepr(opts.User), err))
+			return reportFailure(ready, fmt.Sprintf("can't switch to user %s: %v", pyrepr.Str(opts.User), err))
 		}
 	}
 	lg, err := openLog(opts)
@@ -313,9 +314,9 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 	log.Infof("daemonizing the process")
 	if opts.Directory != "" {
 		if err := os.Chdir(opts.Directory); err != nil {
-			log.Warningf("can't chdir into %s: %s", control.PyRepr(opts.Directory), pyOSError(err))
+			log.Warningf("can't chdir into %s: %s", pyrepr.Str(opts.Directory), pyOSError(err))
 		} else {
-			log.Infof("set current directory: %s", control.PyRepr(opts.Directory))
+			log.Infof("set current directory: %s", pyrepr.Str(opts.Directory))
 		}
 	}
 	tr, err := OpenTranscript(opts.Transcript)

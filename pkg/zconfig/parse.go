@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"io/fs"
 	"os"
@@ -201,9 +202,9 @@ func describeOSError(err error) string {
 			if text != "" {
 				text = strings.ToUpper(text[:1]) + text[1:]
 			}
-			return fmt.Sprintf("[Errno %d] %s: %s", int(errno), text, pyRepr(pe.Path))
+			return fmt.Sprintf("[Errno %d] %s: %s", int(errno), text, pyrepr.Str(pe.Path))
 		}
-		return pe.Err.Error() + ": " + pyRepr(pe.Path)
+		return pe.Err.Error() + ": " + pyrepr.Str(pe.Path)
 	}
 	return err.Error()
 }
@@ -291,7 +292,7 @@ func (p *parser) parseText(top *Section, data []byte, file string) error {
 			if err != nil {
 				if e, ok := err.(*Error); ok {
 					e.Key = key
-					e.After = "in value of key " + pyRepr(key) + ": " + pyRepr(value)
+					e.After = "in value of key " + pyrepr.Str(key) + ": " + pyrepr.Str(value)
 				}
 				return err
 			}
@@ -382,7 +383,7 @@ func (p *parser) directive(cur *Section, rest string, pos Pos, nesting int) erro
 	switch name {
 	case "define", "import", "include":
 	default:
-		return syntaxError(ErrSyntax, pos, "unknown directive: %s", pyRepr(name))
+		return syntaxError(ErrSyntax, pos, "unknown directive: %s", pyrepr.Str(name))
 	}
 	if arg == "" {
 		return syntaxError(ErrSyntax, pos, "missing argument to %%%s directive", name)
@@ -427,14 +428,14 @@ func (p *parser) define(arg string, pos Pos) error {
 	}
 	name = strings.ToLower(name)
 	if !isSubstName(name) {
-		return syntaxError(ErrSyntax, pos, "not a substitution legal name: %s", pyRepr(name))
+		return syntaxError(ErrSyntax, pos, "not a substitution legal name: %s", pyrepr.Str(name))
 	}
 	v, err := p.substitute(value, pos)
 	if err != nil {
 		return err
 	}
 	if old, ok := p.defines[name]; ok && old != v {
-		e := syntaxError(ErrSyntax, pos, "cannot redefine %s", pyRepr(name))
+		e := syntaxError(ErrSyntax, pos, "cannot redefine %s", pyrepr.Str(name))
 		e.Key, e.Value = name, v
 		return e
 	}

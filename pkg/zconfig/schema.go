@@ -2,6 +2,7 @@ package zconfig
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"sort"
 	"strings"
@@ -197,13 +198,13 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 				n.pairs = append(n.pairs, kv)
 				return nil
 			}
-			e := newError(ErrUnknownKey, kv.Pos, "%s is not a known key name", pyRepr(kv.Key))
+			e := newError(ErrUnknownKey, kv.Pos, "%s is not a known key name", pyrepr.Str(kv.Key))
 			e.After = inSection(st)
 			e.Key, e.Value = kv.Key, kv.Value
 			return e
 		}
 		if k.Obsolete != "" {
-			e := newError(ErrUnknownKey, kv.Pos, "%s is no longer supported: %s", pyRepr(kv.Key), k.Obsolete)
+			e := newError(ErrUnknownKey, kv.Pos, "%s is no longer supported: %s", pyrepr.Str(kv.Key), k.Obsolete)
 			e.After = inSection(st)
 			e.Key, e.Value = kv.Key, kv.Value
 			return e
@@ -213,9 +214,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			ent = &entry{key: k}
 			n.entries[name] = ent
 		} else if !k.Multi {
-			e := newError(ErrDuplicate, kv.Pos, "%s does not support multiple values", pyRepr(kv.Key))
+			e := newError(ErrDuplicate, kv.Pos, "%s does not support multiple values", pyrepr.Str(kv.Key))
 			first := ent.vals[0]
-			e.After = fmt.Sprintf("value %s, first given as %s (%s)", pyRepr(kv.Value), pyRepr(first.Raw), first.Pos)
+			e.After = fmt.Sprintf("value %s, first given as %s (%s)", pyrepr.Str(kv.Value), pyrepr.Str(first.Raw), first.Pos)
 			if in := inSection(st); in != "" {
 				e.After = in + "; " + e.After
 			}
@@ -273,7 +274,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			// matching section defined" for one that exists but not
 			// here (getsectioninfo). Both are raised at the start tag
 			// and reported as syntax errors there.
-			e := syntaxError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyRepr(child.Type))
+			e := syntaxError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyrepr.Str(child.Type))
 			if known[child.Type] {
 				e.Msg = fmt.Sprintf("no matching section defined for type='%s', name='%s'", child.Type, pyName(child.Name))
 			}
@@ -283,7 +284,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 		}
 		sl := st.Sections[slot]
 		if child.Name == "" && sl.Names == NameRequired {
-			e := syntaxError(ErrSyntax, child.Pos, "%s sections must be named", pyRepr(child.Type))
+			e := syntaxError(ErrSyntax, child.Pos, "%s sections must be named", pyrepr.Str(child.Type))
 			e.Key = child.Type
 			return nil, e
 		}
@@ -292,7 +293,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 				// ZConfig's text, missing space included; it checks at the
 				// end tag of the second section.
 				e := syntaxError(ErrDuplicate, child.End,
-					"section names must not be re-used within the same container:%s", pyRepr(child.Name))
+					"section names must not be re-used within the same container:%s", pyrepr.Str(child.Name))
 				e.Key = child.Name
 				e.After = "first used at " + first.String()
 				return nil, e
@@ -307,7 +308,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			}
 			// Reported at the end tag of the extra section, as ZConfig
 			// adds a section to its container there.
-			e := syntaxError(ErrDuplicate, child.End, "too many instances of %s section", pyRepr(strings.ToLower(what)))
+			e := syntaxError(ErrDuplicate, child.End, "too many instances of %s section", pyrepr.Str(strings.ToLower(what)))
 			e.Key = child.Type
 			return nil, e
 		}
@@ -341,9 +342,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			// ZConfig's matcher: "no values for" a single section,
 			// "not enough values for" a multisection (its empty list is
 			// not None); type names are lower case there.
-			e := missingError(sec, st, fmt.Sprintf("no values for section type %s; 1 required", pyRepr(strings.ToLower(what))))
+			e := missingError(sec, st, fmt.Sprintf("no values for section type %s; 1 required", pyrepr.Str(strings.ToLower(what))))
 			if sl.Multi {
-				e.Msg = fmt.Sprintf("not enough values for section type %s; 0 found, 1 required", pyRepr(strings.ToLower(what)))
+				e.Msg = fmt.Sprintf("not enough values for section type %s; 0 found, 1 required", pyrepr.Str(strings.ToLower(what)))
 			}
 			e.Key = what
 			return nil, e
@@ -365,9 +366,9 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			continue
 		}
 		if k.Required {
-			e := missingError(sec, st, fmt.Sprintf("no values for %s; 1 required", pyRepr(k.Name)))
+			e := missingError(sec, st, fmt.Sprintf("no values for %s; 1 required", pyrepr.Str(k.Name)))
 			if k.Multi {
-				e.Msg = fmt.Sprintf("not enough values for %s; 0 found, 1 required", pyRepr(k.Name))
+				e.Msg = fmt.Sprintf("not enough values for %s; 0 found, 1 required", pyrepr.Str(k.Name))
 			}
 			e.Key = k.Name
 			return nil, e
@@ -459,7 +460,7 @@ func convert(k Key, raw string, pos Pos, st *SectionType) (Value, error) {
 		// the position; the key and section follow so the message names
 		// all four.
 		e := &Error{Kind: ErrBadValue, Pos: pos, Key: k.Name, Value: raw, Err: err,
-			Msg: err.Error(), After: strings.TrimSpace("for key " + pyRepr(k.Name) + " " + inSection(st))}
+			Msg: err.Error(), After: strings.TrimSpace("for key " + pyrepr.Str(k.Name) + " " + inSection(st))}
 		return Value{}, e
 	}
 	return Value{Raw: raw, Typed: typed, Pos: pos}, nil

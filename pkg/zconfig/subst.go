@@ -2,6 +2,7 @@ package zconfig
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"strings"
 )
 
@@ -38,7 +39,7 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 	bad := func(format string, args ...any) error {
 		e := newError(ErrSubstitution, pos, format, args...)
 		e.Value = s
-		e.After = "in " + pyRepr(s)
+		e.After = "in " + pyrepr.Str(s)
 		return e
 	}
 	for {
@@ -91,7 +92,7 @@ func (p *parser) substitute(s string, pos Pos) (string, error) {
 		if !ok {
 			// SubstitutionReplacementError is a syntax error in ZConfig:
 			// "no replacement for 'X'\n(line 2 in file:///...)".
-			e := syntaxError(ErrSubstitution, pos, "no replacement for %s", pyRepr(name))
+			e := syntaxError(ErrSubstitution, pos, "no replacement for %s", pyrepr.Str(name))
 			e.Key, e.Value = name, s
 			return "", e
 		}

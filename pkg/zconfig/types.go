@@ -2,6 +2,7 @@ package zconfig
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"net"
 	"os"
@@ -60,7 +61,7 @@ func convBool(s string) (any, error) {
 	case "no", "false", "off":
 		return false, nil
 	}
-	return nil, fmt.Errorf("not a valid boolean value: %s", pyRepr(s))
+	return nil, fmt.Errorf("not a valid boolean value: %s", pyrepr.Str(s))
 }
 
 // pyInt parses an integer the way Python's int() does: surrounding white
@@ -104,7 +105,7 @@ func pyInt(s string, base int) (int64, bool) {
 }
 
 func intError(s string, base int) error {
-	return fmt.Errorf("invalid literal for int() with base %d: %s", base, pyRepr(s))
+	return fmt.Errorf("invalid literal for int() with base %d: %s", base, pyrepr.Str(s))
 }
 
 func convInt(s string) (any, error) {
@@ -119,7 +120,7 @@ func convFloat(s string) (any, error) {
 	t := strings.TrimSpace(strings.ReplaceAll(s, "_", ""))
 	v, err := strconv.ParseFloat(t, 64)
 	if err != nil || t == "" {
-		return nil, fmt.Errorf("could not convert string to float: %s", pyRepr(s))
+		return nil, fmt.Errorf("could not convert string to float: %s", pyrepr.Str(s))
 	}
 	return v, nil
 }
@@ -168,7 +169,7 @@ func suffixMultiplier(s string, kind string, table []struct {
 		return 0, intError(num, 10)
 	}
 	if v != 0 && (v > math.MaxInt64/mult || v < math.MinInt64/mult) {
-		return 0, fmt.Errorf("%s value out of range: %s", kind, pyRepr(s))
+		return 0, fmt.Errorf("%s value out of range: %s", kind, pyrepr.Str(s))
 	}
 	return v * mult, nil
 }
@@ -193,7 +194,7 @@ func convTimeInterval(s string) (any, error) {
 		return nil, err
 	}
 	if secs > math.MaxInt64/int64(time.Second) || secs < math.MinInt64/int64(time.Second) {
-		return nil, fmt.Errorf("time-interval value out of range: %s", pyRepr(s))
+		return nil, fmt.Errorf("time-interval value out of range: %s", pyrepr.Str(s))
 	}
 	return time.Duration(secs) * time.Second, nil
 }
@@ -214,7 +215,7 @@ func convIntList(s string) (any, error) {
 			return nil, intError(p, 10)
 		}
 		if v > math.MaxInt32 || v < math.MinInt32 {
-			return nil, fmt.Errorf("exit code out of range: %s in %s", pyRepr(p), pyRepr(s))
+			return nil, fmt.Errorf("exit code out of range: %s in %s", pyrepr.Str(p), pyrepr.Str(s))
 		}
 		out = append(out, int(v))
 	}
@@ -229,12 +230,12 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	t := strings.TrimSpace(s)
 	if v, err := strconv.Atoi(t); err == nil {
 		if v <= 0 || v >= 65 || unix.SignalName(syscall.Signal(v)) == "" {
-			return 0, fmt.Errorf("invalid signal %s", pyRepr(s))
+			return 0, fmt.Errorf("invalid signal %s", pyrepr.Str(s))
 		}
 		return syscall.Signal(v), nil
 	}
 	if t == "" || strings.Contains(t, "_") {
-		return 0, fmt.Errorf("invalid signal %s", pyRepr(s))
+		return 0, fmt.Errorf("invalid signal %s", pyrepr.Str(s))
 	}
 	name := strings.ToUpper(t)
 	if !strings.HasPrefix(name, "SIG") {
@@ -242,7 +243,7 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	}
 	sig := unix.SignalNum(name)
 	if sig == 0 {
-		return 0, fmt.Errorf("invalid signal %s", pyRepr(s))
+		return 0, fmt.Errorf("invalid signal %s", pyrepr.Str(s))
 	}
 	return sig, nil
 }
@@ -295,12 +296,12 @@ func parseAddress(s, defaultHost string) (Address, error) {
 	} else {
 		if v, ok := pyInt(s, 10); ok {
 			if v < 0 || v > 0xffff {
-				return a, fmt.Errorf("not a valid port number: %s", pyRepr(s))
+				return a, fmt.Errorf("not a valid port number: %s", pyrepr.Str(s))
 			}
 			a.Port, a.HasPort = int(v), true
 		} else {
 			if len(strings.Fields(s)) != 1 {
-				return a, fmt.Errorf("not a valid host name: %s", pyRepr(s))
+				return a, fmt.Errorf("not a valid host name: %s", pyrepr.Str(s))
 			}
 			host = strings.ToLower(s)
 		}
@@ -432,5 +433,5 @@ func convLogFormatStyle(s string) (any, error) {
 	case "classic", "format", "safe-template", "template":
 		return l, nil
 	}
-	return nil, fmt.Errorf("log_format_style must be one of 'classic', 'format', 'safe-template', 'template'; found %s", pyRepr(s))
+	return nil, fmt.Errorf("log_format_style must be one of 'classic', 'format', 'safe-template', 'template'; found %s", pyrepr.Str(s))
 }

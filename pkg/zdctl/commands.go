@@ -2,6 +2,7 @@ package zdctl
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"os/exec"
 	"strings"
@@ -228,7 +229,7 @@ func (c *Controller) doKill(arg string) int {
 	}
 	sig, name, ok := parseSignal(arg)
 	if !ok {
-		c.printf("invalid signal %s\n", getopt.PyRepr(arg))
+		c.printf("invalid signal %s\n", pyrepr.Str(arg))
 		return 0
 	}
 	c.getStatus()

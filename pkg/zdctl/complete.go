@@ -2,13 +2,13 @@ package zdctl
 
 import (
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
@@ -171,7 +171,7 @@ func writeCompletion(stdout, stderr io.Writer, shell string) int {
 		script = fishCompletion()
 	default:
 		fmt.Fprintf(stderr, "Error: completion needs one of %s, not %s\n",
-			strings.Join(completionShells, ", "), getopt.PyRepr(shell))
+			strings.Join(completionShells, ", "), pyrepr.Str(shell))
 		return 2
 	}
 	io.WriteString(stdout, script)

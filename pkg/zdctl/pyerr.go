@@ -2,11 +2,10 @@ package zdctl
 
 import (
 	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io/fs"
 	"strconv"
 	"syscall"
-
-	"github.com/zdkit/zdkit/pkg/getopt"
 )
 
 // pyOSError renders an OS error as Python's OSError str() does:
@@ -30,7 +29,7 @@ func pyOSError(err error, filename string) string {
 	}
 	s := "[Errno " + strconv.Itoa(int(errno)) + "] " + text
 	if filename != "" {
-		s += ": " + getopt.PyRepr(filename)
+		s += ": " + pyrepr.Str(filename)
 	}
 	return s
 }

@@ -1,13 +1,13 @@
 package zdctl
 
 import (
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
@@ -36,7 +36,7 @@ func (c *Controller) doShow(arg string) int {
 			j.object("options", c.showOptionsJSON())
 			j.object("go", c.showGoJSON())
 		default:
-			c.printf("no show topic %s\n", getopt.PyRepr(topic))
+			c.printf("no show topic %s\n", pyrepr.Str(topic))
 			c.printf("%s", showHelp)
 			return 0
 		}
@@ -53,7 +53,7 @@ func (c *Controller) doShow(arg string) int {
 		c.println()
 		c.showPython()
 	default:
-		c.printf("no show topic %s\n", getopt.PyRepr(arg))
+		c.printf("no show topic %s\n", pyrepr.Str(arg))
 		c.printf("%s", showHelp)
 	}
 	return 0
@@ -63,7 +63,7 @@ func reprOrNone(s string) string {
 	if s == "" {
 		return "None"
 	}
-	return getopt.PyRepr(s)
+	return pyrepr.Str(s)
 }
 
 // pyBool shows a boolean as zdaemon does: a value from the config file
@@ -85,15 +85,15 @@ func (c *Controller) showOptions() {
 	o := c.Opts
 	line := func(label, value string) { c.printf("%-13s %s\n", label+":", value) }
 	c.println("zdctl/zdrun options:")
-	line("schemafile", getopt.PyRepr(o.SchemaFile))
+	line("schemafile", pyrepr.Str(o.SchemaFile))
 	line("configfile", reprOrNone(o.ConfigFile))
 	line("zdrun", reprOrNone(o.Zdrun))
 	line("python", reprOrNone(o.Python))
-	line("program", getopt.PyList(o.Program))
+	line("program", pyrepr.List(o.Program))
 	line("backofflimit", strconv.Itoa(o.BackoffLimit))
 	line("daemon", c.pyBool("daemon", o.Daemon))
 	line("forever", c.pyBool("forever", o.Forever))
-	line("sockname", getopt.PyRepr(o.SocketName))
+	line("sockname", pyrepr.Str(o.SocketName))
 	codes := make([]string, len(o.ExitCodes))
 	for i, x := range o.ExitCodes {
 		codes[i] = strconv.Itoa(x)
@@ -103,7 +103,7 @@ func (c *Controller) showOptions() {
 	line("umask", "0o"+strconv.FormatInt(int64(currentUmask(o.Umask)), 8))
 	line("directory", reprOrNone(o.Directory))
 	line("logfile", reprOrNone(o.LogFile))
-	line("transcript", getopt.PyRepr(o.Transcript))
+	line("transcript", pyrepr.Str(o.Transcript))
 }
 
 // currentUmask is the umask option, or the process's current umask when
@@ -140,9 +140,9 @@ func (c *Controller) goInfo() []goField {
 func (c *Controller) showPython() {
 	c.println("Go info:")
 	for _, f := range c.goInfo() {
-		v := getopt.PyRepr(f.value)
+		v := pyrepr.Str(f.value)
 		if f.list != nil {
-			v = getopt.PyList(f.list)
+			v = pyrepr.List(f.list)
 		}
 		c.printf("%-13s %s\n", f.name+":", v)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"os/exec"
@@ -211,11 +212,11 @@ func (c *Controller) createDirectory(dir string) error {
 		return nil
 	}
 	if err := os.Mkdir(dir, 0o777); err != nil {
-		return fmt.Errorf("cannot create directory %s: %w", getopt.PyRepr(dir), err)
+		return fmt.Errorf("cannot create directory %s: %w", pyrepr.Str(dir), err)
 	}
 	if c.account != nil && os.Geteuid() == 0 && c.account.UID != 0 {
 		if err := os.Chown(dir, c.account.UID, c.account.GID); err != nil {
-			return fmt.Errorf("cannot give directory %s to user %s: %w", getopt.PyRepr(dir), c.account.Name, err)
+			return fmt.Errorf("cannot give directory %s to user %s: %w", pyrepr.Str(dir), c.account.Name, err)
 		}
 	}
 	return nil
@@ -240,8 +241,8 @@ func (c *Controller) warnDifferentProgram() {
 			w = c.Stderr
 		}
 		fmt.Fprintln(w, "WARNING! zdrun is managing a different program!")
-		fmt.Fprintln(w, "our program   =", getopt.PyList(prog))
-		fmt.Fprintln(w, "daemon's args =", getopt.PyList(st.args))
+		fmt.Fprintln(w, "our program   =", pyrepr.List(prog))
+		fmt.Fprintln(w, "daemon's args =", pyrepr.List(st.args))
 	}
 }
 

@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -176,11 +176,6 @@ func logAt(l *zerolog.Logger, level logging.Level) *zerolog.Event {
 	return ev.Int(logging.LevelnoField, int(level))
 }
 
-// pyRepr quotes a path as Python's %r does in ZEO's messages.
-func pyRepr(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`, "\n", `\n`).Replace(s) + "'"
-}
-
 // Open opens or creates the persistent cache at path, locking path+".lock"
 // with flock(2) like zc.lockfile so that Python and Go clients exclude
 // each other.  A file that cannot be scanned is handled as ZEO does:
@@ -215,7 +210,7 @@ func Open(path string, opt Options) (*Cache, error) {
 			return fail(err)
 		}
 		if ev := logAt(c.log, logging.LevelInfo); ev != nil {
-			ev.Msgf("created persistent cache file %s", pyRepr(path))
+			ev.Msgf("created persistent cache file %s", pyrepr.Str(path))
 		}
 	case err != nil:
 		return fail(fmt.Errorf("cache: %w", err))
@@ -225,7 +220,7 @@ func Open(path string, opt Options) (*Cache, error) {
 			return fail(fmt.Errorf("cache: %w", err))
 		}
 		if ev := logAt(c.log, logging.LevelInfo); ev != nil {
-			ev.Msgf("reusing persistent cache file %s", pyRepr(path))
+			ev.Msgf("reusing persistent cache file %s", pyrepr.Str(path))
 		}
 	}
 	if err := c.initFile(fsize); err != nil {
@@ -234,14 +229,14 @@ func Open(path string, opt Options) (*Cache, error) {
 		bad := path + ".bad"
 		if _, serr := os.Stat(bad); serr == nil {
 			if ev := logAt(c.log, logging.LevelCritical); ev != nil {
-				ev.Err(err).Msgf("Removing bad cache file: %s (prev bad exists).", pyRepr(path))
+				ev.Err(err).Msgf("Removing bad cache file: %s (prev bad exists).", pyrepr.Str(path))
 			}
 			if rerr := os.Remove(path); rerr != nil {
 				return fail(fmt.Errorf("cache: removing bad cache file: %w", rerr))
 			}
 		} else {
 			if ev := logAt(c.log, logging.LevelCritical); ev != nil {
-				ev.Err(err).Msgf("Moving bad cache file to %s.", pyRepr(bad))
+				ev.Err(err).Msgf("Moving bad cache file to %s.", pyrepr.Str(bad))
 			}
 			if rerr := os.Rename(path, bad); rerr != nil {
 				return fail(fmt.Errorf("cache: moving bad cache file aside: %w", rerr))

@@ -3,6 +3,7 @@ package cache
 import (
 	"bufio"
 	"encoding/binary"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"time"
 
@@ -28,12 +29,12 @@ func openTrace(name string, now func() time.Time, log *zerolog.Logger) *tracer {
 	if err != nil {
 		// ZEO only warns and runs untraced.
 		if ev := logAt(log, logging.LevelWarning); ev != nil {
-			ev.Msgf("cannot write tracefile %s (%v)", pyRepr(name), err)
+			ev.Msgf("cannot write tracefile %s (%v)", pyrepr.Str(name), err)
 		}
 		return nil
 	}
 	if ev := logAt(log, logging.LevelInfo); ev != nil {
-		ev.Msgf("opened tracefile %s", pyRepr(name))
+		ev.Msgf("opened tracefile %s", pyrepr.Str(name))
 	}
 	if now == nil {
 		now = time.Now

@@ -3,9 +3,9 @@ package runzeo
 import (
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
-	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -22,7 +22,7 @@ func openFileStorage(c FileStorageConfig) (storage.Storage, error) {
 		return nil, errors.New("pack-keep-old false is not supported yet")
 	case c.Packer != "":
 		// ZODB imports and calls this dotted name; there is no Python here.
-		return nil, fmt.Errorf("packer %s names a Python function; it is not supported (remove the key)", zconfig.PyRepr(c.Packer))
+		return nil, fmt.Errorf("packer %s names a Python function; it is not supported (remove the key)", pyrepr.Str(c.Packer))
 	}
 	s, err := fsstorage.OpenWithBlobs(c.Path, c.BlobDir, filestorage.Options{Create: c.Create, ReadOnly: c.ReadOnly})
 	if err != nil {

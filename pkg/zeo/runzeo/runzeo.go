@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"math"
 	"net"
@@ -12,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -81,7 +81,7 @@ func parser() *getopt.Parser {
 		{Name: "timeout", Short: 't', Long: "timeout", HasArg: true, Convert: func(s string) (any, error) {
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil || f < 0 {
-				return nil, fmt.Errorf("could not convert string to float: %s", zconfig.PyRepr(s))
+				return nil, fmt.Errorf("could not convert string to float: %s", pyrepr.Str(s))
 			}
 			return f, nil
 		}},
@@ -145,21 +145,13 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(res.Args) > 0 {
-		return usageError(stderr, prog, getopt.Usagef("positional arguments are not supported: %s", pyList(res.Args)))
+		return usageError(stderr, prog, getopt.Usagef("positional arguments are not supported: %s", pyrepr.List(res.Args)))
 	}
 	s, err := configure(res)
 	if err != nil {
 		return usageError(stderr, prog, err)
 	}
 	return run(s, res.Given("test"), stdout, stderr)
-}
-
-func pyList(a []string) string {
-	q := make([]string, len(a))
-	for i, s := range a {
-		q[i] = zconfig.PyRepr(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func usageError(w io.Writer, prog string, err error) int {
@@ -190,7 +182,7 @@ func configure(res *getopt.Result) (*settings, error) {
 	if a, ok := res.Values["address"].(string); ok {
 		addr, err := zconfig.ParseAddress(a)
 		if err != nil {
-			return nil, getopt.Usagef("invalid value for -a %s: %v", zconfig.PyRepr(a), err)
+			return nil, getopt.Usagef("invalid value for -a %s: %v", pyrepr.Str(a), err)
 		}
 		s.address, s.addressText = addr, a
 	}
@@ -200,7 +192,7 @@ func configure(res *getopt.Result) (*settings, error) {
 	if a, ok := res.Values["metrics"].(string); ok {
 		addr, err := zconfig.ParseAddress(a)
 		if err != nil {
-			return nil, getopt.Usagef("invalid value for --metrics-address %s: %v", zconfig.PyRepr(a), err)
+			return nil, getopt.Usagef("invalid value for --metrics-address %s: %v", pyrepr.Str(a), err)
 		}
 		s.metrics, s.metricsText = &addr, a
 	}
@@ -338,14 +330,14 @@ func tlsConfig(n *zconfig.Node) (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s: loading certificate %s: %w", n.Pos, zconfig.PyRepr(certFile), err)
+		return nil, fmt.Errorf("%s: loading certificate %s: %w", n.Pos, pyrepr.Str(certFile), err)
 	}
 	auth := n.String("authenticate")
 	pool := x509.NewCertPool()
 	if auth != "DYNAMIC" {
 		fi, err := os.Stat(auth)
 		if err != nil {
-			return nil, fmt.Errorf("%s: authenticate %s: %w", n.Pos, zconfig.PyRepr(auth), err)
+			return nil, fmt.Errorf("%s: authenticate %s: %w", n.Pos, pyrepr.Str(auth), err)
 		}
 		files := []string{auth}
 		if fi.IsDir() {
@@ -397,7 +389,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		}
 		defer func() {
 			if err := stop(); err != nil {
-				rz.Errorf("(%d) writing CPU profile %s: %v", pid, zconfig.PyRepr(s.cpuProfile), err)
+				rz.Errorf("(%d) writing CPU profile %s: %v", pid, pyrepr.Str(s.cpuProfile), err)
 			}
 		}()
 	}
@@ -435,16 +427,16 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	pidWritten := false
 	if s.pidFile != "" && !s.readOnly {
 		if err := os.WriteFile(s.pidFile, []byte(fmt.Sprintf("%d\n", pid)), 0o644); err != nil {
-			rz.Errorf("(%d) can't create pid file %s: %v", pid, zconfig.PyRepr(s.pidFile), err)
+			rz.Errorf("(%d) can't create pid file %s: %v", pid, pyrepr.Str(s.pidFile), err)
 		} else {
 			pidWritten = true
-			info("created PID file %s", zconfig.PyRepr(s.pidFile))
+			info("created PID file %s", pyrepr.Str(s.pidFile))
 		}
 	}
 	defer func() {
 		if pidWritten {
 			os.Remove(s.pidFile)
-			info("removed PID file %s", zconfig.PyRepr(s.pidFile))
+			info("removed PID file %s", pyrepr.Str(s.pidFile))
 		}
 	}()
 
@@ -463,11 +455,11 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, sp := range s.storages {
-		info("opening storage %s using %s", zconfig.PyRepr(sp.name), sp.kind)
+		info("opening storage %s using %s", pyrepr.Str(sp.name), sp.kind)
 		st, err := sp.open()
 		if err != nil {
-			rz.Criticalf("(%d) opening storage %s: %v", pid, zconfig.PyRepr(sp.name), err)
-			fmt.Fprintf(stderr, "Error: opening storage %s: %v\n", zconfig.PyRepr(sp.name), err)
+			rz.Criticalf("(%d) opening storage %s: %v", pid, pyrepr.Str(sp.name), err)
+			fmt.Fprintf(stderr, "Error: opening storage %s: %v\n", pyrepr.Str(sp.name), err)
 			closeAll()
 			return 1
 		}
@@ -621,9 +613,9 @@ func listen(a zconfig.Address) (net.Listener, error) {
 // ('127.0.0.1', 8100) or the socket path.
 func pyAddr(a zconfig.Address) string {
 	if a.Network == "unix" {
-		return zconfig.PyRepr(a.Path)
+		return pyrepr.Str(a.Path)
 	}
-	return fmt.Sprintf("(%s, %d)", zconfig.PyRepr(a.Host), a.Port)
+	return fmt.Sprintf("(%s, %d)", pyrepr.Str(a.Host), a.Port)
 }
 
 // limitsFromConfig reads <zeo>'s limit keys (issue 8; docs/runzeo.md).
@@ -632,7 +624,7 @@ func pyAddr(a zconfig.Address) string {
 func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 	neg := func(key string) error {
 		v, _ := z.Value(key)
-		return fmt.Errorf("%s: %s must not be negative, got %s", v.Pos, key, zconfig.PyRepr(v.Raw))
+		return fmt.Errorf("%s: %s must not be negative, got %s", v.Pos, key, pyrepr.Str(v.Raw))
 	}
 	if z.Has("max-frame") {
 		n := z.Bytes("max-frame")
@@ -642,7 +634,7 @@ func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 		case n > math.MaxUint32:
 			// A frame's length word is 32 bits.
 			v, _ := z.Value("max-frame")
-			return fmt.Errorf("%s: max-frame %s is beyond the 4 GiB a frame header can announce", v.Pos, zconfig.PyRepr(v.Raw))
+			return fmt.Errorf("%s: max-frame %s is beyond the 4 GiB a frame header can announce", v.Pos, pyrepr.Str(v.Raw))
 		case n == 0:
 			s.maxFrame = math.MaxUint32
 		default:

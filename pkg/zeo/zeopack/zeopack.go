@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"path/filepath"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
-	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 )
 
@@ -152,7 +152,7 @@ func Main(argv []string, stdout, stderr io.Writer, now func() time.Time) int {
 			connected++
 		case errors.As(err, &ce):
 			missed++
-			fmt.Fprintf(stderr, "Couldn't connect to: (%s, %s)\n  %v\n", pyAddr(tg.addr), zconfig.PyRepr(tg.name), ce.Err)
+			fmt.Fprintf(stderr, "Couldn't connect to: (%s, %s)\n  %v\n", pyAddr(tg.addr), pyrepr.Str(tg.name), ce.Err)
 		default:
 			fmt.Fprintf(stderr, "%v\nError:\nError packing storage %s in %s\n", err, tg.name, pyAddr(tg.addr))
 			return 1
@@ -173,13 +173,13 @@ func Main(argv []string, stdout, stderr io.Writer, now func() time.Time) int {
 func pyAddr(addr string) string {
 	network, a := client.Network(addr)
 	if network == "unix" {
-		return zconfig.PyRepr(a)
+		return pyrepr.Str(a)
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return zconfig.PyRepr(addr)
+		return pyrepr.Str(addr)
 	}
-	return fmt.Sprintf("(%s, %s)", zconfig.PyRepr(host), port)
+	return fmt.Sprintf("(%s, %s)", pyrepr.Str(host), port)
 }
 
 // usageErr reports a usage error. The hint names --help: zeopack's -h
