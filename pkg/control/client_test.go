@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"os"
@@ -15,63 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-func TestPyRepr(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"sleep", `'sleep'`},
-		{"", `''`},
-		{"it's", `"it's"`},
-		{`it's "x"`, `'it\'s "x"'`},
-		{`say "hi"`, `'say "hi"'`},
-		{`a\b`, `'a\\b'`},
-		{"tab\tnl\ncr\r", `'tab\tnl\ncr\r'`},
-		{"\x00\x1b\x7f", `'\x00\x1b\x7f'`},
-		{"café", `'café'`},
-		{"\u00a0\u00ad", `'\xa0\xad'`},
-		{"\u200b", `'\u200b'`},
-		{"\U000e0001", `'\U000e0001'`},
-		{"\U0001F600", "'\U0001F600'"},
-		{"bad\xffbyte", `'bad\udcffbyte'`},
-	}
-	for _, c := range cases {
-		if got := pyrepr.Str(c.in); got != c.want {
-			t.Errorf("pyrepr.Str(%q) = %s, want %s", c.in, got, c.want)
-		}
-		back, err := ParsePyStrList("[" + c.want + "]")
-		if err != nil || len(back) != 1 || back[0] != c.in {
-			t.Errorf("ParsePyStrList([%s]) = %q, %v; want [%q]", c.want, back, err, c.in)
-		}
-	}
-	if got := pyrepr.List([]string{"sleep", "100"}); got != `['sleep', '100']` {
-		t.Errorf("PyListRepr = %s", got)
-	}
-	if got := pyrepr.List(nil); got != `[]` {
-		t.Errorf("pyrepr.List(nil) = %s", got)
-	}
-}
-
-func TestParsePyStrList(t *testing.T) {
-	good := map[string][]string{
-		`[]`:                       {},
-		` [ 'a' , "b", ] `:         {"a", "b"},
-		`['sleep', '100']`:         {"sleep", "100"},
-		`['"a', "'b"]`:             {`"a`, `'b`},
-		`['\x41\u0042\U00000043']`: {"ABC"},
-	}
-	for in, want := range good {
-		got, err := ParsePyStrList(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("ParsePyStrList(%s) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{``, `[`, `['a'`, `['a' 'b']`, `[a]`, `['a\q']`, `['\x4']`, `['\ud800']`, `['a'] x`, "['a\nb']"} {
-		_, err := ParsePyStrList(in)
-		var pe *PyLiteralError
-		if !errors.Is(err, ErrPyLiteral) || !errors.As(err, &pe) || pe.Literal != in {
-			t.Errorf("ParsePyStrList(%q) error = %v, want a PyLiteralError", in, err)
-		}
-	}
-}
 
 func TestPyFloat(t *testing.T) {
 	cases := map[float64]string{

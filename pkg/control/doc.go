@@ -18,8 +18,7 @@
 // on the 0700 mode alone). The line limit (10 KB, as zdrun) and the time a
 // client may take to send its line are Listener settings.
 //
-// The Python-literal helpers (PyRepr, PyListRepr, ParsePyStrList) produce and
-// read the exact text of Python's repr() for str and list-of-str values, which
-// the status reply uses for "filename=" and "args=" (spec §10: keep the
-// Python repr so a Python zdctl can compare its program words).
+// The status reply's "filename=" and "args=" values are Python reprs of a
+// str and a list of str, written and read with pkg/pyrepr (spec §10: keep
+// the Python repr so a Python zdctl can compare its program words).
 package control

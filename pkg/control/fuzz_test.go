@@ -3,28 +3,8 @@ package control
 import (
 	"bytes"
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
-	"reflect"
 	"testing"
 )
-
-// FuzzParsePyStrList checks that the args= parser never panics and that
-// whatever it accepts survives a PyListRepr round trip.
-func FuzzParsePyStrList(f *testing.F) {
-	for _, s := range []string{`['sleep', '100']`, `[]`, `["it's", 'a\\b\x00\u200b\U0001f600']`, `['\udcff']`, `[`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, lit string) {
-		words, err := ParsePyStrList(lit)
-		if err != nil {
-			return
-		}
-		again, err := ParsePyStrList(pyrepr.List(words))
-		if err != nil || !reflect.DeepEqual(again, words) {
-			t.Fatalf("round trip of %q: %q, %v", words, again, err)
-		}
-	})
-}
 
 // FuzzParseStatus checks that ParseStatus never panics and that a reply it
 // formats itself parses back to the same pid and args.

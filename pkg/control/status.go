@@ -64,7 +64,7 @@ func ParseStatus(reply string) (st Status, ok bool) {
 		st.Testing, _ = strconv.Atoi(m[1])
 	}
 	if m := reArgs.FindStringSubmatch(reply); m != nil {
-		if args, err := ParsePyStrList(m[1]); err == nil {
+		if args, err := pyrepr.ParseList(m[1]); err == nil {
 			st.Args, st.ArgsOK = args, true
 		}
 	}
@@ -86,7 +86,7 @@ func ParseStatus(reply string) (st Status, ok bool) {
 		case "backofflimit":
 			st.BackoffLimit, _ = strconv.Atoi(v)
 		case "filename":
-			if ws, err := ParsePyStrList("[" + v + "]"); err == nil && len(ws) == 1 {
+			if ws, err := pyrepr.ParseList("[" + v + "]"); err == nil && len(ws) == 1 {
 				st.Filename = ws[0]
 			}
 		}

@@ -1,6 +1,7 @@
 package zdctl
 
 import (
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"strconv"
 	"strings"
@@ -166,11 +167,11 @@ func appendTyped(b []byte, v string) []byte {
 	}
 	switch {
 	case strings.HasPrefix(v, "["):
-		if words, err := parsePyStrList(v); err == nil {
+		if words, err := pyrepr.ParseList(v); err == nil {
 			return appendJSONStrings(b, words)
 		}
 	case strings.HasPrefix(v, "'") || strings.HasPrefix(v, `"`):
-		if words, err := parsePyStrList("[" + v + "]"); err == nil && len(words) == 1 {
+		if words, err := pyrepr.ParseList("[" + v + "]"); err == nil && len(words) == 1 {
 			return appendJSONString(b, words[0])
 		}
 	}

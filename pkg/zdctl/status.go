@@ -1,19 +1,18 @@
 package zdctl
 
 import (
-	"errors"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"strconv"
 	"strings"
-	"unicode"
 )
 
 // zdctl reads zdrun's status reply here rather than with pkg/control's
-// ParseStatus and ParsePyStrList, and so does not import pkg/control at
-// all: that package compiles its regular expressions when the process
-// starts and runs them on every reply, which together cost a one-shot
-// "zdctl status" about 0.15 ms of its 2 ms budget (issue 3). The results
-// are the same: FuzzParseStatusSame and FuzzParsePyStrListSame compare
-// these functions with control's on arbitrary input.
+// ParseStatus, and so does not import pkg/control at all: that package
+// compiles its regular expressions when the process starts and runs them
+// on every reply, which together cost a one-shot "zdctl status" about
+// 0.15 ms of its 2 ms budget (issue 3). The results are the same:
+// FuzzParseStatusSame compares the two on arbitrary input. The args= list
+// is read with pkg/pyrepr, as control reads it.
 
 // replyStatus is what zdctl uses of a status reply (spec §4).
 type replyStatus struct {
@@ -80,133 +79,9 @@ func parseStatus(reply string) (st replyStatus, ok bool) {
 		st.testing, _ = strconv.Atoi(v)
 	}
 	if v, found := firstField(reply, "args="); found {
-		if args, err := parsePyStrList(v); err == nil {
+		if args, err := pyrepr.ParseList(v); err == nil {
 			st.args, st.argsOK = args, true
 		}
 	}
 	return st, true
-}
-
-// errPyLiteral is returned for a list literal parsePyStrList cannot read.
-var errPyLiteral = errors.New("not a Python list of strings")
-
-// parsePyStrList reads a Python list of str as repr() writes it (either
-// quote, the usual backslash escapes, \x/\u/\U, and surrogateescape's
-// \udc80-\udcff for undecodable bytes), with blanks between items and an
-// optional trailing comma: zdrun's args= and filename= values.
-func parsePyStrList(lit string) ([]string, error) {
-	i := skipBlanks(lit, 0)
-	if i >= len(lit) || lit[i] != '[' {
-		return nil, errPyLiteral
-	}
-	i++
-	words := []string{}
-	for {
-		i = skipBlanks(lit, i)
-		if i < len(lit) && lit[i] == ']' {
-			i++
-			break
-		}
-		w, next, ok := pyString(lit, i)
-		if !ok {
-			return nil, errPyLiteral
-		}
-		words = append(words, w)
-		i = skipBlanks(lit, next)
-		if i < len(lit) && lit[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(lit) && lit[i] == ']' {
-			i++
-			break
-		}
-		return nil, errPyLiteral
-	}
-	if skipBlanks(lit, i) != len(lit) {
-		return nil, errPyLiteral
-	}
-	return words, nil
-}
-
-func skipBlanks(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// pyString reads the quoted string starting at s[i] and returns its
-// value and the index after the closing quote.
-func pyString(s string, i int) (string, int, bool) {
-	if i >= len(s) || (s[i] != '\'' && s[i] != '"') {
-		return "", 0, false
-	}
-	quote := s[i]
-	i++
-	var b []byte
-	for {
-		if i >= len(s) || s[i] == '\n' {
-			return "", 0, false
-		}
-		c := s[i]
-		if c == quote {
-			return string(b), i + 1, true
-		}
-		if c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 >= len(s) {
-			return "", 0, false
-		}
-		e := s[i+1]
-		i += 2
-		switch e {
-		case '\\', '\'', '"':
-			b = append(b, e)
-		case 'n':
-			b = append(b, '\n')
-		case 't':
-			b = append(b, '\t')
-		case 'r':
-			b = append(b, '\r')
-		case 'a':
-			b = append(b, '\a')
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'v':
-			b = append(b, '\v')
-		case '0':
-			b = append(b, 0)
-		case 'x', 'u', 'U':
-			n := 2
-			if e == 'u' {
-				n = 4
-			} else if e == 'U' {
-				n = 8
-			}
-			if i+n > len(s) {
-				return "", 0, false
-			}
-			v, err := strconv.ParseUint(s[i:i+n], 16, 32)
-			if err != nil {
-				return "", 0, false
-			}
-			i += n
-			switch {
-			case v >= 0xdc80 && v <= 0xdcff:
-				b = append(b, byte(v-0xdc00)) // surrogateescape: the raw byte
-			case v > unicode.MaxRune || v >= 0xd800 && v <= 0xdfff:
-				return "", 0, false
-			default:
-				b = append(b, string(rune(v))...)
-			}
-		default:
-			return "", 0, false
-		}
-	}
 }

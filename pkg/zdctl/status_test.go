@@ -56,19 +56,3 @@ func FuzzParseStatusSame(f *testing.F) {
 	f.Add("application=0\nargs=['\\U0001F600\\n\\t\\0']\n")
 	f.Fuzz(func(t *testing.T, reply string) { sameStatus(t, reply) })
 }
-
-func FuzzParsePyStrListSame(f *testing.F) {
-	for _, s := range []string{"['sleep', '100']", "[]", " [ 'a' , ] ", `["it's", 'q\'']`, `['\x41\u00e9\U0001F600\udc80']`, `['\ud800']`, `['a' 'b']`, "['a\nb']", `['\q']`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, lit string) {
-		got, err := parsePyStrList(lit)
-		want, werr := control.ParsePyStrList(lit)
-		if (err == nil) != (werr == nil) {
-			t.Fatalf("%q: err %v, control says %v", lit, err, werr)
-		}
-		if err == nil && !slices.Equal(got, want) {
-			t.Fatalf("%q: %q, control says %q", lit, got, want)
-		}
-	})
-}

@@ -1,4 +1,4 @@
-package control
+package pyrepr
 
 import (
 	"errors"
@@ -8,29 +8,29 @@ import (
 	"unicode"
 )
 
-// ErrPyLiteral is returned (wrapped in a *PyLiteralError) when a Python
+// ErrLiteral is returned (wrapped in a *LiteralError) when a Python
 // list-of-strings literal cannot be parsed.
-var ErrPyLiteral = errors.New("invalid Python literal")
+var ErrLiteral = errors.New("invalid Python literal")
 
-// PyLiteralError names the offending literal and the byte offset of the
+// LiteralError names the offending literal and the byte offset of the
 // problem.
-type PyLiteralError struct {
+type LiteralError struct {
 	Literal string
 	Offset  int
 	Reason  string
 }
 
-func (e *PyLiteralError) Error() string {
+func (e *LiteralError) Error() string {
 	return fmt.Sprintf("invalid Python list literal %q at offset %d: %s", e.Literal, e.Offset, e.Reason)
 }
 
-func (e *PyLiteralError) Unwrap() error { return ErrPyLiteral }
+func (e *LiteralError) Unwrap() error { return ErrLiteral }
 
-// ParsePyStrList parses a Python list-of-str literal as written by repr()
+// ParseList parses a Python list-of-str literal as written by repr()
 // (and, more loosely, by hand: either quote, optional trailing comma, blanks
 // between items). zdctl evaluates the status reply's args= value this way to
 // compare it with its own program words (spec §2, start-up step 1).
-func ParsePyStrList(lit string) ([]string, error) {
+func ParseList(lit string) ([]string, error) {
 	p := &pyParser{src: lit}
 	p.skipSpace()
 	if !p.eat('[') {
@@ -69,7 +69,7 @@ type pyParser struct {
 }
 
 func (p *pyParser) fail(reason string) error {
-	return &PyLiteralError{Literal: p.src, Offset: p.pos, Reason: reason}
+	return &LiteralError{Literal: p.src, Offset: p.pos, Reason: reason}
 }
 
 func (p *pyParser) skipSpace() {
