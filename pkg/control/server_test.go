@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // rawCall sends raw bytes on a fresh connection, half-closes, and returns

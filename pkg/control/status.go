@@ -1,10 +1,11 @@
 package control
 
 import (
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // Status is the content of a "status" reply (spec §4). Field order in the

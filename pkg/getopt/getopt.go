@@ -3,10 +3,11 @@ package getopt
 import (
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"reflect"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // ErrUsage is the sentinel every *UsageError matches with errors.Is.

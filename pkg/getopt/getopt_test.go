@@ -2,11 +2,12 @@ package getopt
 
 import (
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 var longs = []string{"help", "version", "configure=", "daemon", "directory=", "backoff-limit=", "program="}

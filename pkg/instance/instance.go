@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"io/fs"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"text/template"
 
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/templates"
 )
 

@@ -3,11 +3,12 @@ package instance
 import (
 	"bytes"
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 func writeExe(t *testing.T, p string, mode os.FileMode) {

@@ -2,11 +2,11 @@ package logging
 
 import (
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zconfig"
 )
 

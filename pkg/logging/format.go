@@ -2,13 +2,14 @@ package logging
 
 import (
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // record holds the LogRecord attributes a format string can name.

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 func writeConf(t *testing.T, text string) string {

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"os/user"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // Account is a resolved "user" option.

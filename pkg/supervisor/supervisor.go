@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // DefaultSettleTime is how long a spawn must stay up to count as started

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"os/signal"
@@ -19,6 +18,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // Section is one section of a parsed file, before any schema is applied.

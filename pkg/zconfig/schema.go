@@ -2,10 +2,11 @@ package zconfig
 
 import (
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // Key describes one key of a section type.

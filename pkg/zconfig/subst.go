@@ -2,8 +2,9 @@ package zconfig
 
 import (
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // isSubstName matches ZConfig's substitution names: [a-zA-Z_][a-zA-Z0-9_]*.

@@ -2,7 +2,6 @@ package zconfig
 
 import (
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"net"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // Datatype converts the text of a value into a typed Go value. Convert's

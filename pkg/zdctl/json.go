@@ -1,11 +1,12 @@
 package zdctl
 
 import (
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // The --json forms of status and show (issue 10) are for scripts and

@@ -2,10 +2,11 @@ package zdctl
 
 import (
 	"errors"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io/fs"
 	"strconv"
 	"syscall"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // pyOSError renders an OS error as Python's OSError str() does:

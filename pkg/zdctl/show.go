@@ -1,13 +1,13 @@
 package zdctl
 
 import (
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 

@@ -1,9 +1,10 @@
 package zdctl
 
 import (
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"strconv"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 // zdctl reads zdrun's status reply here rather than with pkg/control's

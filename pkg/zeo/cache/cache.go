@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
 const (

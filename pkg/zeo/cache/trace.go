@@ -3,13 +3,13 @@ package cache
 import (
 	"bufio"
 	"encoding/binary"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace"
 )
 

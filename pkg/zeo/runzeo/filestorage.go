@@ -3,9 +3,9 @@ package runzeo
 import (
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"math"
 	"net"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/logging"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/server"

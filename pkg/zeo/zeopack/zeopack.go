@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"io"
 	"net"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/getopt"
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 )
 
