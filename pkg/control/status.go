@@ -8,7 +8,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
-// Status is the content of a "status" reply (spec §4). Field order in the
+// Status is the content of a "status" reply (docs/design/control-socket.md). Field order in the
 // reply is the order of the fields here.
 type Status struct {
 	Running      bool    // status=running|stopped
@@ -41,7 +41,7 @@ var (
 	reField       = regexp.MustCompile(`(?m)^([a-z_]+)=(.*)$`)
 )
 
-// ParseStatus interprets a status reply the way zdctl does (spec §2). ok is
+// ParseStatus interprets a status reply the way zdctl does (zdaemon 5.2.1 ZDCmd.get_status). ok is
 // false when the reply does not show a live manager, i.e. it has no
 // "application=<digits>" line; the caller then reports "daemon manager not
 // running". should_be_up defaults to 1 and testing to 0 when absent. The
@@ -95,7 +95,7 @@ func ParseStatus(reply string) (st Status, ok bool) {
 	return st, true
 }
 
-// Format renders the 12-line status reply exactly as zdrun does (spec §4),
+// Format renders the 12-line status reply exactly as zdrun does (zdaemon 5.2.1 Daemonizer.cmd_status),
 // ending in a newline.
 func (st *Status) Format() string {
 	var b strings.Builder

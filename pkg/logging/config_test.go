@@ -68,7 +68,7 @@ func TestFromNode(t *testing.T) {
 }
 
 // The <runner> section's own <eventlog> is what zdrun uses when present
-// (zdaemon-spec §3.2); it is read by the same function.
+// (zdaemon 5.2.1 component.xml); it is read by the same function.
 func TestFromNodeRunnerEventlog(t *testing.T) {
 	root, err := zconfig.ZDaemonSchema.Load(strings.NewReader(`<runner>
   program sleep 100

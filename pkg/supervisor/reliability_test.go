@@ -155,8 +155,8 @@ func readPid(t *testing.T, path string) int {
 	return pid
 }
 
-// TestConcurrentStatus200 is issue 8's "200 concurrent zdctl status calls
-// against one zdrun: all answered correctly".
+// TestConcurrentStatus200: 200 concurrent status calls against one zdrun
+// are all answered correctly (monitoring scripts poll in parallel).
 func TestConcurrentStatus200(t *testing.T) {
 	m := startZdrun(t, "", "exec sleep 100")
 	want := m.waitApp(0)
@@ -495,7 +495,7 @@ func metricValue(t *testing.T, expo, name string) float64 {
 	return 0
 }
 
-// TestMetricsMoveOnKill9 scrapes zdrun's endpoint (issue 10): restarts
+// TestMetricsMoveOnKill9 scrapes zdrun's metrics endpoint: restarts
 // and the last exit status move after a kill -9 of the program.
 func TestMetricsMoveOnKill9(t *testing.T) {
 	dir := t.TempDir()

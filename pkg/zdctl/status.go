@@ -11,11 +11,11 @@ import (
 // ParseStatus, and so does not import pkg/control at all: that package
 // compiles its regular expressions when the process starts and runs them
 // on every reply, which together cost a one-shot "zdctl status" about
-// 0.15 ms of its 2 ms budget (issue 3). The results are the same:
+// 0.15 ms of its 2 ms budget. The results are the same:
 // FuzzParseStatusSame compares the two on arbitrary input. The args= list
 // is read with pkg/pyrepr, as control reads it.
 
-// replyStatus is what zdctl uses of a status reply (spec §4).
+// replyStatus is what zdctl uses of a status reply (docs/design/control-socket.md).
 type replyStatus struct {
 	application int // application=<pid or 0>
 	shouldBeUp  int // should_be_up=0|1; 1 when absent (seed-era mood=)
@@ -59,7 +59,7 @@ func allDigits(s string) bool {
 	return true
 }
 
-// parseStatus interprets a status reply as zdctl does (spec §2): ok is
+// parseStatus interprets a status reply as zdctl does (zdaemon 5.2.1 ZDCmd.get_status): ok is
 // false when there is no "application=<digits>" line, i.e. no live
 // manager answered.
 func parseStatus(reply string) (st replyStatus, ok bool) {

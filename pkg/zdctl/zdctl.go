@@ -106,7 +106,7 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 		argv = argv[1:]
 	}
 	if len(argv) > 0 && argv[0] == "completion" {
-		// Needs no program or configuration (issue 10): answered before
+		// Needs no program or configuration: answered before
 		// the options are checked.
 		return writeCompletion(stdout, stderr, strings.Join(argv[1:], " "))
 	}
@@ -152,7 +152,7 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 // quickVerbs answer at once and never wait on anything ^C should
 // interrupt. Run one-shot, they leave SIGINT its default action: catching
 // it costs the process a thread (the runtime's signal receiver), a
-// measurable part of a one-shot "zdctl status" (issue 3: 2 ms or less).
+// measurable part of a one-shot "zdctl status" (our budget: 2 ms or less).
 var quickVerbs = map[string]bool{
 	"status": true, "show": true, "help": true, "completion": true,
 	"kill": true, "reopen_transcript": true, "logreopen": true,
@@ -206,7 +206,7 @@ func (c *Controller) setUp() error {
 
 // createDirectory makes one missing directory level; run as root with a
 // user set, it hands the directory to that user (zdaemon meant to, and
-// crashed instead: spec §9 #3).
+// crashed instead: zdaemon fault 3).
 func (c *Controller) createDirectory(dir string) error {
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return nil
