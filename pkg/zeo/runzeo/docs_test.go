@@ -75,7 +75,7 @@ func sameSet(t *testing.T, what string, doc, real []string) {
 }
 
 // TestDocsRunzeo: every flag, configuration key and signal docs/runzeo.md
-// lists exists, and every one that exists is listed (issue 6).
+// lists exists, and every one that exists is listed.
 func TestDocsRunzeo(t *testing.T) {
 	secs := docSections(t, "../../../docs/runzeo.md")
 

@@ -208,8 +208,7 @@ func scrape(t *testing.T, hc *http.Client, base string) map[string]float64 {
 
 // A real runzeo with --metrics-address: the values of /metrics move with
 // real traffic from pkg/zeo/client, /status carries server_status as
-// JSON, pprof answers, and the fake systemd sees READY=1 then STOPPING=1
-// (issue 10).
+// JSON, pprof answers, and the fake systemd sees READY=1 then STOPPING=1.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	dir := t.TempDir()
 	nfy := newFakeSystemd(t)
@@ -475,7 +474,7 @@ func TestNotifyReadyStopping(t *testing.T) {
 	}
 }
 
-// runzeo --cpuprofile writes a CPU profile from start to exit (issue 7):
+// runzeo --cpuprofile writes a CPU profile from start to exit:
 // after SIGTERM the file is a gzipped pprof protobuf.
 func TestCPUProfile(t *testing.T) {
 	dir := t.TempDir()

@@ -291,7 +291,7 @@ type GroupRecord struct {
 
 // GroupCommitter is implemented by storages that commit plain
 // transactions (stores, deletions, readCurrent checks; no undo, restore
-// or blobs) in groups (issue 7): the server checks serials against
+// or blobs) in groups (docs/design/commit.md): the server checks serials against
 // CurrentSerial at vote while it holds per-object locks, and at
 // tpc_finish calls CommitGroup, which assigns the tid and writes the
 // transaction without making it durable or visible. A committer
