@@ -30,7 +30,7 @@ demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
-# (issue 7): every figure beside its target, on stdout. Changes no file;
+# (docs/performance.md): every figure beside its target, on stdout. Changes no file;
 # `make bench-report` writes the figures into docs/performance.md.
 # BenchmarkRespawnAfterKill9 waits 1.1 s untimed before each kill (the
 # program must have lived past backoff-limit), so b.N sized from the timed
@@ -52,7 +52,7 @@ fuzz:
 	  done; \
 	done
 
-# The long fault-injection runs (issue 8); their short versions run in `make test`.
+# The long fault-injection runs (docs/reliability.md); their short versions run in `make test`.
 # Each stress test appends a line of figures (rounds, transactions
 # acknowledged and found, faults injected) to stress-figures.txt.
 stress:

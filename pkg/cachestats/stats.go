@@ -15,7 +15,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace/tracecli"
 )
 
-// Options are the report options (spec §3.3).
+// Options are the report options (ZEO 6.0 scripts/cache_stats.py's options).
 type Options struct {
 	Verbose   bool  // -v: one line per record
 	Quiet     bool  // -q: no interval or restart lines

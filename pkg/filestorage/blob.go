@@ -13,7 +13,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
 
-// Blob directory layouts (ZODB.blob, spec §10).
+// Blob directory layouts (ZODB 6.3 ZODB/blob.py, BushyLayout and LawnLayout).
 const (
 	LayoutBushy = "bushy"
 	LayoutLawn  = "lawn"

@@ -19,7 +19,7 @@ var ErrDanglingReference = errors.New("filestorage: pack: reference to a missing
 
 // Pack removes the revisions no longer needed as of packTID (the tid
 // form of the pack time: tid.FromUnix(t), as FileStorage.pack converts
-// it), following ZODB's fspack (spec §9):
+// it), following ZODB 6.3's ZODB/FileStorage/fspack.py:
 //
 //   - transactions up to the pack time keep only the reachable current
 //     revisions (all current revisions when gc is false), with their data

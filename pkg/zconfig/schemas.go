@@ -91,7 +91,7 @@ var (
 	EnvironmentType = &SectionType{Name: "environment", AnyKeys: true}
 
 	// RunnerType is zdaemon's <runner>, every key of zdaemon 5.2.1's
-// component.xml.
+	// component.xml.
 	RunnerType = &SectionType{Name: "runner",
 		Keys: []Key{
 			{Name: "program", Type: StringList, Required: true},

@@ -17,7 +17,7 @@ import (
 )
 
 // CacheOptions configure the client cache of a CachedStorage, as
-// ClientStorage's cache options do (spec zeo-cache.md §1.1, §1.6).
+// ClientStorage's cache options do (ZEO 6.0 ClientStorage.__init__, cache_size and var).
 type CacheOptions struct {
 	// Client is the persistent cache's client name (ClientStorage's
 	// `client`); the file is "<Client>-<storage>.zec" in Dir.  Without a
@@ -145,7 +145,7 @@ func (s *CachedStorage) conn() (*Client, error) {
 	return s.cur, nil
 }
 
-// connect dials, registers and verifies the cache (spec §1.6).  The
+// connect dials, registers and verifies the cache (ZEO 6.0 ClientStorage.notify_connected).  The
 // connection is only installed once the cache is verified; invalidations
 // the server sends meanwhile are queued and applied afterwards, as ZEO
 // delays them until verification is over.

@@ -91,7 +91,7 @@ type Client struct {
 }
 
 // Network splits a ZEO address into a net.Dial network and address: a
-// string containing "/" is a Unix socket path (zeo-protocol.md §1.4).
+// string containing "/" is a Unix socket path (as ZEO 6.0's ClientStorage takes it).
 func Network(addr string) (string, string) {
 	if strings.Contains(addr, "/") {
 		return "unix", addr
@@ -410,7 +410,8 @@ func (c *Client) Heartbeat() error { return c.write(wire.Heartbeat) }
 // false when the object has no such revision; a missing object gives a
 // POSKeyError ServerError. end is 0 for the current revision.
 func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start, end tid.TID, ok bool, err error) {
-	// The message id of loadBefore is the (oid, tid) tuple itself (§1.3).
+	// The message id of loadBefore is the (oid, tid) tuple itself
+	// (ZEO 6.0 ZEO/asyncio/client.py, load_before).
 	o, bt, enc := uint64(oid), uint64(before), c.enc
 	r := c.call(loadKey(o, bt), func() error {
 		return c.send(func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil }, false)
