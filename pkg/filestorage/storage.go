@@ -120,6 +120,7 @@ func (s *FileStorage) takeLock() error {
 		return fmt.Errorf("%s: %w: %w", lp, ErrLocked, err)
 	}
 	if !ok {
+		//lint:ignore ST1005 zc.lockfile's LockError text, which scripts match
 		return fmt.Errorf("Couldn't lock %s: %w", lp, ErrLocked)
 	}
 	// flock does not expose its descriptor; writing through a second one

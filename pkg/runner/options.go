@@ -180,6 +180,7 @@ func existingParentDirpath(s string) (any, error) {
 	if st, err := os.Stat(parent); err == nil && st.IsDir() {
 		return p, nil
 	}
+	//lint:ignore ST1005 ZConfig 4.3 existing_dirpath's message, byte for byte
 	return nil, fmt.Errorf("The directory named as part of the path %s does not exist.", s)
 }
 
