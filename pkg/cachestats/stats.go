@@ -26,6 +26,7 @@ type Options struct {
 }
 
 // ErrNoRecords is returned by Report when the trace holds no record.
+//
 //lint:ignore ST1005 ZEO 6.0 cache_stats.py prints this text exactly
 var ErrNoRecords = errors.New("No records processed")
 
