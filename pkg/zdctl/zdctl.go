@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/runner"
@@ -226,14 +227,14 @@ func (c *Controller) warnDifferentProgram() {
 	if !c.up {
 		return
 	}
-	st, _ := parseStatus(c.raw)
-	if !st.argsOK {
+	st, _ := control.ParseStatus(c.raw)
+	if !st.ArgsOK {
 		return
 	}
 	prog := c.Opts.Program
-	same := len(st.args) >= len(prog)
+	same := len(st.Args) >= len(prog)
 	for i := 0; same && i < len(prog); i++ {
-		same = st.args[i] == prog[i]
+		same = st.Args[i] == prog[i]
 	}
 	if !same {
 		w := c.Stdout
@@ -242,7 +243,7 @@ func (c *Controller) warnDifferentProgram() {
 		}
 		fmt.Fprintln(w, "WARNING! zdrun is managing a different program!")
 		fmt.Fprintln(w, "our program   =", pyrepr.List(prog))
-		fmt.Fprintln(w, "daemon's args =", pyrepr.List(st.args))
+		fmt.Fprintln(w, "daemon's args =", pyrepr.List(st.Args))
 	}
 }
 
@@ -267,11 +268,11 @@ func (c *Controller) getStatus() bool {
 	if !ok || reply == "" {
 		return false
 	}
-	st, ok := parseStatus(reply)
+	st, ok := control.ParseStatus(reply)
 	if !ok {
 		return false
 	}
-	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.application, st.shouldBeUp, st.testing, reply
+	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.Application, st.ShouldBeUp, st.Testing, reply
 	return true
 }
 
