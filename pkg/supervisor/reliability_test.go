@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdkit/zdkit/dashboards"
 	"github.com/zdkit/zdkit/pkg/control"
 )
 
@@ -521,6 +522,10 @@ func TestMetricsMoveOnKill9(t *testing.T) {
 		return string(b)
 	}
 	before := get()
+	// Every query of the Grafana dashboard names a metric zdrun exports.
+	if missing, err := dashboards.Missing("zdrun_", before); err != nil || len(missing) > 0 {
+		t.Errorf("dashboards/zdkit.json queries metrics zdrun does not export: %v %v", missing, err)
+	}
 	for name, want := range map[string]float64{"zdrun_program_up": 1, "zdrun_should_be_up": 1, "zdrun_restarts_total": 0, "zdrun_last_exit_status": 0, "zdrun_backoff_seconds": 0} {
 		if v := metricValue(t, before, name); v != want {
 			t.Errorf("before: %s = %v, want %v", name, v, want)

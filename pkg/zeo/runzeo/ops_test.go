@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdkit/zdkit/dashboards"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 )
 
@@ -224,6 +225,11 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	const s1 = `{storage="1"}`
 	before := scrape(t, hc, base)
+	// Every query of the Grafana dashboard names a metric runzeo exports.
+	_, expo, _ := httpGet(t, hc, base+"/metrics")
+	if missing, err := dashboards.Missing("zeo_", expo); err != nil || len(missing) > 0 {
+		t.Errorf("dashboards/zdkit.json queries metrics runzeo does not export: %v %v", missing, err)
+	}
 	for _, name := range []string{"zeo_loads_total", "zeo_stores_total", "zeo_commits_total", "zeo_aborts_total",
 		"zeo_conflicts_total", "zeo_connections", "zeo_waiting_committers", "zeo_active_transactions",
 		"zeo_commit_lock_held_seconds", "zeo_last_transaction_age_seconds", "zeo_objects", "zeo_storage_bytes",
