@@ -37,6 +37,11 @@ type Options struct {
 	// "lawn" or "" / "automatic" (chosen as ZODB chooses it).
 	BlobDir    string
 	BlobLayout string
+	// PackDiscardOld is ZConfig's pack-keep-old false (ZODB 6.3
+	// FileStorage.pack): after a pack, Data.fs.old is removed and the
+	// packed-away blob files are deleted instead of kept in
+	// <blob-dir>.old.
+	PackDiscardOld bool
 }
 
 // FileStorage is an open Data.fs. All methods are safe for concurrent
