@@ -208,7 +208,32 @@ var (
 		{Name: "wait", Type: Boolean, Default: "true"},
 		{Name: "drop-cache-rather-verify", Type: Boolean, Default: "false"},
 	}
-	ZEOClientType     = &SectionType{Name: "zeoclient", Keys: clientStorageKeys}
+	// ZEOClientType is ZODB 6 component.xml's <zeoclient> (ZODB.config's
+	// ZEOClient), whose keys differ from ZEO's <clientstorage>: the
+	// disconnect polls and credentials that ZEO 6 ClientStorage accepts
+	// and ignores, no cache-path, wait-timeout or <ssl>.
+	ZEOClientType = &SectionType{Name: "zeoclient", Keys: []Key{
+		{Name: "server", Type: SocketConnectionAddress, Required: true, Multi: true},
+		{Name: "blob-dir", Type: String},
+		{Name: "shared-blob-dir", Type: Boolean, Default: "false"},
+		{Name: "blob-cache-size", Type: ByteSize},
+		{Name: "blob-cache-size-check", Type: Integer},
+		{Name: "storage", Type: String, Default: "1"},
+		{Name: "cache-size", Type: ByteSize, Default: "20MB"},
+		{Name: "name", Type: String},
+		{Name: "client", Type: String},
+		{Name: "var", Type: String},
+		{Name: "min-disconnect-poll", Type: Integer, Default: "5"},
+		{Name: "max-disconnect-poll", Type: Integer, Default: "300"},
+		{Name: "wait", Type: Boolean, Default: "true"},
+		{Name: "read-only", Type: Boolean, Default: "false"},
+		{Name: "read-only-fallback", Type: Boolean, Default: "false"},
+		{Name: "username", Type: String},
+		{Name: "password", Type: String},
+		{Name: "realm", Type: String},
+		{Name: "drop-cache-rather-verify", Type: Boolean, Default: "false"},
+		{Name: "client-label", Type: String},
+	}}
 	ClientStorageType = &SectionType{Name: "clientstorage", Keys: clientStorageKeys}
 
 	// StorageTypes are the section types of the abstract ZODB.storage.
@@ -232,7 +257,6 @@ func init() {
 		{Name: "check-hostname", Type: Boolean, Default: "true"},
 		{Name: "server-hostname", Type: String},
 	}}
-	ZEOClientType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 	ClientStorageType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 }
 
