@@ -52,6 +52,9 @@ type CacheOptions struct {
 	// put in use, the first included (ZEO 6 ClientStorage.notify_connected,
 	// which then asks its database to invalidate everything it caches).
 	OnConnect func()
+	// OnDisconnect is called when a connection in use ends (not at
+	// Close): ZEO 6 ClientStorage.notify_disconnected.
+	OnDisconnect func()
 }
 
 // CachedStorage is a ZEO client with a client cache, the way ZODB uses
@@ -303,11 +306,15 @@ func (s *CachedStorage) loop(c *Client) {
 				return
 			}
 			s.mu.Lock()
-			if s.cur == c {
+			lost := s.cur == c
+			if lost {
 				s.cur = nil
 				s.gen++
 			}
 			s.mu.Unlock()
+			if lost && s.copts.OnDisconnect != nil {
+				s.copts.OnDisconnect()
+			}
 		}
 		d := s.copts.RetryDelay + time.Duration(rand.Int64N(int64(s.copts.RetryDelay)+1))
 		select {

@@ -123,6 +123,9 @@ func Open(ctx context.Context, cfg Config) (storage.Storage, error) {
 		Label: cfg.Label, OnInvalidate: s.onInvalidate, OnInfo: s.onInfo}
 	copts := client.CacheOptions{Client: cfg.Client, Dir: cfg.Var, Size: cfg.CacheSize, NoWait: cfg.NoWait,
 		RetryDelay: cfg.RetryDelay, OnConnect: s.onConnect, OnStaleCache: s.onStaleCache,
+		OnDisconnect: func() {
+			s.log(levelInfo, "ZEO.ClientStorage", fmt.Sprintf("%s Disconnected from storage", s.name))
+		},
 		OnError: func(err error) { s.log(levelWarning, "ZEO.asyncio.client", err.Error()) }}
 	cs, err := s.openCached(ctx, opts, copts)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -286,6 +287,11 @@ func TestZEOClientFanOut(t *testing.T) {
 	case <-cf.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the fan-out kept its clients after the upstream restarted")
+	}
+	for _, line := range []string{"Disconnected from storage", "Reconnected to storage: ('127.0.0.1', " + strconv.Itoa(upPort) + ")"} {
+		if !strings.Contains(fan.stderr.String(), line) {
+			t.Errorf("the fan-out's log lacks %q", line)
+		}
 	}
 	c3 := dialWait(t, fanAddr, nil)
 	loadIs(t, c3, oid, []byte("through the fan-out"), t2)
