@@ -47,6 +47,11 @@ type Config struct {
 	// RetryDelay is the pause between reconnection attempts, plus up to
 	// the same again at random; 0 is ZEO's 1 s.
 	RetryDelay time.Duration
+	// Ignored names configuration keys that were given but that ZEO 6
+	// ClientStorage accepts and ignores (its disconnect polls,
+	// credentials, drop_cache_rather_verify); each is logged once at
+	// start-up so that the setting is not dropped without a word.
+	Ignored []string
 }
 
 // ErrUnsupported is returned for operations this storage does not
@@ -111,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (storage.Storage, error) {
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if s.name == "" {
 		s.name = addrRepr(cfg.Addrs)
+	}
+	for _, k := range cfg.Ignored {
+		s.log(levelWarning, "ZEO.ClientStorage", fmt.Sprintf("%s: <zeoclient> key %s is ignored, as ZEO 6 ClientStorage ignores it", s.name, k))
 	}
 	var blobs *blobDir
 	if cfg.BlobDir != "" {

@@ -13,8 +13,8 @@ import (
 // zeoClientUnsupported are <zeoclient> keys whose ZEO 6 ClientStorage
 // behaviour this runzeo does not have: giving one is an error naming it,
 // never a setting quietly dropped. (The disconnect polls, credentials and
-// drop-cache-rather-verify are accepted: ZEO 6 ClientStorage takes them
-// and ignores them.)
+// drop-cache-rather-verify are accepted with a warning in the log: ZEO 6
+// ClientStorage takes them and ignores them.)
 var zeoClientUnsupported = map[string]string{
 	"blob-cache-size":       "the blob directory is not size-limited",
 	"blob-cache-size-check": "the blob directory is not size-limited",
@@ -41,7 +41,14 @@ func zeoClientSpec(st *zconfig.Node) (storageSpec, error) {
 		}
 		addrs = append(addrs, a.String())
 	}
+	var ignored []string
+	for _, key := range []string{"min-disconnect-poll", "max-disconnect-poll", "drop-cache-rather-verify", "username", "password", "realm"} {
+		if st.Has(key) {
+			ignored = append(ignored, key)
+		}
+	}
 	cfg := clientstorage.Config{
+		Ignored:          ignored,
 		Addrs:            addrs,
 		Storage:          st.String("storage"),
 		Name:             st.String("name"),
