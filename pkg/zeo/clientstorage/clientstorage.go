@@ -72,6 +72,9 @@ type Storage struct {
 	name string
 	cs   atomic.Pointer[client.CachedStorage]
 	ro   bool
+	// wasConnected: a connection has been in use before (ClientStorage's
+	// _connection_generation, which picks "Connected" or "Reconnected").
+	wasConnected atomic.Bool
 
 	length, size atomic.Int64
 
@@ -142,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (storage.Storage, error) {
 	s.cs.Store(cs)
 	if c, err := cs.Client(); err == nil {
 		s.ro = c.ReadOnly
-		s.connected(c, "Connected")
+		s.connected(c)
 		s.refreshInfo(c)
 	} else {
 		s.ro = cfg.ReadOnly
@@ -318,7 +321,7 @@ func (s *Storage) onConnect() {
 	r := s.relay
 	s.mu.Unlock()
 	if c, err := cs.Client(); err == nil {
-		s.connected(c, "Reconnected")
+		s.connected(c)
 		go s.refreshInfo(c)
 	}
 	if r != nil {
@@ -327,7 +330,11 @@ func (s *Storage) onConnect() {
 }
 
 // connected logs ZEO 6 ClientStorage.notify_connected's line.
-func (s *Storage) connected(c *client.Client, how string) {
+func (s *Storage) connected(c *client.Client) {
+	how := "Connected"
+	if s.wasConnected.Swap(true) {
+		how = "Reconnected"
+	}
 	s.log(levelInfo, "ZEO.ClientStorage", fmt.Sprintf("%s %s to storage: %s", s.name, how,
 		strings.Trim(addrRepr([]string{c.RemoteAddr()}), "[]")))
 }
