@@ -190,27 +190,43 @@ var (
 	BlobStorageType = &SectionType{Name: "blobstorage",
 		Keys: []Key{{Name: "blob-dir", Type: String, Required: true}},
 	}
-	clientStorageKeys = []Key{
+	// clientKeys are the keys ZEO's <clientstorage> and ZODB's
+	// <zeoclient> share.
+	clientKeys = []Key{
 		{Name: "server", Type: SocketConnectionAddress, Required: true, Multi: true},
 		{Name: "storage", Type: String, Default: "1"},
 		{Name: "cache-size", Type: ByteSize, Default: "20MB"},
-		{Name: "cache-path", Type: String},
 		{Name: "blob-dir", Type: String},
 		{Name: "shared-blob-dir", Type: Boolean, Default: "false"},
 		{Name: "blob-cache-size", Type: ByteSize},
-		{Name: "blob-cache-size-check", Type: Integer, Default: "10"},
 		{Name: "client-label", Type: String},
 		{Name: "name", Type: String},
 		{Name: "client", Type: String},
 		{Name: "var", Type: String},
 		{Name: "read-only", Type: Boolean, Default: "false"},
 		{Name: "read-only-fallback", Type: Boolean, Default: "false"},
-		{Name: "server-sync", Type: Boolean, Default: "false"},
-		{Name: "wait-timeout", Type: Integer, Default: "30"},
 		{Name: "wait", Type: Boolean, Default: "true"},
 		{Name: "drop-cache-rather-verify", Type: Boolean, Default: "false"},
 	}
-	ZEOClientType     = &SectionType{Name: "zeoclient", Keys: clientStorageKeys}
+	clientStorageKeys = append(append([]Key(nil), clientKeys...),
+		Key{Name: "cache-path", Type: String},
+		Key{Name: "blob-cache-size-check", Type: Integer, Default: "10"},
+		Key{Name: "server-sync", Type: Boolean, Default: "false"},
+		Key{Name: "wait-timeout", Type: Integer, Default: "30"},
+	)
+	// ZEOClientType is ZODB 6 component.xml's <zeoclient> (ZODB.config's
+	// ZEOClient), whose keys differ from ZEO's <clientstorage>: the
+	// disconnect polls and credentials that ZEO 6 ClientStorage accepts
+	// and ignores, no default for blob-cache-size-check, no cache-path,
+	// server-sync, wait-timeout or <ssl>.
+	ZEOClientType = &SectionType{Name: "zeoclient", Keys: append(append([]Key(nil), clientKeys...),
+		Key{Name: "blob-cache-size-check", Type: Integer},
+		Key{Name: "min-disconnect-poll", Type: Integer, Default: "5"},
+		Key{Name: "max-disconnect-poll", Type: Integer, Default: "300"},
+		Key{Name: "username", Type: String},
+		Key{Name: "password", Type: String},
+		Key{Name: "realm", Type: String},
+	)}
 	ClientStorageType = &SectionType{Name: "clientstorage", Keys: clientStorageKeys}
 
 	// StorageTypes are the section types of the abstract ZODB.storage.
@@ -234,7 +250,6 @@ func init() {
 		{Name: "check-hostname", Type: Boolean, Default: "true"},
 		{Name: "server-hostname", Type: String},
 	}}
-	ZEOClientType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 	ClientStorageType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 }
 

@@ -202,6 +202,9 @@ func (c *Client) seen(t tid.TID) {
 // invalidations, its own commits): what a client cache would be current at.
 func (c *Client) LastSeen() tid.TID { return tid.TID(c.lastSeen.Load()) }
 
+// RemoteAddr is the server's address: "host:port", or the socket path.
+func (c *Client) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+
 // Encoding is the marshalling in use.
 func (c *Client) Encoding() wire.Encoding { return c.enc }
 

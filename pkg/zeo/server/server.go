@@ -162,6 +162,7 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	sort.Strings(s.names)
 	s.useConfigOrder(opts.StorageOrder)
 	s.attachStorageLogs()
+	s.attachRelays()
 	// Seeding the invalidation queues reads the tail of each storage (for
 	// a FileStorage, the last 100 transactions' headers): transient
 	// garbage of the order of the index itself. Return it to the OS now;

@@ -316,3 +316,37 @@ type GroupCommitter interface {
 	// PublishGroup makes the durable transactions up to t visible.
 	PublishGroup(t tid.TID)
 }
+
+// Relayer is implemented by storages whose data also changes outside the
+// server serving them: a storage that is itself a client of another ZEO
+// server (ZODB's <zeoclient>, ZEO's fan-out), whose other clients commit
+// there. ZEO 6 hands such a storage a StorageServerDB through registerDB;
+// its invalidate and invalidateCache reach every connected client. Here
+// the server calls SetRelay once, before it accepts connections.
+type Relayer interface {
+	SetRelay(r Relay)
+}
+
+// Relay is the server's side of a Relayer.
+//
+// The server makes committed data visible and tells clients about it
+// under one lock per storage, which loads share and which it holds
+// exclusively around Transaction.Finish. Publish takes that lock, so a
+// Relayer calls it from a goroutine of its own, never from inside a
+// method the server is calling; from Transaction.Finish it uses
+// PublishInFinish, which relies on the lock Finish runs under. Either
+// way invalidations must be passed in tid order, and those older than
+// the transaction being finished before Finish returns its tid.
+type Relay interface {
+	// Publish runs fn holding the lock; fn sends each invalidation with
+	// send (to every client, and into the queue getInvalidations answers
+	// from).
+	Publish(fn func(send func(Invalidation)))
+	// PublishInFinish sends inv from inside Transaction.Finish.
+	PublishInFinish(inv Invalidation)
+	// DropClients closes every client connection of the storage and
+	// empties its invalidation queue, so that clients reconnect and
+	// revalidate their caches: ZEO 6 StorageServer._invalidateCache,
+	// what ClientStorage asks for whenever it (re)connects.
+	DropClients()
+}
