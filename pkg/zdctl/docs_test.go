@@ -4,9 +4,11 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
@@ -142,5 +144,24 @@ func TestDocsZdctl(t *testing.T) {
 	}
 	if len(docFlags) < 30 || len(docKeys) < 20 || len(docVerbs) < 18 {
 		t.Errorf("too few found (flags %d, keys %d, verbs %d): is the table parsing broken?", len(docFlags), len(docKeys), len(docVerbs))
+	}
+}
+
+// TestDocsZdctlLineLimit: the default of control-line-limit in the Options
+// table is the limit zdrun's control server applies (docs/zdctl.md once
+// said 10240 while pkg/control enforced 10000).
+func TestDocsZdctlLineLimit(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/zdctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := docSection(t, string(raw), "Options")
+	keys, defaults := tableColumn(opts, 1), tableColumn(opts, 2)
+	i := slices.Index(keys, " `control-line-limit` ")
+	if i < 0 {
+		t.Fatalf("no control-line-limit row in the Options table: %q", keys)
+	}
+	if got, want := strings.TrimSpace(defaults[i]), strconv.Itoa(control.MaxCommand); got != want {
+		t.Errorf("docs/zdctl.md: control-line-limit default %q, code %q", got, want)
 	}
 }
