@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // ErrCheck is wrapped by the *CheckError that Check returns.
@@ -35,7 +36,7 @@ type CheckOptions struct {
 // at the first problem, with fstest's messages. It reads the file
 // directly (no lock, no index) so it can run beside a live server.
 func Check(path string, opts CheckOptions) error {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
@@ -325,7 +326,7 @@ func (p *packer) removeBlobs() {
 	b := p.s.blobs
 	old := strings.TrimRight(b.dir, "/") + ".old"
 	os.MkdirAll(old, 0o700)
-	if lb, err := os.ReadFile(filepath.Join(b.dir, layoutFile)); err == nil {
+	if lb, err := regularfile.ReadFile(filepath.Join(b.dir, layoutFile), 0); err == nil {
 		os.WriteFile(filepath.Join(old, layoutFile), lb, 0o644)
 	}
 	move := func(path string) {
