@@ -165,3 +165,29 @@ func TestDocsZdctlLineLimit(t *testing.T) {
 		t.Errorf("docs/zdctl.md: control-line-limit default %q, code %q", got, want)
 	}
 }
+
+// TestDocsZdctlExitCodes: the Exit codes table's row for 4 lists exactly
+// the verbs that answer a refusing socket with ExitDenied.
+func TestDocsZdctlExitCodes(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/zdctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := docSection(t, string(raw), "Exit codes")
+	codes, whens := tableColumn(lines, 0), tableColumn(lines, 1)
+	i := slices.Index(codes, " "+strconv.Itoa(ExitDenied)+" ")
+	if i < 0 {
+		t.Fatalf("no row for exit %d in %q", ExitDenied, codes)
+	}
+	var docVerbs []string
+	for _, m := range reCode.FindAllStringSubmatch(whens[i], -1) {
+		docVerbs = append(docVerbs, m[1])
+	}
+	var verbs []string
+	for v := range managerVerbs {
+		verbs = append(verbs, v)
+	}
+	if got, want := uniqueSorted(docVerbs), uniqueSorted(verbs); !slices.Equal(got, want) {
+		t.Errorf("exit %d row lists %q, code has %q", ExitDenied, got, want)
+	}
+}
