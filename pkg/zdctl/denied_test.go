@@ -105,10 +105,16 @@ func TestPermissionDenied(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "zdctl")
+	// The programs in bin/, the socket in run/ (closed at the end).
+	for _, d := range []string{"bin", "run"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "bin", "zdctl")
 	copyExecutable(t, bin)
-	copyExecutable(t, filepath.Join(dir, "zdrun"))
-	sock := filepath.Join(dir, "zdsock")
+	copyExecutable(t, filepath.Join(dir, "bin", "zdrun"))
+	sock := filepath.Join(dir, "run", "zdsock")
 	opts := []string{"-p", "sleep 100", "-s", sock}
 
 	r := runZdctl(t, bin, nil, "", append(opts, "start")...)
@@ -165,6 +171,19 @@ func TestPermissionDenied(t *testing.T) {
 		r := runZdctl(t, bin, cred, "", append(opts, v...)...)
 		if r.code != zdctl.ExitDenied || r.stdout != "" || r.stderr != peerRefused {
 			t.Errorf("zdctl %s as nobody (socket 0777): exit %d, stdout %q, stderr %q; want exit 4 and %q", strings.Join(v, " "), r.code, r.stdout, r.stderr, peerRefused)
+		}
+	}
+
+	// A socket in a directory closed to the user: its owner is not known,
+	// the directory's is.
+	if err := os.Chmod(filepath.Dir(sock), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dirRefused := fmt.Sprintf("Permission denied: control socket %s is in %s, which belongs to root (uid 0); zdctl runs as nobody (uid %d) (connect: permission denied)\n", sock, filepath.Dir(sock), uid)
+	for _, v := range [][]string{{"status"}, {"stop"}} {
+		r := runZdctl(t, bin, cred, "", append(opts, v...)...)
+		if r.code != zdctl.ExitDenied || r.stdout != "" || r.stderr != dirRefused {
+			t.Errorf("zdctl %s as nobody (socket directory 0700): exit %d, stdout %q, stderr %q; want exit 4 and %q", strings.Join(v, " "), r.code, r.stdout, r.stderr, dirRefused)
 		}
 	}
 
