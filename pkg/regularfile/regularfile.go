@@ -38,7 +38,27 @@ func OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f.Close()
 		return nil, notRegular(name)
 	}
+	// Back to an ordinary descriptor: O_NONBLOCK is inert on a regular
+	// file for reads and writes, but a child inheriting it, or a
+	// filesystem that honours it, must not see a difference from
+	// os.OpenFile.
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
 	return f, nil
+}
+
+func clearNonblock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // Open is OpenFile(name, os.O_RDONLY, 0).

@@ -79,6 +79,9 @@ func TestReadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if fl, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_GETFL, 0); errno != 0 || fl&syscall.O_NONBLOCK != 0 {
+		t.Errorf("descriptor flags %#o, %v: O_NONBLOCK left set", fl, errno)
+	}
 	if _, err := f.WriteString("again\n"); err != nil {
 		t.Fatal(err)
 	}
