@@ -11,6 +11,6 @@
 // opened with O_NONBLOCK, which makes open(2) return at once for every
 // kind of file, and fstat(2) on the open descriptor decides; checking the
 // descriptor rather than a prior stat(2) leaves no window for the name to
-// be replaced in between. O_NONBLOCK has no effect on reads and writes of
-// a regular file, so the descriptor handed back behaves as os.OpenFile's.
+// be replaced in between. O_NONBLOCK is cleared again once the file is
+// known to be regular, so the descriptor handed back is os.OpenFile's.
 package regularfile
