@@ -63,6 +63,12 @@ func TestDamagedDataFSToolsMatchPython(t *testing.T) {
 					t.Skipf("Python %s crashes on this file", tl.ours)
 				}
 				ours := run(t, dir, nil, 60*time.Second, bin(t, tl.ours), name)
+				if tl.ours == "fstest" && theirs == (result{}) && ours.code == 1 && ours.stdout == "" && fstestOnlyZdkit(ours.stderr) {
+					// Damage fstest.py does not look for but our
+					// FileStorage refuses (docs/filestorage.md).
+					t.Logf("only zdkit's fstest finds it: %s", ours.stderr)
+					return
+				}
 				if ours != theirs {
 					t.Errorf("%s %s differs\nzdkit:  exit %d\nstdout tail %q\nstderr %q\npython: exit %d\nstdout tail %q\nstderr %q",
 						tl.ours, name, ours.code, tail(ours.stdout), ours.stderr, theirs.code, tail(theirs.stdout), theirs.stderr)
@@ -77,4 +83,16 @@ func tail(s string) string {
 		return "..." + s[len(s)-200:]
 	}
 	return s
+}
+
+// fstestOnlyZdkit tells the messages of the checks our fstest makes
+// beyond ZODB 6.3 fstest.py (pointers and version records, which our
+// FileStorage refuses on open or read).
+func fstestOnlyZdkit(stderr string) bool {
+	for _, m := range []string{" is not before the record\n", " is not a record of oid 0x", " (versions are not supported)\n"} {
+		if strings.Contains(stderr, " data record at ") && strings.Contains(stderr, m) && strings.Count(stderr, "\n") == 1 {
+			return true
+		}
+	}
+	return false
 }

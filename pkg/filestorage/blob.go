@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
@@ -37,8 +38,10 @@ type blobs struct {
 // creates the directory, tmp/ and the marker.
 func openBlobs(dir, want string, create bool) (*blobs, error) {
 	layout := ""
-	if b, err := os.ReadFile(filepath.Join(dir, layoutFile)); err == nil {
+	if b, err := regularfile.ReadFile(filepath.Join(dir, layoutFile), 0); err == nil {
 		layout = strings.TrimSpace(string(b))
+	} else if errors.Is(err, regularfile.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrBlob, err)
 	} else if ents, err := os.ReadDir(dir); err != nil {
 		layout = LayoutBushy
 	} else {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
 
@@ -13,7 +14,7 @@ import (
 // (no lock, no index), like ZODB's FileIterator(path). Close the
 // returned file when done.
 func OpenIterator(path string) (*Iterator, *os.File, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}

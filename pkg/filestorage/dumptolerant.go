@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
@@ -29,7 +29,7 @@ import (
 // short by the end of the file, a non-zero version length, a backpointer
 // that leads nowhere) is returned as an error, a *CorruptError.
 func DumpTolerant(path string, w, warn io.Writer, progress ProgressFunc) error {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // ErrBadIndex is wrapped by every error from ReadIndex: the .index file
@@ -413,7 +415,7 @@ func ParseIndex(name string, data []byte) (int64, *Index, error) {
 
 // ReadIndex loads a Data.fs.index file.
 func ReadIndex(path string) (int64, *Index, error) {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, 0)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", ErrBadIndex, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
@@ -334,7 +335,7 @@ func (p *packer) removeBlobs() {
 	discard := p.s.opts.PackDiscardOld
 	if !discard {
 		os.MkdirAll(old, 0o700)
-		if lb, err := os.ReadFile(filepath.Join(b.dir, layoutFile)); err == nil {
+		if lb, err := regularfile.ReadFile(filepath.Join(b.dir, layoutFile), 0); err == nil {
 			os.WriteFile(filepath.Join(old, layoutFile), lb, 0o644)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
@@ -38,7 +39,7 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 	if _, err := os.Stat(out); err == nil && !opts.Force {
 		return fmt.Errorf("%s exists", out)
 	}
-	f, err := os.Open(in)
+	f, err := regularfile.Open(in)
 	if err != nil {
 		return err
 	}

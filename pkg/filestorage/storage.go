@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
@@ -117,6 +118,11 @@ func Open(path string, opts Options) (*FileStorage, error) {
 // " <pid>\n" written at offset 0 (zc.lockfile's LockFile). The file is never removed.
 func (s *FileStorage) takeLock() error {
 	lp := s.path + ".lock"
+	// A FIFO or device there would have flock's open block or lock
+	// something else than a file (zc.lockfile 3.0 does not check).
+	if fi, err := os.Stat(lp); err == nil && !fi.Mode().IsRegular() {
+		return &os.PathError{Op: "open", Path: lp, Err: regularfile.ErrNotRegular}
+	}
 	// zc.lockfile opens it with open(path, 'a+'): mode 0666 less the
 	// umask (0644 under the usual 022), not flock's default 0600.
 	l := flock.New(lp, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o666))
@@ -149,13 +155,13 @@ func (s *FileStorage) releaseLock() {
 func (s *FileStorage) open() error {
 	var err error
 	if s.ro {
-		s.f, err = os.Open(s.path)
+		s.f, err = regularfile.Open(s.path)
 	} else {
 		flag := os.O_RDWR | os.O_CREATE
 		if s.opts.Create {
 			flag |= os.O_TRUNC
 		}
-		s.f, err = os.OpenFile(s.path, flag, 0o644)
+		s.f, err = regularfile.OpenFile(s.path, flag, 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("opening storage: %w", err)

@@ -23,15 +23,21 @@ If two -v arguments are used, it will also print a line of text for
 each object.  The objects for a transaction will be printed before the
 transaction itself.
 
--p also checks that each data record's previous-revision pointer and
-backpointer point at an earlier record of the same object.`
+Beyond fstest.py, each data record's previous-revision pointer and
+backpointer must point at an earlier record of the same object, and a
+record must not hold a version: a FileStorage refuses such a file on
+open or read.  These findings are reported only when fstest.py's own
+checks find nothing in the whole file.  -p is accepted (these checks
+were once optional).`
 
-// Fstest is fstest: it checks the structure of a FileStorage data file, like
-// ZODB's fstest.py: same checks, messages and exit status (0 when no
+// Fstest is fstest: it checks the structure of a FileStorage data file,
+// like ZODB's fstest.py: same checks, messages and exit status (0 when no
 // error, 1 with the message on stderr otherwise). -v prints a line per
-// transaction, -vv also per object. -p adds pointer checks fstest does
-// not make (prev and backpointers point back at the same oid).
-// It returns the exit status.
+// transaction, -vv also per object. It also makes the checks fstest.py
+// lacks and our FileStorage makes on open and read (prev pointers,
+// backpointers, version records; see filestorage.Check); -p, which once
+// turned the pointer checks on, is still accepted. It returns the exit
+// status.
 func Fstest(args []string, stdout, stderr io.Writer) int {
 	opts := filestorage.CheckOptions{Out: stdout}
 	var files []string

@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/zdkit/zdkit/pkg/pyrepr"
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/templates"
 )
 
@@ -306,7 +307,8 @@ func mkdirs(p string, out io.Writer) error {
 // (with a warning if it differs once both are stripped of surrounding
 // white space) unless force is set; an empty or missing file is written.
 func writeFile(p, content string, force bool, out io.Writer) error {
-	old, err := os.ReadFile(p)
+	// A FIFO there would block the read (and the write after it).
+	old, err := regularfile.ReadFile(p, 0)
 	switch {
 	case err == nil:
 		oldText := strings.TrimSpace(string(old))

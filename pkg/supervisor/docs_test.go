@@ -4,10 +4,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
@@ -143,5 +145,30 @@ func TestDocsZdrunSignals(t *testing.T) {
 	have, documented = sortedSet(have), sortedSet(documented)
 	if !slices.Equal(have, documented) {
 		t.Errorf("docs/zdrun.md signals %q, zdrun handles %q", documented, have)
+	}
+}
+
+// TestDocsZdrunLineLimit: the control-line-limit default in the settings
+// table and the "Command exceeds 10 KB" threshold in the text are the limit
+// pkg/control enforces.
+func TestDocsZdrunLineLimit(t *testing.T) {
+	doc := zdrunDoc(t)
+	want := strconv.Itoa(control.MaxCommand)
+	var row string
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "|") && strings.Contains(line, "`control-line-limit`") {
+			row = line
+		}
+	}
+	cells := strings.Split(row, "|")
+	if len(cells) < 5 {
+		t.Fatalf("no control-line-limit row in docs/zdrun.md: %q", row)
+	}
+	if got := strings.Fields(cells[4]); len(got) == 0 || got[0] != want {
+		t.Errorf("docs/zdrun.md: control-line-limit default %q, code %s", cells[4], want)
+	}
+	m := regexp.MustCompile("`Command exceeds 10 KB` \\(more\\s+than ([0-9 ]+) bytes").FindStringSubmatch(doc)
+	if m == nil || strings.ReplaceAll(m[1], " ", "") != want {
+		t.Errorf("docs/zdrun.md: framing limit %q, code %s", m, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // The state file (<socket>.pid) records the program zdrun is running, so
@@ -92,7 +94,7 @@ func writeState(path string, pid int, args []string) error {
 }
 
 func readState(path string) (programState, error) {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, 0)
 	if err != nil {
 		return programState{}, err
 	}

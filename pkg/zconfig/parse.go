@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/zdkit/zdkit/pkg/pyrepr"
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // Section is one section of a parsed file, before any schema is applied.
@@ -67,7 +68,9 @@ const (
 
 // readRegularFile is the default ParseOptions.ReadFile.
 func readRegularFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// A FIFO, device or socket is refused before anything can block on
+	// it (ZConfig 4.3 hangs on "%include fifo").
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +78,6 @@ func readRegularFile(path string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
 	}
 	if st.Size() > MaxFileSize {
 		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("file larger than %d bytes", MaxFileSize)}

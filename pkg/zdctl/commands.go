@@ -101,11 +101,26 @@ func parseLine(line string) (verb, arg string) {
 // OneCmd runs one command line as cmd.Cmd.onecmd does: an empty line
 // shows the status (one-shot; the shell repeats the last command before
 // calling this), an unknown verb is "*** Unknown syntax: <line>".
+//
+// A verb that acts through zdrun first looks at the socket (the status
+// that every such verb fetches first, kept for it): refused there, it
+// prints why and returns ExitDenied.
 func (c *Controller) OneCmd(line string) (result int, leave bool) {
+	verb, arg := parseLine(line)
+	if managerVerbs[verb] || strings.TrimSpace(line) == "" {
+		if !c.fresh {
+			c.getStatus()
+			c.fresh = true
+		}
+		if c.denied != nil {
+			c.fresh = false
+			fmt.Fprintln(c.Stderr, c.denied)
+			return ExitDenied, verb == "quit"
+		}
+	}
 	if strings.TrimSpace(line) == "" {
 		return c.doStatus(""), false
 	}
-	verb, arg := parseLine(line)
 	cmd := lookup(verb)
 	if verb == "" || cmd == nil {
 		c.printf("*** Unknown syntax: %s\n", strings.TrimSpace(line))

@@ -4,9 +4,11 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
@@ -142,5 +144,50 @@ func TestDocsZdctl(t *testing.T) {
 	}
 	if len(docFlags) < 30 || len(docKeys) < 20 || len(docVerbs) < 18 {
 		t.Errorf("too few found (flags %d, keys %d, verbs %d): is the table parsing broken?", len(docFlags), len(docKeys), len(docVerbs))
+	}
+}
+
+// TestDocsZdctlLineLimit: the default of control-line-limit in the Options
+// table is the limit zdrun's control server applies (docs/zdctl.md once
+// said 10240 while pkg/control enforced 10000).
+func TestDocsZdctlLineLimit(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/zdctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := docSection(t, string(raw), "Options")
+	keys, defaults := tableColumn(opts, 1), tableColumn(opts, 2)
+	i := slices.Index(keys, " `control-line-limit` ")
+	if i < 0 {
+		t.Fatalf("no control-line-limit row in the Options table: %q", keys)
+	}
+	if got, want := strings.TrimSpace(defaults[i]), strconv.Itoa(control.MaxCommand); got != want {
+		t.Errorf("docs/zdctl.md: control-line-limit default %q, code %q", got, want)
+	}
+}
+
+// TestDocsZdctlExitCodes: the Exit codes table's row for 4 lists exactly
+// the verbs that answer a refusing socket with ExitDenied.
+func TestDocsZdctlExitCodes(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/zdctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := docSection(t, string(raw), "Exit codes")
+	codes, whens := tableColumn(lines, 0), tableColumn(lines, 1)
+	i := slices.Index(codes, " "+strconv.Itoa(ExitDenied)+" ")
+	if i < 0 {
+		t.Fatalf("no row for exit %d in %q", ExitDenied, codes)
+	}
+	var docVerbs []string
+	for _, m := range reCode.FindAllStringSubmatch(whens[i], -1) {
+		docVerbs = append(docVerbs, m[1])
+	}
+	var verbs []string
+	for v := range managerVerbs {
+		verbs = append(verbs, v)
+	}
+	if got, want := uniqueSorted(docVerbs), uniqueSorted(verbs); !slices.Equal(got, want) {
+		t.Errorf("exit %d row lists %q, code has %q", ExitDenied, got, want)
 	}
 }

@@ -2,9 +2,13 @@ package zdctl
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/pyrepr"
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // tailLookback bounds how far back logtail looks for the last lines.
@@ -21,12 +25,16 @@ func (c *Controller) doLogtail(arg string) int {
 			return 0
 		}
 	}
-	f, err := os.Open(arg)
-	if err == nil {
-		var st os.FileInfo
-		if st, err = f.Stat(); err == nil && st.IsDir() {
-			f.Close()
-			f, err = nil, &os.PathError{Op: "open", Path: arg, Err: errIsDir}
+	// zdaemon 5.2.1 ZDCmd.do_logtail opens the file and blocks on a
+	// FIFO; a directory gets Python's EISDIR message, anything else that
+	// is not a regular file is refused naming it.
+	f, err := regularfile.Open(arg)
+	if errors.Is(err, regularfile.ErrNotRegular) {
+		if st, serr := os.Stat(arg); serr == nil && st.IsDir() {
+			err = &os.PathError{Op: "open", Path: arg, Err: errIsDir}
+		} else {
+			c.printf("not a regular file: %s\n", pyrepr.Str(arg))
+			return 0
 		}
 	}
 	if err != nil {

@@ -42,7 +42,7 @@ func (c *Controller) Shell() {
 	}
 	defer lr.Close()
 	c.printf("program: %s\n", strings.Join(c.Opts.Program, " "))
-	c.doStatus("")
+	c.OneCmd("status")
 	for {
 		c.drainInterrupts()
 		line, err := lr.ReadLine(c.prompt())

@@ -1,9 +1,10 @@
 package zdctl
 
 import (
-	"os"
 	"syscall"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
 // awhile is zdaemon's wait loop: poll until cond holds, writing ". " for
@@ -85,7 +86,7 @@ func (c *Controller) linger(d time.Duration, keep func() bool) {
 // until its last moment, and a "start" issued right after "stop" returned
 // would otherwise find it still held ("Another zrdun is already up").
 func (c *Controller) waitManagerExit(d time.Duration) {
-	f, err := os.Open(c.Opts.SocketName + ".lock")
+	f, err := regularfile.Open(c.Opts.SocketName + ".lock")
 	if err != nil {
 		return // no lock file: a Python zdrun, or already cleaned up
 	}

@@ -94,9 +94,10 @@ type Controller struct {
 	intr          chan os.Signal
 	last          string // the shell's last command
 
-	jsonOut  bool // one-shot --json: warnings go to stderr
-	timedOut bool // the last wait ended in "Program took too long to start"
-	fresh    bool // the status fields were just fetched by setUp
+	jsonOut  bool         // one-shot --json: warnings go to stderr
+	timedOut bool         // the last wait ended in "Program took too long to start"
+	fresh    bool         // the status fields were just fetched by setUp
+	denied   *DeniedError // the last call was refused by the socket
 }
 
 // Main runs zdctl with argv (argv[0] first) and returns the exit status.
@@ -249,9 +250,12 @@ func (c *Controller) warnDifferentProgram() {
 
 // sendAction sends one command to zdrun and returns the reply; ok is
 // false when zdrun could not be reached.
+// A socket that refuses this user counts as unreachable, with c.denied
+// saying why (see DeniedError).
 func (c *Controller) sendAction(action string) (string, bool) {
 	reply, err := call(c.Opts.SocketName, action)
-	return reply, err == nil
+	c.denied = isDenied(c.Opts.SocketName, reply, err)
+	return reply, err == nil && c.denied == nil
 }
 
 // getStatus refreshes the status fields, as zdaemon's get_status. The

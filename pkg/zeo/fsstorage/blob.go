@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -36,7 +37,7 @@ func openBlobDir(base string) (*blobDir, error) {
 		return nil, err
 	}
 	layoutFile := filepath.Join(base, ".layout")
-	b, err := os.ReadFile(layoutFile)
+	b, err := regularfile.ReadFile(layoutFile, 0)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.WriteFile(layoutFile, []byte("bushy\n"), 0o644); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/logging"
 	"github.com/zdkit/zdkit/pkg/pyrepr"
+	"github.com/zdkit/zdkit/pkg/regularfile"
 	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/server"
@@ -335,7 +336,16 @@ func tlsConfig(n *zconfig.Node) (*tls.Config, error) {
 	if keyFile == "" {
 		keyFile = certFile
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	// tls.LoadX509KeyPair would block on a FIFO named here.
+	certPEM, err := regularfile.ReadFile(certFile, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: loading certificate %s: %w", n.Pos, pyrepr.Str(certFile), err)
+	}
+	keyPEM, err := regularfile.ReadFile(keyFile, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: loading key %s: %w", n.Pos, pyrepr.Str(keyFile), err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: loading certificate %s: %w", n.Pos, pyrepr.Str(certFile), err)
 	}
@@ -360,9 +370,9 @@ func tlsConfig(n *zconfig.Node) (*tls.Config, error) {
 			}
 		}
 		for _, f := range files {
-			pem, err := os.ReadFile(f)
+			pem, err := regularfile.ReadFile(f, 0)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: authenticate %s: %w", n.Pos, pyrepr.Str(auth), err)
 			}
 			pool.AppendCertsFromPEM(pem)
 		}
