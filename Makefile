@@ -6,7 +6,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet interop-suites-zdaemon
 
 all: build
 
@@ -63,3 +63,9 @@ stress:
 clean:
 	rm -rf $(BIN) demo stress-figures.txt
 	$(GO) clean -testcache
+
+# zdaemon 5.2.1's own process-level tests (26), unchanged, against the
+# Python originals and then against bin/zdctl and bin/zdrun (docs/interop.md).
+# Opt-in: skips unless ZDKIT_PYREF names the Python reference.
+interop-suites-zdaemon: build
+	./interop/suites/zdaemon/run.sh $(BIN)
