@@ -4,14 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/control"
 )
 
-// The state file (<socket>.pid) records the program zdrun is running, so
+// The state file (.<socket>.pid) records the program zdrun is running, so
 // that a zdrun started after its predecessor was SIGKILLed (or crashed)
 // notices that the old program still runs and does not start a second
 // copy (issue 8). zdaemon kept no such record: a new zdrun found only a
@@ -166,5 +167,6 @@ func CheckPrevious(path string) (stale bool, err error) {
 	return true, nil
 }
 
-// StateFileFor is the state file kept next to a control socket.
-func StateFileFor(socket string) string { return filepath.Clean(socket) + ".pid" }
+// StateFileFor is the state file kept next to a control socket,
+// ".<name>.pid", hidden from ls as the lock is (control.FileBeside).
+func StateFileFor(socket string) string { return control.FileBeside(socket, ".pid") }
