@@ -206,6 +206,12 @@ def main():
     label = 'zdkit' if zdctl else 'python'
     if zdctl:
         swap(zdctl, zdrun)
+    else:
+        # The originals run as upstream runs them: this directory (and its
+        # sitecustomize.py) stays off the path their children inherit.
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path[:] = [p for p in sys.path
+                       if os.path.abspath(p or '.') != here]
     suite = selected_tests()
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)
