@@ -36,6 +36,7 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,11 @@ def main():
             sys.exit('run.py: %r is not an absolute path of an executable'
                      % p)
     drop_root()
+    # testzdrun.testRunIgnoresParentSignals ends parent.py with SIGINT. A
+    # shell starts background jobs with SIGINT ignored, and an ignored
+    # signal stays ignored across exec, so parent.py would outlive the
+    # test: give SIGINT back its default so the children inherit that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     work = tempfile.mkdtemp(prefix='zdsuite-')
     os.chdir(work)
     label = 'zdkit' if zdctl else 'python'
