@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites-zdaemon
 
 all: build
 
@@ -71,3 +71,9 @@ stress:
 clean:
 	rm -rf $(BIN) demo stress-figures.txt
 	$(GO) clean -testcache
+
+# zdaemon 5.2.1's own process-level tests (26), unchanged, against the
+# Python originals and then against bin/zdctl and bin/zdrun (docs/interop.md).
+# Opt-in: skips unless ZDKIT_PYREF names the Python reference.
+interop-suites-zdaemon: build
+	./interop/suites/zdaemon/run.sh $(BIN)

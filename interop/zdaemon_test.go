@@ -88,9 +88,9 @@ func play(t *testing.T, dir string, who []impl, steps []step) string {
 	return b.String()
 }
 
-// listDir lists dir like "ls -A", leaving out the lock file zdkit's zdrun
-// keeps next to its socket (docs/zdrun.md, socket ownership) — a known,
-// documented difference.
+// listDir lists dir like "ls -A": zdkit's dot-files beside the socket
+// (the lock and the state file) must be gone once zdrun has stopped, as
+// zdaemon's zdrun left nothing.
 func listDir(t *testing.T, dir string) string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -99,9 +99,7 @@ func listDir(t *testing.T, dir string) string {
 	}
 	var names []string
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".lock") {
-			names = append(names, e.Name())
-		}
+		names = append(names, e.Name())
 	}
 	return strings.Join(names, " ")
 }

@@ -4,8 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
+
+// FileBeside names a file zdkit keeps next to the control socket: the
+// socket's name with a leading dot and ext ("zdsock" gives ".zdsock" +
+// ext). zdaemon 5.2.1's README.rst lists the socket's directory while
+// zdrun runs and shows only the socket; zdrun.py keeps nothing beside it.
+// The dot keeps zdkit's additions (the lock, the state file) out of ls.
+func FileBeside(socket, ext string) string {
+	dir, base := filepath.Split(filepath.Clean(socket))
+	return filepath.Join(dir, "."+base+ext)
+}
+
+// LockFileFor is the lock file a zdkit manager flocks for its socket's
+// whole life (see Listen).
+func LockFileFor(socket string) string { return FileBeside(socket, ".lock") }
 
 // errLockHeld means another live manager holds the socket's lock.
 var errLockHeld = errors.New("lock held by another manager")

@@ -24,7 +24,9 @@ func dirEntries(t *testing.T, dir string) []string {
 	return names
 }
 
-// A clean Close leaves nothing in the socket's directory: zdaemon's zdrun
+// While listening, the only name without a leading dot is the socket
+// (zdaemon 5.2.1's README.rst lists the directory: "zdsock" alone); a
+// clean Close leaves nothing in the socket's directory: zdaemon's zdrun
 // left nothing (fixture 02-lifecycle ends with an empty "ls -A").
 func TestListenCloseLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
@@ -33,8 +35,8 @@ func TestListenCloseLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dirEntries(t, dir); len(got) != 2 || got[0] != "zdsock" || got[1] != "zdsock.lock" {
-		t.Fatalf("while listening: %q, want [zdsock zdsock.lock]", got)
+	if got := dirEntries(t, dir); len(got) != 2 || got[0] != ".zdsock.lock" || got[1] != "zdsock" {
+		t.Fatalf("while listening: %q, want [.zdsock.lock zdsock]", got)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -50,21 +52,21 @@ func TestListenRefusedKeepsHolderLock(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "zdsock")
 	l := startServer(t, sock, func(string) string { return "application=5\n" })
-	before, err := os.Stat(sock + ".lock")
+	before, err := os.Stat(LockFileFor(sock))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Listen(sock); !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("second Listen: %v, want ErrAlreadyRunning", err)
 	}
-	after, err := os.Stat(sock + ".lock")
+	after, err := os.Stat(LockFileFor(sock))
 	if err != nil {
 		t.Fatalf("holder's lock file gone after a refused Listen: %v", err)
 	}
 	if !os.SameFile(before, after) {
 		t.Error("the lock file was replaced by a refused Listen")
 	}
-	same, err := namesFile(sock+".lock", l.lock)
+	same, err := namesFile(LockFileFor(sock), l.lock)
 	if err != nil || !same {
 		t.Errorf("holder's lock no longer named by the path: %v %v", same, err)
 	}
@@ -72,10 +74,24 @@ func TestListenRefusedKeepsHolderLock(t *testing.T) {
 
 // A stale lock file (its holder was SIGKILLed: the file stays, unlocked)
 // is simply taken over.
+func TestFileBeside(t *testing.T) {
+	cases := []struct{ socket, ext, want string }{
+		{"zdsock", ".lock", ".zdsock.lock"},
+		{"/run/app/zeo.zdsock", ".pid", "/run/app/.zeo.zdsock.pid"},
+		{"run//app/", ".lock", "run/.app.lock"},
+		{"./.hidden", ".lock", "..hidden.lock"},
+	}
+	for _, c := range cases {
+		if got := FileBeside(c.socket, c.ext); got != c.want {
+			t.Errorf("FileBeside(%q, %q) = %q, want %q", c.socket, c.ext, got, c.want)
+		}
+	}
+}
+
 func TestListenStaleLockFile(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "zdsock")
-	if err := os.WriteFile(sock+".lock", nil, 0o600); err != nil {
+	if err := os.WriteFile(LockFileFor(sock), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l, err := Listen(sock)
@@ -91,7 +107,7 @@ func TestListenStaleLockFile(t *testing.T) {
 // The holder releases (unlink, close) between the acquirer's open and its
 // flock: the flock succeeds on an orphaned inode, which must not count.
 func TestTakeLockHolderReleasedInWindow(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "zdsock.lock")
+	name := filepath.Join(t.TempDir(), ".zdsock.lock")
 	holder, err := takeLock(name)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +137,7 @@ func TestTakeLockHolderReleasedInWindow(t *testing.T) {
 // when the acquirer flocks: busy, but on an orphaned inode, so it is not
 // "another manager is up"; the acquirer opens anew and gets the lock.
 func TestTakeLockHolderExitingInWindow(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "zdsock.lock")
+	name := filepath.Join(t.TempDir(), ".zdsock.lock")
 	holder, err := takeLock(name)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +164,7 @@ func TestTakeLockHolderExitingInWindow(t *testing.T) {
 // Mutual exclusion holds while holders keep removing the file on release:
 // never two holders at once.
 func TestTakeLockExclusiveUnderChurn(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "zdsock.lock")
+	name := filepath.Join(t.TempDir(), ".zdsock.lock")
 	const workers, rounds = 8, 500
 	var holders, maxHolders, taken atomic.Int32
 	var wg sync.WaitGroup

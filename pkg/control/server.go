@@ -218,18 +218,19 @@ const probeTimeout = 2 * time.Second
 // and, if nothing answers, unlink it and sleep 1 s) races when two managers
 // start together: both may find the socket stale and the second unlinks the
 // first one's fresh socket (zdaemon fault 15). Here an exclusive flock on
-// "<path>.lock" is held for the listener's whole life, so among Go managers
-// only the lock holder ever touches the socket and no sleep is needed; a
-// manager that does not take the lock (a Python zdrun) is still detected by
-// probing the socket before it is removed, and bind(2) itself refuses to
-// replace a socket created in between. Close removes the socket and then
+// LockFileFor(path) (".<name>.lock" beside the socket) is held for the
+// listener's whole life, so among Go managers only the lock holder ever
+// touches the socket and no sleep is needed; a manager that does not take
+// the lock (a Python zdrun) is still detected by probing the socket before
+// it is removed, and bind(2) itself refuses to replace a socket created in
+// between. Close removes the socket and then
 // the lock file, still holding the lock (see takeLock), so a clean exit
 // leaves the directory as zdrun left it: empty.
 func Listen(path string) (*Listener, error) {
 	if len(path) > MaxPathLen {
 		return nil, &PathTooLongError{Path: path}
 	}
-	lockName := path + ".lock"
+	lockName := LockFileFor(path)
 	lock, err := takeLock(lockName)
 	if errors.Is(err, errLockHeld) {
 		// Another Go manager holds the lock: it is up (or starting).

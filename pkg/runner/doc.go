@@ -30,7 +30,7 @@
 //
 // Fixes of zdaemon weaknesses made here (docs/design/supervision.md): stop-timeout defaults to
 // 300 s with or without a config file and has a --stop-timeout flag (#1);
-// a backoff-limit below 1 is refused instead of busy-looping (#17); -X
+// a negative backoff-limit, and 0 with forever, are refused instead of busy-looping; -X
 // overrides are passed on to zdrun, which Python's zdctl forgot, so a
 // "-X runner/forever=true" reached only the controller.
 package runner

@@ -389,9 +389,17 @@ func Parse(prog string, args []string, mode Mode) (*Options, error) {
 	o.HangAround = truthy(vals["hangaround"])
 	o.DefaultToInteractive = truthy(vals["defaulttointeractive"])
 
-	if o.BackoffLimit < 1 {
-		// zdaemon would spin in a busy loop with 0 (zdaemon fault 17).
-		return nil, getopt.Usagef("backoff-limit must be at least 1, not %d", o.BackoffLimit)
+	// zdaemon 5.2.1's README documents that an always-crashing program
+	// "will have been restarted exactly backoff-limit times": with 0, not
+	// at all, so zdrun gives up at the first failure (its zdrun.py
+	// governor instead respawns at once forever and its select loop spins
+	// with a zero timeout). Only "forever" would keep the delay at 0 and
+	// respawn without pause, so that one combination is refused.
+	if o.BackoffLimit < 0 {
+		return nil, getopt.Usagef("backoff-limit must not be negative, not %d", o.BackoffLimit)
+	}
+	if o.BackoffLimit == 0 && o.Forever {
+		return nil, getopt.Usagef("backoff-limit 0 with forever would restart the program without pause; use backoff-limit 1 or more")
 	}
 	if o.StopTimeout < 0 {
 		return nil, getopt.Usagef("stop-timeout must not be negative, not %d", o.StopTimeout)

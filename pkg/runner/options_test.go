@@ -88,7 +88,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-p", "x", "-X", "a=b", "status"}, Zdctl, "configuration overrides (-X) cannot be used without a configuration file"},
 		{[]string{"-p", "x", "-s", "/nonexistent-zd/run/zd.sock", "status"}, Zdctl, "invalid value for -s '/nonexistent-zd/run/zd.sock': The directory named as part of the path /nonexistent-zd/run/zd.sock does not exist."},
 		{[]string{"-p", "x", "-z", "/nonexistent-zd/run", "status"}, Zdctl, "invalid value for -z '/nonexistent-zd/run': /nonexistent-zd/run is not an existing directory"},
-		{[]string{"-p", "x", "-b", "0", "status"}, Zdctl, "backoff-limit must be at least 1, not 0"},
+		{[]string{"-p", "x", "-b", "-1", "status"}, Zdctl, "backoff-limit must not be negative, not -1"},
+		{[]string{"-p", "x", "-b", "0", "-f", "status"}, Zdctl, "backoff-limit 0 with forever would restart the program without pause; use backoff-limit 1 or more"},
+		{[]string{"-b", "0", "-f", "sleep"}, Zdrun, "backoff-limit 0 with forever would restart the program without pause; use backoff-limit 1 or more"},
 		{[]string{"/nonexistent/program"}, Zdrun, "can't stat program '/nonexistent/program'"},
 		{[]string{"-T", "9", "sleep"}, Zdrun, "option -T not recognized"},
 	}

@@ -30,7 +30,7 @@
 //   - The transcript copier never blocks the program: if the file cannot be
 //     written (disk full) the output is dropped and counted, and copying
 //     resumes when writes succeed again (fault 8).
-//   - A state file next to the socket (<socket>.pid) records the running
+//   - A state file next to the socket (.<socket>.pid) records the running
 //     program; a zdrun started after its predecessor was SIGKILLed refuses
 //     to start a second copy while that program (or its process group)
 //     still runs (CheckPrevious).

@@ -4,16 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
-// The state file (<socket>.pid) records the program zdrun is running, so
+// The state file (.<socket>.pid) records the program zdrun is running, so
 // that a zdrun started after its predecessor was SIGKILLed (or crashed)
 // notices that the old program still runs and does not start a second
 // copy. zdaemon kept no such record: a new zdrun found only a
@@ -168,5 +168,6 @@ func CheckPrevious(path string) (stale bool, err error) {
 	return true, nil
 }
 
-// StateFileFor is the state file kept next to a control socket.
-func StateFileFor(socket string) string { return filepath.Clean(socket) + ".pid" }
+// StateFileFor is the state file kept next to a control socket,
+// ".<name>.pid", hidden from ls as the lock is (control.FileBeside).
+func StateFileFor(socket string) string { return control.FileBeside(socket, ".pid") }

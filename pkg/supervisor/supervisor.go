@@ -28,7 +28,7 @@ type Config struct {
 	Program  []string // the program words; Program[0] is argv[0] as written
 	Filename string   // the resolved path executed (status "filename=")
 
-	BackoffLimit int           // backoff-limit; values below 1 act as 1 (zdaemon fault 17)
+	BackoffLimit int           // backoff-limit; 0 = give up at the first failure (negative acts as 0)
 	Forever      bool          // forever
 	ExitCodes    []int         // exit-codes
 	StopTimeout  time.Duration // stop-timeout; 0 = never escalate to SIGKILL
@@ -132,9 +132,8 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.Filename == "" {
 		return nil, errors.New("supervisor: the program's resolved path is empty")
 	}
-	if cfg.BackoffLimit < 1 {
-		// zdrun busy-looped with backoff-limit 0 (zdaemon fault 17).
-		cfg.BackoffLimit = 1
+	if cfg.BackoffLimit < 0 {
+		cfg.BackoffLimit = 0
 	}
 	if cfg.SettleTime <= 0 {
 		cfg.SettleTime = DefaultSettleTime
@@ -230,7 +229,7 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 				if s.killing && s.pid != 0 {
 					s.log.Warningf("process %d did not stop in time; sending SIGKILL", s.pid)
 					s.signalGroup(syscall.SIGKILL)
-					s.delay = time.Now().Add(s.limit())
+					s.delay = time.Now().Add(s.retryPause())
 				}
 				continue
 			}
@@ -277,6 +276,12 @@ func (s *Supervisor) Run(ctx context.Context) Result {
 
 func (s *Supervisor) limit() time.Duration { return time.Duration(s.cfg.BackoffLimit) * time.Second }
 
+// retryPause is how long zdrun waits before retrying a failed fork or
+// repeating SIGKILL: backoff-limit seconds, as zdaemon 5.2.1's
+// zdrun.runforever does, but at least a second, since with backoff-limit 0
+// zdaemon's loop retried without pause.
+func (s *Supervisor) retryPause() time.Duration { return max(s.limit(), time.Second) }
+
 // finish makes Run return with code once the current iteration ends.
 func (s *Supervisor) finish(code int, reason string) {
 	s.finished = true
@@ -298,7 +303,7 @@ func (s *Supervisor) spawn() {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
 			// zdrun: "fork failed", retry after backoff-limit seconds.
 			s.log.Errorf("can't fork: %s", pyOSError(err))
-			s.delay = now.Add(s.limit())
+			s.delay = now.Add(s.retryPause())
 			return
 		}
 		msg := fmt.Sprintf("can't exec %s: %s", pyrepr.Str(s.cfg.Filename), pyOSError(err))
@@ -468,6 +473,14 @@ func (s *Supervisor) governor() bool {
 	}
 	now := time.Now()
 	limit := s.cfg.BackoffLimit
+	if limit == 0 {
+		// Restarted "exactly backoff-limit times" (zdaemon 5.2.1
+		// README.rst, backoff-limit): never. The options refuse forever
+		// with 0.
+		s.log.Criticalf("restarting too frequently; quit")
+		s.finish(1, "restarting too frequently; quit")
+		return true
+	}
 	if now.Sub(s.lasttime) < s.limit() {
 		s.backoff++
 		if s.backoff >= limit {

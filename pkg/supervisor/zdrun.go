@@ -33,42 +33,13 @@ const daemonEnv = "ZDKIT_ZDRUN_DAEMON_FD"
 // argv[0], as zdaemon's zdrun (zdctl re-executed) printed zdctl's name.
 const helpNameEnv = "ZDCTL_ARGV0"
 
-// Usage is zdrun's -h text.
-const Usage = `zdrun -- run a program as a daemon and restart it when it dies.
+// Usage is zdrun's -h text: zdaemon 5.2.1's zdrun.py docstring, word for
+// word (its "zrdun" spelling included), since zdaemon's own
+// testzdrun.test_help_zdrun compares "zdrun -h" with it. zdkit's options
+// are listed by "zdctl help zdkit" and docs/zdrun.md.
+const Usage = `zrdun -- run an application as a daemon.
 
-Usage: zdrun [zdrun-options] program [program-arguments]
-
-Options:
--C/--configure FILE -- configuration file (a <runner> section)
--X key=value -- override a configuration value (needs -C)
--S/--schema FILE -- accepted for compatibility; the schema is built in
--b/--backoff-limit SECONDS -- restart governor limit (default 10)
--d/--daemon -- run as a daemon (the default; "daemon off" in the file turns it off)
--f/--forever -- never give up restarting
--s/--socket-name SOCKET -- control socket (default "zdsock")
--t/--transcript FILE -- file receiving the program's and zdrun's output
--u/--user USER -- run as this user (or numeric uid); root only
--m/--umask UMASK -- umask of the daemon and the program (default 022)
--x/--exit-codes LIST -- exit codes that end zdrun instead of a restart (default "0,2")
--z/--directory DIRECTORY -- directory the daemon and the program run in
---stop-timeout SECONDS -- SIGTERM to SIGKILL delay on stop (default 300)
---settle-time MS -- how long the program must stay up to count as started (default 50)
---metrics-address ADDR -- serve Prometheus metrics at http://ADDR/metrics
-  (also $ZDRUN_METRICS_ADDRESS; host:port, :port or a bare port)
--h/--help -- print this message and exit
---version -- print the version and exit
-program [program-arguments] -- the program to run (split on spaces, no quoting)
-
-zdrun starts the program, restarts it when it exits (backing off when it dies
-quickly), and answers zdctl on the control socket. It exits when the program
-is stopped, when the program exits with one of the exit codes (with that
-code), or when it gives up restarting (status 1). SIGTERM, SIGINT and SIGHUP
-stop the program before zdrun exits; SIGUSR2 reopens the logs.
-
-Environment: NOTIFY_SOCKET (systemd: READY=1 once the program has started,
-STOPPING=1 on stop; not passed to the program), ZDRUN_METRICS_ADDRESS,
-ZDRUN_CONTROL_LINE_LIMIT (bytes, default 10000) and
-ZDRUN_CONTROL_IDLE_TIMEOUT (seconds, default 10) for the control socket.
+Usage: python zrdun.py [zrdun-options] program [program-arguments]
 `
 
 // Main is the zdrun command: args is the whole argv, the result the exit

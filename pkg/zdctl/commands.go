@@ -21,6 +21,14 @@ type command struct {
 	help string // printed by "help <name>", newline-terminated
 }
 
+// zdkitVerbs are the verbs zdaemon 5.2.1's zdctl does not have (zdkit
+// keeps them from zdaemon's seed-era shell, or adds them). "help" leaves
+// them out, so its listing stays zdaemon's own (zdaemon's
+// testzdctl.doctest_ZDCmd_help compares it); "help zdkit" explains them.
+var zdkitVerbs = map[string]bool{
+	"EOF": true, "completion": true, "quit": true, "reload": true, "shell": true,
+}
+
 func keep(f func(c *Controller, arg string) int) func(c *Controller, arg string) (int, bool) {
 	return func(c *Controller, arg string) (int, bool) { return f(c, arg), false }
 }
@@ -58,7 +66,7 @@ func init() {
 		{"start", keep((*Controller).doStart),
 			"start -- Start the daemon process.\n         If it is already running, do nothing.\n"},
 		{"status", keep((*Controller).doStatus),
-			"status [-l] -- Print status for the daemon process.\n               With -l, show raw status output as well.\n               With --json, print one JSON object instead.\n"},
+			"status [-l] -- Print status for the daemon process.\n               With -l, show raw status output as well.\n"},
 		{"stop", keep((*Controller).doStop),
 			"stop -- Stop the daemon process.\n        If it is not running, do nothing.\n"},
 		{"wait", keep((*Controller).doWait),
@@ -66,7 +74,9 @@ func init() {
 	}
 }
 
-const showHelp = "show options -- show zdctl options\nshow python -- show Python version and details\nshow all -- show all of the above\nshow [topic] --json -- the same as one JSON object\n"
+// showHelp is zdaemon 5.2.1's help_show; "show python" shows the Go
+// runtime instead, and --json is explained by "help zdkit".
+const showHelp = "show options -- show zdctl options\nshow python -- show Python version and details\nshow all -- show all of the above\n"
 
 func lookup(name string) *command {
 	for i := range commands {

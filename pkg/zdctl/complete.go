@@ -23,7 +23,7 @@ const (
 	argFiles                  // file names (logtail FILE, fg/start ARGS, shell CMD)
 	argSignals                // kill: signal names with and without SIG
 	argTopics                 // show: its topics and --json
-	argVerbs                  // help: the verbs
+	argVerbs                  // help: the verbs and the zdkit topic
 	argStatus                 // status: -l and --json
 	argOptions                // reload: zdctl's options
 	argShells                 // completion: the shells a script is made for
@@ -69,7 +69,7 @@ func argWords(k argKind) []string {
 	case argTopics:
 		return append(append([]string(nil), showTopics...), "--json")
 	case argVerbs:
-		return verbNames()
+		return append(verbNames(), zdkitTopic)
 	case argStatus:
 		return []string{"-l", "--json"}
 	case argOptions:

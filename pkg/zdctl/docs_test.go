@@ -1,6 +1,7 @@
 package zdctl
 
 import (
+	"bytes"
 	"os"
 	"regexp"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/runner"
+	"github.com/zdkit/zdkit/pkg/supervisor"
 )
 
 // docSection returns the lines of the "## title" section of a Markdown file.
@@ -189,5 +191,46 @@ func TestDocsZdctlExitCodes(t *testing.T) {
 	}
 	if got, want := uniqueSorted(docVerbs), uniqueSorted(verbs); !slices.Equal(got, want) {
 		t.Errorf("exit %d row lists %q, code has %q", ExitDenied, got, want)
+	}
+}
+
+// TestZdkitHelpCoversAdditions: "zdctl -h" and "help" print zdaemon 5.2.1's
+// texts unchanged, so every option and verb zdkit adds must be explained
+// by "help zdkit" instead: each zdctl and zdrun flag appears in Usage or
+// ZdkitHelp, each verb in the "help" listing or ZdkitHelp.
+func TestZdkitHelpCoversAdditions(t *testing.T) {
+	mentioned := func(flag string) bool {
+		re := regexp.MustCompile(`(^|[\s/(,])` + regexp.QuoteMeta(flag) + `\b`)
+		return re.MatchString(Usage) || re.MatchString(ZdkitHelp)
+	}
+	for _, mode := range []runner.Mode{runner.Zdctl, runner.Zdrun} {
+		for _, o := range runner.OptionTable(mode) {
+			if o.Short != 0 && !mentioned("-"+string(o.Short)) {
+				t.Errorf("-%c is neither in zdctl -h nor in help zdkit", o.Short)
+			}
+			if o.Long != "" && o.Short == 0 && !mentioned("--"+o.Long) {
+				t.Errorf("--%s is neither in zdctl -h nor in help zdkit", o.Long)
+			}
+		}
+	}
+	if !mentioned(supervisor.MetricsFlag) {
+		t.Errorf("%s is not in help zdkit", supervisor.MetricsFlag)
+	}
+	var listing, help bytes.Buffer
+	c := &Controller{Stdout: &listing}
+	c.doHelp("")
+	c.Stdout = &help
+	c.doHelp(zdkitTopic)
+	if help.String() != ZdkitHelp {
+		t.Errorf("help zdkit printed %q", help.String())
+	}
+	listed := strings.Fields(listing.String())
+	for _, cmd := range commands {
+		if inListing := slices.Contains(listed, cmd.name); inListing == zdkitVerbs[cmd.name] {
+			t.Errorf("verb %q: in the help listing %v, zdkit's own %v", cmd.name, inListing, zdkitVerbs[cmd.name])
+		}
+		if zdkitVerbs[cmd.name] && !regexp.MustCompile(`(?m)^`+cmd.name+` `).MatchString(ZdkitHelp) {
+			t.Errorf("zdkit's verb %q is not explained by help zdkit", cmd.name)
+		}
 	}
 }

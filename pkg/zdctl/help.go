@@ -7,9 +7,19 @@ import (
 
 const docHeader = "Documented commands (type help <topic>):"
 
+// zdkitTopic is the help topic that explains zdkit's additions. It is not
+// a verb, so it does not show in the listing (cmd.Cmd would list a help_
+// topic under "Miscellaneous help topics" and change zdaemon's text).
+const zdkitTopic = "zdkit"
+
 // doHelp is cmd.Cmd.do_help: with a topic, its help text or
-// "*** No help on X"; without, the column listing.
+// "*** No help on X"; without, the column listing of zdaemon 5.2.1's
+// verbs (zdkit's own are explained by "help zdkit").
 func (c *Controller) doHelp(arg string) int {
+	if arg == zdkitTopic {
+		c.printf("%s", ZdkitHelp)
+		return 0
+	}
 	if arg != "" {
 		if cmd := lookup(arg); cmd != nil && cmd.help != "" {
 			c.printf("%s", cmd.help)
@@ -20,7 +30,9 @@ func (c *Controller) doHelp(arg string) int {
 	}
 	var names []string
 	for _, cmd := range commands {
-		names = append(names, cmd.name)
+		if !zdkitVerbs[cmd.name] {
+			names = append(names, cmd.name)
+		}
 	}
 	sort.Strings(names) // byte order, as Python sorts dir(): "EOF" first
 	c.printf("\n%s", helpListing(names))

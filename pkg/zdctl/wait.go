@@ -4,6 +4,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/regularfile"
 )
 
@@ -82,11 +83,11 @@ func (c *Controller) linger(d time.Duration, keep func() bool) {
 }
 
 // waitManagerExit waits, for at most d, until the zdrun that served the
-// socket has really exited: zdkit's zdrun holds an flock on "<socket>.lock"
-// until its last moment, and a "start" issued right after "stop" returned
-// would otherwise find it still held ("Another zrdun is already up").
+// socket has really exited: zdkit's zdrun holds an flock on its lock file
+// (".<socket>.lock") until its last moment, and a "start" issued right
+// after "stop" returned would otherwise find it still held ("Another zrdun is already up").
 func (c *Controller) waitManagerExit(d time.Duration) {
-	f, err := regularfile.Open(c.Opts.SocketName + ".lock")
+	f, err := regularfile.Open(control.LockFileFor(c.Opts.SocketName))
 	if err != nil {
 		return // no lock file: a Python zdrun, or already cleaned up
 	}

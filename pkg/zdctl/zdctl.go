@@ -20,11 +20,14 @@ import (
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
-// Usage is zdctl's -h text: zdaemon's, naming the Go program and the
-// options zdkit adds (-i, -X, --stop-timeout, --settle-time).
+// Usage is zdctl's -h text: zdaemon 5.2.1's zdctl.py docstring, word for
+// word ("python zdctl.py" included), since zdaemon's own
+// testzdrun.test_help_zdctl compares "zdctl -h" with it. What zdkit adds
+// (-i, --stop-timeout, --settle-time, the shell) is in ZdkitHelp
+// ("zdctl help zdkit") and docs/zdctl.md.
 const Usage = `zdctl -- control an application run by zdaemon.
 
-Usage: zdctl [-C URL] [-S schema.xml] [-h] [-p PROGRAM]
+Usage: python zdctl.py [-C URL] [-S schema.xml] [-h] [-p PROGRAM]
        [zdrun-options] [action [arguments]]
 
 Options:
@@ -33,7 +36,6 @@ Options:
 -d/--daemon -- run as a proper daemon; fork a subprocess, close files etc.
 -f/--forever -- run forever (by default, exit when backoff limit is exceeded)
 -h/--help -- print this usage message and exit
--i/--interactive -- start an interactive shell after executing commands
 -t/--transcript FILE -- log file where to redirect stdout and stderr
 -l/--logfile -- log file to be read by logtail command
 -p/--program PROGRAM -- the program to run
@@ -43,18 +45,47 @@ Options:
 -u/--user USER -- run as this user (or numeric uid)
 -m/--umask UMASK -- use this umask for daemon subprocess (default is 022)
 -x/--exit-codes LIST -- list of fatal exit codes (default "0,2")
--X key=value -- override a configuration file setting (repeatable)
---stop-timeout SECONDS -- SIGKILL the program this long after SIGTERM (default 300)
---settle-time MS -- a new program counts as started after MS milliseconds up (default 50)
 --version -- print zdaemon version and exit
 -z/--directory DIRECTORY -- directory to chdir to when using -d (default off)
 action [arguments] -- see below
 
-Actions are commands like "start", "stop" and "status".  If -i is
-specified or no action is specified on the command line, a "shell"
-interpreting actions typed interactively is started (unless the
-configuration option default-to-interactive is set to false).  Use the
+Actions are commands like "start", "stop" and "status".  Use the
 action "help" to find out about available actions.
+`
+
+// ZdkitHelp is "help zdkit": what zdkit's zdctl and zdrun add to
+// zdaemon 5.2.1, whose own texts ("zdctl -h", "zdrun -h", "help",
+// "help <action>") zdkit prints unchanged.
+const ZdkitHelp = `zdkit -- what zdkit's zdctl and zdrun add to zdaemon 5.2.1.
+
+Actions ("help" lists zdaemon's own; "help <action>" explains these too):
+EOF -- leave the shell (^D)
+quit -- leave the shell; stop the daemon manager if no program runs
+shell [command] -- run a shell command, or an interactive sh; ! [command]
+reload [options] -- reparse the command line, or use these options
+completion bash|zsh|fish -- print a completion script for that shell
+
+Arguments:
+status [-l] --json -- the status as one JSON object (exit 3 if no manager)
+show [options|python|all] --json -- the same as one JSON object
+
+zdctl options ("zdctl -h" prints zdaemon's list):
+-i/--interactive -- start an interactive shell after executing commands
+-X key=value -- override a configuration file setting (repeatable)
+--stop-timeout SECONDS -- SIGKILL the program this long after SIGTERM (default 300)
+--settle-time MS -- a new program counts as started after MS milliseconds up (default 50)
+
+zdrun options ("zdrun -h" prints zdaemon's text), beside zdctl's -C -X -S
+-b -d -f -s -t -u -m -x -z --stop-timeout --settle-time:
+--metrics-address ADDR -- serve Prometheus metrics at http://ADDR/metrics
+  (also $ZDRUN_METRICS_ADDRESS; host:port, :port or a bare port)
+Environment: NOTIFY_SOCKET (systemd READY=1 and STOPPING=1),
+ZDRUN_CONTROL_LINE_LIMIT (bytes, default 10000),
+ZDRUN_CONTROL_IDLE_TIMEOUT (seconds, default 10).
+
+Without an action, zdctl starts the shell (zdaemon 5.2.1 requires an
+action) unless default-to-interactive is false. See docs/zdctl.md,
+docs/zdrun.md and docs/migrating.md.
 `
 
 // pollInterval is how often the wait loops ask zdrun for its status.
