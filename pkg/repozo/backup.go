@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
 )
@@ -237,7 +239,7 @@ func (o *Options) snapshot(indexTmp string) (int64, error) {
 	pos, err := s.SaveIndex(indexTmp)
 	if err != nil {
 		os.Remove(indexTmp)
-		return 0, err
+		return 0, o.writeErr(strings.TrimSuffix(indexTmp, ".repozo-tmp"), err)
 	}
 	return pos, nil
 }
@@ -274,7 +276,7 @@ func (o *Options) repoDir() string {
 // into a new temporary file in the repository (gzip-compressed with
 // -z), flushed and fsynced. It returns the temporary file and the md5 of
 // the bytes copied; on failure nothing is left behind.
-func (o *Options) copyRange(start, n int64) (tmp, sum string, err error) {
+func (o *Options) copyRange(dest string, start, n int64) (tmp, sum string, err error) {
 	in, err := os.Open(o.File)
 	if err != nil {
 		return "", "", err
@@ -282,13 +284,13 @@ func (o *Options) copyRange(start, n int64) (tmp, sum string, err error) {
 	defer in.Close()
 	out, err := os.CreateTemp(o.repoDir(), "repozo-*.tmp")
 	if err != nil {
-		return "", "", err
+		return "", "", o.writeErr(dest, err)
 	}
-	tmp = out.Name()
+	name := out.Name()
 	defer func() {
 		if err != nil {
 			out.Close()
-			os.Remove(tmp)
+			os.Remove(name)
 		}
 	}()
 	var w io.Writer = out
@@ -306,23 +308,35 @@ func (o *Options) copyRange(start, n int64) (tmp, sum string, err error) {
 	}
 	copied, err := copyChunks(io.MultiWriter(w, h), io.NewSectionReader(in, start, n), n, bar)
 	if err != nil {
-		return "", "", fmt.Errorf("copying %s to %s: %w", o.File, tmp, err)
+		return "", "", o.writeErr(dest, err)
 	}
 	if copied != n {
 		return "", "", fail(ErrTruncated, "%s ended at byte %d while copying bytes %d..%d to the repository", o.File, start+copied, start, start+n)
 	}
 	if zw != nil {
 		if err = zw.Close(); err != nil {
-			return "", "", fmt.Errorf("writing %s: %w", tmp, err)
+			return "", "", o.writeErr(dest, err)
 		}
 	}
 	if err = out.Sync(); err != nil {
-		return "", "", fmt.Errorf("writing %s: %w", tmp, err)
+		return "", "", o.writeErr(dest, err)
 	}
 	if err = out.Close(); err != nil {
-		return "", "", fmt.Errorf("writing %s: %w", tmp, err)
+		return "", "", o.writeErr(dest, err)
 	}
-	return tmp, hex.EncodeToString(h.Sum(nil)), nil
+	return name, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeErr is a failed write of a new backup file (a full disk): the
+// message names the backup being made and says that the repository
+// was left as it was.
+func (o *Options) writeErr(dest string, err error) error {
+	why := err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		why = fmt.Sprintf("[Errno %d] %s", int(errno), strerror(errno))
+	}
+	return &Error{Kind: err, Msg: fmt.Sprintf("cannot write %s: %s (the repository is unchanged)", dest, why)}
 }
 
 // copyChunks copies r to w in readChunk pieces, telling bar.
@@ -352,7 +366,7 @@ func copyChunks(w io.Writer, r io.Reader, total int64, bar filestorage.ProgressF
 // store copies n bytes from start into t, with t's index, and then
 // records it in the .dat file through addDat. Until addDat succeeds the
 // repository holds none of the new files.
-func (o *Options) store(t target, start int64, full bool, addDat func(line string) error) error {
+func (o *Options) store(t target, start int64, full bool, dat string, addDat func(line string) error) error {
 	idxTmp := t.index + ".repozo-tmp"
 	pos, err := o.snapshot(idxTmp)
 	if err != nil {
@@ -367,7 +381,7 @@ func (o *Options) store(t target, start int64, full bool, addDat func(line strin
 	} else {
 		o.logf("writing incremental: %d bytes to %s", pos-start, t.dest)
 	}
-	tmp, sum, err := o.copyRange(start, pos-start)
+	tmp, sum, err := o.copyRange(t.dest, start, pos-start)
 	if err != nil {
 		return err
 	}
@@ -382,7 +396,7 @@ func (o *Options) store(t target, start int64, full bool, addDat func(line strin
 	if err := addDat(fmt.Sprintf("%s %d %d %s\n", t.dest, start, pos, sum)); err != nil {
 		os.Remove(t.dest)
 		os.Remove(t.index)
-		return err
+		return o.writeErr(dat, err)
 	}
 	syncDir(o.repoDir())
 	return nil
@@ -395,7 +409,7 @@ func (o *Options) fullBackup() error {
 		return err
 	}
 	dat := join(o.Repository, t.stamp+".dat")
-	err = o.store(t, 0, true, func(line string) error { return writeNewFile(dat, line) })
+	err = o.store(t, 0, true, dat, func(line string) error { return writeNewFile(dat, line) })
 	if err != nil {
 		return err
 	}
@@ -414,7 +428,7 @@ func (o *Options) incrementalBackup(reposz int64, files []string) error {
 		return err
 	}
 	dat := datPath(files[0])
-	return o.store(t, reposz, false, func(line string) error { return appendLine(dat, line) })
+	return o.store(t, reposz, false, dat, func(line string) error { return appendLine(dat, line) })
 }
 
 // writeNewFile writes a new .dat through a temporary file.

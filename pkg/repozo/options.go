@@ -287,11 +287,11 @@ func parseArgs(args []string, log io.Writer) (*Options, error) {
 func Main(argv0 string, args []string, stdout, stderr io.Writer) int {
 	o, err := parseArgs(args, stderr)
 	if err == errHelp {
-		fmt.Fprintf(stdout, usageText+"\n", argv0)
+		fmt.Fprintf(stdout, usageText, argv0)
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, usageText+"\n%s\n", argv0, err.Error())
+		fmt.Fprintf(stderr, usageText+"%s\n", argv0, err.Error())
 		return 1
 	}
 	o.Stdout, o.Log = stdout, stderr
