@@ -90,3 +90,24 @@ func TestTailDamaged(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTail: Tail on any file content ends with output or an error,
+// never a panic or a runaway loop.
+func FuzzTail(f *testing.F) {
+	for _, name := range []string{"small.fs", "undo.fs", "packed.fs"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, 3)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		p := filepath.Join(dir, "t.fs")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		Tail(p, n%100, &out)
+	})
+}
