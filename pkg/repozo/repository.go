@@ -196,6 +196,24 @@ func datPath(full string) string {
 	return root + ".dat"
 }
 
+// datFields splits a .dat line into file, start, end and md5 from the
+// right, so that a repository path with a blank in it (which
+// repozo.py writes but its str.split() cannot read back) still works.
+func datFields(line string) ([4]string, bool) {
+	var f [4]string
+	s := strings.TrimRight(line, " \t\r")
+	for k := 3; k >= 1; k-- {
+		i := strings.LastIndexAny(s, " \t")
+		if i < 0 {
+			return f, false
+		}
+		f[k] = s[i+1:]
+		s = strings.TrimRight(s[:i], " \t")
+	}
+	f[0] = strings.TrimLeft(s, " \t")
+	return f, f[0] != "" && f[3] != ""
+}
+
 // readDat reads and checks the .dat file of a full backup; a missing
 // file is returned as the error os.Open gives. Beyond repozo.py, which
 // trusts the file, it checks that each line has four fields and that
@@ -212,9 +230,9 @@ func readDat(path string) ([]datLine, error) {
 	n := 0
 	for sc.Scan() {
 		n++
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 4 {
-			return nil, fail(ErrVerification, "%s line %d: %d fields, want 4 (file start end md5): %s", path, n, len(fields), pyrepr.Str(sc.Text()))
+		fields, ok := datFields(sc.Text())
+		if !ok {
+			return nil, fail(ErrVerification, "%s line %d: want four fields (file start end md5): %s", path, n, pyrepr.Str(sc.Text()))
 		}
 		start, err1 := strconv.ParseInt(fields[1], 10, 64)
 		end, err2 := strconv.ParseInt(fields[2], 10, 64)

@@ -417,7 +417,7 @@ func TestDatDisagreesWithFiles(t *testing.T) {
 	f := strings.Fields(lines[2])
 	for _, tc := range []struct{ content, want string }{
 		{strings.Replace(orig, lines[2], f[0]+" 7 "+f[2]+" "+f[3], 1), "line 3: " + f[0] + " starts at byte 7, but the backup before it ends at"},
-		{strings.Replace(orig, lines[1], "", 1), "line 2: 0 fields"},
+		{strings.Replace(orig, lines[1], "", 1), "line 2: want four fields"},
 		{strings.Join(lines[:2], "\n") + "\n", "2026-03-04-05-06-10.deltafsz is not listed in " + dat},
 	} {
 		os.WriteFile(dat, []byte(tc.content), 0o644)
@@ -512,4 +512,20 @@ func TestFullDiskLeavesRepositoryAsItWas(t *testing.T) {
 		t.Errorf("recovery onto a full disk: %v", err)
 	}
 	sameTree(t, repo, before)
+}
+
+// repozo.py writes a repository path with a blank into the .dat but
+// cannot split such a line back; reading it from the right can.
+func TestRepositoryPathWithBlank(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my backups")
+	os.Mkdir(dir, 0o755)
+	c := newClock()
+	_, data, repo, states, _ := backupSeries(t, dir, c)
+	out := filepath.Join(dir, "out.fs")
+	mustRun(t, c.next(), "-R", "-r", repo, "-o", out)
+	if !bytes.Equal(fileBytes(t, out), states[3]) {
+		t.Error("recovery from a repository path with a blank differs")
+	}
+	mustRun(t, c.next(), "-V", "-r", repo)
+	mustRun(t, c.next(), "-B", "-Q", "-r", repo, "-f", data)
 }
