@@ -200,82 +200,52 @@ func parseArgs(args []string, log io.Writer) (*Options, error) {
 	if o.Mode == 0 {
 		return nil, &UsageError{Msg: "Either --backup, --recover or --verify is required"}
 	}
-	// repozo.py tests "is None": an empty -r '' passes this check.
-	repoGiven := false
-	for _, p := range pairs {
-		if p.Opt == "-r" || p.Opt == "--repository" {
-			repoGiven = true
+	given := func(short, long string) bool {
+		for _, p := range pairs {
+			if p.Opt == short || p.Opt == long {
+				return true
+			}
 		}
+		return false
 	}
-	if !repoGiven {
+	// repozo.py tests "is None": an empty -r '' passes this check.
+	if !given("-r", "--repository") {
 		return nil, &UsageError{Msg: "--repository is required"}
 	}
-	logf := func(msg string) {
-		if o.Verbose {
-			fmt.Fprintln(log, msg)
-		}
+	// The options a mode does not use are dropped, with a -v message
+	// each, in repozo.py's order.
+	type unused struct {
+		given bool
+		name  string
+		reset func()
 	}
-	fileGiven := false
-	for _, p := range pairs {
-		if p.Opt == "-f" || p.Opt == "--file" {
-			fileGiven = true
-		}
-	}
+	var drop []unused
+	mode := ""
+	date := unused{hasDate, "date", func() { o.Date = "" }}
+	output := unused{o.HasOutput, "output", func() { o.Output, o.HasOutput = "", false }}
+	withVerify := unused{o.WithVerify, "with-verify", func() { o.WithVerify = false }}
+	file := unused{given("-f", "--file"), "file", func() { o.File = "" }}
+	killOld := unused{o.KillOld, "kill-old-on-full", func() { o.KillOld = false }}
 	switch o.Mode {
 	case Backup:
-		if hasDate {
-			logf("--date option is ignored in backup mode")
-			o.Date = ""
-		}
-		if o.HasOutput {
-			logf("--output option is ignored in backup mode")
-			o.Output, o.HasOutput = "", false
-		}
-		if o.WithVerify {
-			logf("--with-verify option is ignored in backup mode")
-			o.WithVerify = false
-		}
-		if o.File == "" {
-			return nil, &UsageError{Msg: "--file is required in backup mode"}
-		}
+		mode, drop = "backup", []unused{date, output, withVerify}
 	case Recover:
-		if fileGiven {
-			logf("--file option is ignored in recover mode")
-			o.File = ""
-		}
-		if o.KillOld {
-			logf("--kill-old-on-full option is ignored in recover mode")
-			o.KillOld = false
-		}
+		mode, drop = "recover", []unused{file, killOld}
 	case Verify:
-		if hasDate {
-			logf("--date option is ignored in verify mode")
-			o.Date = ""
+		mode, drop = "verify", []unused{date, output,
+			{o.Full, "full", func() { o.Full = false }}, {o.Gzip, "gzip", func() { o.Gzip = false }},
+			file, killOld, withVerify}
+	}
+	for _, u := range drop {
+		if u.given {
+			if o.Verbose {
+				fmt.Fprintf(log, "--%s option is ignored in %s mode\n", u.name, mode)
+			}
+			u.reset()
 		}
-		if o.HasOutput {
-			logf("--output option is ignored in verify mode")
-			o.Output, o.HasOutput = "", false
-		}
-		if o.Full {
-			logf("--full option is ignored in verify mode")
-			o.Full = false
-		}
-		if o.Gzip {
-			logf("--gzip option is ignored in verify mode")
-			o.Gzip = false
-		}
-		if fileGiven {
-			logf("--file option is ignored in verify mode")
-			o.File = ""
-		}
-		if o.KillOld {
-			logf("--kill-old-on-full option is ignored in verify mode")
-			o.KillOld = false
-		}
-		if o.WithVerify {
-			logf("--with-verify option is ignored in verify mode")
-			o.WithVerify = false
-		}
+	}
+	if o.Mode == Backup && o.File == "" {
+		return nil, &UsageError{Msg: "--file is required in backup mode"}
 	}
 	return o, nil
 }

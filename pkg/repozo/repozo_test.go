@@ -391,18 +391,7 @@ func TestCorruptIncrement(t *testing.T) {
 		path := filepath.Join(repo, tc.file)
 		orig := fileBytes(t, path)
 		os.WriteFile(path, tc.edit(bytes.Clone(orig)), 0o644)
-		before := tree(t, repo)
-		for _, args := range [][]string{
-			{"-R", "-r", repo, "-o", filepath.Join(dir, "out.fs")},
-			{"-V", "-r", repo},
-			{"-B", "-r", repo, "-f", data},
-		} {
-			_, _, err := run(t, c.next(), args...)
-			if err == nil || !strings.Contains(Message(err), path) || !strings.Contains(Message(err), tc.want) {
-				t.Errorf("%s (%s), %v: %v, want an error naming the file and %q", tc.file, tc.want, args, err, tc.want)
-			}
-		}
-		sameTree(t, repo, before)
+		everyModeFails(t, c, dir, data, repo, path, tc.want)
 		os.WriteFile(path, orig, 0o644)
 	}
 }
@@ -421,19 +410,27 @@ func TestDatDisagreesWithFiles(t *testing.T) {
 		{strings.Join(lines[:2], "\n") + "\n", "2026-03-04-05-06-10.deltafsz is not listed in " + dat},
 	} {
 		os.WriteFile(dat, []byte(tc.content), 0o644)
-		before := tree(t, repo)
-		for _, args := range [][]string{
-			{"-R", "-r", repo, "-o", filepath.Join(dir, "out.fs")},
-			{"-V", "-r", repo},
-			{"-B", "-r", repo, "-f", data},
-		} {
-			_, _, err := run(t, c.next(), args...)
-			if err == nil || !strings.Contains(Message(err), tc.want) {
-				t.Errorf("%v: %v, want %q", args, err, tc.want)
-			}
-		}
-		sameTree(t, repo, before)
+		everyModeFails(t, c, dir, data, repo, dat, tc.want)
 	}
+}
+
+// everyModeFails runs a recovery, a verification and a backup of a
+// damaged repository: each must fail with a message naming file and
+// saying want, and leave the repository as it was.
+func everyModeFails(t *testing.T, c *clock, dir, data, repo, file, want string) {
+	t.Helper()
+	before := tree(t, repo)
+	for _, args := range [][]string{
+		{"-R", "-r", repo, "-o", filepath.Join(dir, "out.fs")},
+		{"-V", "-r", repo},
+		{"-B", "-r", repo, "-f", data},
+	} {
+		_, _, err := run(t, c.next(), args...)
+		if err == nil || !strings.Contains(Message(err), file) || !strings.Contains(Message(err), want) {
+			t.Errorf("%v: %v, want an error naming %s and saying %q", args, err, file, want)
+		}
+	}
+	sameTree(t, repo, before)
 }
 
 func TestTruncatedDataFs(t *testing.T) {
