@@ -64,7 +64,7 @@ func (o *Options) backup() error {
 		return err
 	}
 	o.logf("repository state: %d bytes, md5: %s", reposz, reposum)
-	srcsum, srcsumBackedUp, err := checksumFile(o.File, srcsz, reposz)
+	srcsum, srcsumBackedUp, err := o.checksumFile(srcsz, reposz)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (o *Options) quickBackup(files []string, srcsz int64) error {
 		if err != nil {
 			return err
 		}
-		srcsum, _, err := checksumFile(o.File, srcsz, 0)
+		srcsum, _, err := o.checksumFile(srcsz, 0)
 		if err != nil {
 			return err
 		}
@@ -159,18 +159,25 @@ func (o *Options) quickBackup(files []string, srcsz int64) error {
 	return o.fullBackup()
 }
 
-// checksumFile returns the md5 of the first n bytes of path and of its
-// first at bytes (of all n when at >= n), read in one pass.
-func checksumFile(path string, n, at int64) (sum, sumAt string, err error) {
-	f, err := os.Open(path)
+// checksumFile returns the md5 of the first n bytes of the Data.fs and
+// of its first at bytes (of all n when at >= n), read in one pass.
+func (o *Options) checksumFile(n, at int64) (sum, sumAt string, err error) {
+	f, err := os.Open(o.File)
 	if err != nil {
 		return "", "", err
 	}
 	defer f.Close()
+	var r io.Reader = io.LimitReader(f, n)
+	if o.Terminal != nil {
+		bar, done := filestorage.TerminalProgress(o.Terminal, "repozo", n)
+		defer done()
+		var read int64
+		r = &countingReader{r: r, done: &read, total: n, bar: bar}
+	}
 	h := md5.New()
-	sumAt, err = hashWithPrefix(h, io.LimitReader(f, n), at)
+	sumAt, err = hashWithPrefix(h, r, at)
 	if err != nil {
-		return "", "", fmt.Errorf("reading %s: %w", path, err)
+		return "", "", fmt.Errorf("reading %s: %w", o.File, err)
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
 	if sumAt == "" {
