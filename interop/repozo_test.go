@@ -153,6 +153,15 @@ func TestRepozoInterop(t *testing.T) {
 			}
 			r := py(t, dir, time.Minute, "-m", "ZODB.scripts.fstest", out)
 			mustOK(t, "fstest of the recovered file", r)
+			// The .index the backup saved (copied to out.fs.index) is one
+			// Python's FileStorage accepts for the recovered file.
+			r = py(t, dir, time.Minute, "-c", `import sys
+from ZODB.FileStorage import FileStorage
+fs = FileStorage(sys.argv[1], read_only=True)
+if fs._restore_index() is None:
+    sys.exit("index rejected")
+fs.close()`, out)
+			mustOK(t, "Python's FileStorage accepts the recovered index", r)
 		})
 	}
 }
