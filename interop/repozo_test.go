@@ -7,75 +7,83 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/zdkit/zdkit/pkg/filestorage"
 )
 
-// appender commits small transactions to a Data.fs until stopped, as a
-// server would while backups are taken.
-type appender struct {
-	s    *filestorage.FileStorage
-	stop chan struct{}
-	wg   sync.WaitGroup
+// committer is a real Python ZEO client committing small transactions
+// through zdkit's runzeo to dir/Data.fs, for backups to be taken of the
+// file the server is writing.
+type committer struct {
+	srv  *server
+	done chan struct{}
+	res  result
 	err  error
 }
 
-func startAppender(t *testing.T, path string) *appender {
+// commitScript commits one PersistentMapping a transaction until the
+// file named by its third argument appears, then prints the count.
+const commitScript = `import os, sys, time
+import transaction, ZODB
+from ZEO.ClientStorage import ClientStorage
+from persistent.mapping import PersistentMapping
+host, port = sys.argv[1].rsplit(':', 1)
+db = ZODB.DB(ClientStorage((host, int(port)), wait_timeout=30))
+conn = db.open()
+root = conn.root()
+i = 0
+while not os.path.exists(sys.argv[2]):
+    root['k%d' % (i % 40)] = PersistentMapping({'i': i, 'pad': 'x' * 300})
+    transaction.commit()
+    i += 1
+    time.sleep(0.005)
+print(i)
+conn.close()
+db.close()
+`
+
+func startCommitting(t *testing.T, dir string) *committer {
 	t.Helper()
-	s, err := filestorage.Open(path, filestorage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &appender{s: s, stop: make(chan struct{})}
-	a.wg.Add(1)
+	exe, pp := python(t)
+	c := &committer{srv: runzeo(t, dir, nil), done: make(chan struct{})}
 	go func() {
-		defer a.wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-a.stop:
-				return
-			default:
-			}
-			x, err := s.Begin(filestorage.TxnMeta{Description: []byte(fmt.Sprint("txn ", i))})
-			if err == nil {
-				var oids []filestorage.Oid
-				if oids, err = s.NewOids(1); err == nil {
-					data := fmt.Sprintf("\x80\x03cpersistent.mapping\nPersistentMapping\nq\x00.\x80\x03}q\x01X\x01\x00\x00\x00nq\x02J%s.", strings.Repeat("x", 4))
-					if err = x.Store(oids[0], 0, []byte(data)); err == nil {
-						if err = x.Vote(); err == nil {
-							_, err = x.Finish()
-						}
-					}
-				}
-			}
-			if err != nil {
-				a.err = err
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		defer close(c.done)
+		c.res, c.err = runE(dir, []string{"PYTHONPATH=" + pp}, 2*time.Minute, exe, "-c", commitScript, c.srv.addr, filepath.Join(dir, "stop"))
 	}()
-	t.Cleanup(a.close)
-	return a
+	t.Cleanup(func() { c.stop(t) })
+	// Wait for the first commits to reach the file.
+	data := filepath.Join(dir, "Data.fs")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st, err := os.Stat(data); err == nil && st.Size() > 4096 {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no commits reached %s in 30 s\n%s", data, c.srv.output())
+		}
+	}
 }
 
-func (a *appender) close() {
-	select {
-	case <-a.stop:
-	default:
-		close(a.stop)
+// stop ends the client and the server; it returns the number of
+// transactions the client committed.
+func (c *committer) stop(t *testing.T) int {
+	t.Helper()
+	os.WriteFile(filepath.Join(c.srv.cmd.Dir, "stop"), nil, 0o644)
+	<-c.done
+	c.srv.stop(t)
+	if c.err != nil {
+		t.Fatalf("committing client: %v", c.err)
 	}
-	a.wg.Wait()
-	a.s.Close()
+	if c.res.code != 0 {
+		t.Fatalf("committing client: exit %d\n%s", c.res.code, c.res.stderr)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(c.res.stdout))
+	return n
 }
 
 // backups runs four backups (a full one, then three incremental ones,
 // the last two gzipped) with the given repozo command a second apart,
-// while a writes to data, and returns the end offsets the .dat records.
-func backups(t *testing.T, a *appender, dir, data, repo string, repozo func(args ...string) result) []int64 {
+// while c commits to data, and returns the end offsets the .dat records.
+func backups(t *testing.T, c *committer, dir, data, repo string, repozo func(args ...string) result) []int64 {
 	t.Helper()
 	for i := 0; i < 4; i++ {
 		args := []string{"-B", "-r", repo, "-f", data}
@@ -85,9 +93,8 @@ func backups(t *testing.T, a *appender, dir, data, repo string, repozo func(args
 		mustOK(t, fmt.Sprint("backup ", i), repozo(args...))
 		time.Sleep(1100 * time.Millisecond) // file names have one-second resolution
 	}
-	a.close()
-	if a.err != nil {
-		t.Fatalf("appending to %s: %v", data, a.err)
+	if n := c.stop(t); n < 10 {
+		t.Fatalf("only %d transactions committed during the backups", n)
 	}
 	dats, _ := filepath.Glob(filepath.Join(repo, "*.dat"))
 	if len(dats) != 1 {
@@ -110,8 +117,8 @@ func backups(t *testing.T, a *appender, dir, data, repo string, repozo func(args
 }
 
 // TestRepozoInterop: Python's repozo recovers, byte for byte, the
-// Data.fs ours backed up while transactions were being committed, and
-// ours recovers Python's; both end at a transaction boundary that
+// Data.fs ours backed up while a Python ZEO client committed through
+// zdkit's runzeo, and ours recovers Python's; both end at a transaction boundary that
 // Python's fstest accepts.
 func TestRepozoInterop(t *testing.T) {
 	ours := bin(t, "repozo")
@@ -134,9 +141,8 @@ func TestRepozoInterop(t *testing.T) {
 			dir := t.TempDir()
 			data, repo := filepath.Join(dir, "Data.fs"), filepath.Join(dir, "repo")
 			os.Mkdir(repo, 0o755)
-			a := startAppender(t, data)
-			time.Sleep(50 * time.Millisecond)
-			ends := backups(t, a, dir, data, repo, func(args ...string) result { return tc.backup(dir, args...) })
+			c := startCommitting(t, dir)
+			ends := backups(t, c, dir, data, repo, func(args ...string) result { return tc.backup(dir, args...) })
 			whole, err := os.ReadFile(data)
 			if err != nil {
 				t.Fatal(err)
@@ -147,6 +153,9 @@ func TestRepozoInterop(t *testing.T) {
 			got, err := os.ReadFile(out)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if int64(len(whole)) <= ends[3] {
+				t.Fatalf("Data.fs did not grow after the last backup (%d bytes): the backups did not see a live file", len(whole))
 			}
 			if int64(len(got)) != ends[3] || !bytes.Equal(got, whole[:ends[3]]) {
 				t.Fatalf("recovered %d bytes, want the first %d bytes of Data.fs (of %d)", len(got), ends[3], len(whole))
