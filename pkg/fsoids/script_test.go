@@ -1,8 +1,9 @@
-package main
+package fsoids
 
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -10,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsoids": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsoids": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -20,6 +21,19 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// truncate FILE N COPY: COPY holds the first N bytes of FILE.
+			"truncate": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: truncate file n copy")
+				}
+				n, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[2]), b[:n], 0o644))
+			},
+		},
 		Setup: func(env *testscript.Env) error {
 			b, err := os.ReadFile(filepath.Join("testdata", "small.fs"))
 			if err != nil {

@@ -1,4 +1,4 @@
-package filestorage
+package fsoids
 
 import (
 	"bufio"
@@ -7,26 +7,27 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
 
-// OidTracer is ZODB 6.3's fsoids Tracer (ZODB/FileStorage/fsoids.py):
-// it finds every occurrence of a set of oids in a data file (each new
+// Tracer is ZODB 6.3's fsoids Tracer (ZODB/FileStorage/fsoids.py): it
+// finds every occurrence of a set of oids in a data file (each new
 // revision and creation undo, every record referring to them and what
 // they refer to) and reports them grouped by oid, then transaction.
-type OidTracer struct {
+type Tracer struct {
 	path string
-	oids map[Oid]int // oid -> revisions seen
+	oids map[filestorage.Oid]int // oid -> revisions seen
 	// oid2name maps a traced oid to its class once a revision is seen.
-	oid2name map[Oid]string
-	ref2name map[Oid]string
+	oid2name map[filestorage.Oid]string
+	ref2name map[filestorage.Oid]string
 	msgs     []traceMsg
 	tid2info map[tid.TID]traceTxn
 }
 
 type traceMsg struct {
-	oid    Oid
+	oid    filestorage.Oid
 	tid    tid.TID
 	hasTID bool
 	text   string
@@ -37,29 +38,31 @@ type traceTxn struct {
 	pos        int64
 }
 
-// NewOidTracer traces oids in the data file at path.
-func NewOidTracer(path string) *OidTracer {
-	return &OidTracer{path: path, oids: map[Oid]int{}, oid2name: map[Oid]string{}, ref2name: map[Oid]string{}, tid2info: map[tid.TID]traceTxn{}}
+// New traces oids in the data file at path.
+func New(path string) *Tracer {
+	return &Tracer{path: path, oids: map[filestorage.Oid]int{}, oid2name: map[filestorage.Oid]string{}, ref2name: map[filestorage.Oid]string{}, tid2info: map[tid.TID]traceTxn{}}
 }
 
 // Register adds oids to trace (register_oids).
-func (t *OidTracer) Register(oids ...Oid) {
+func (t *Tracer) Register(oids ...filestorage.Oid) {
 	for _, o := range oids {
 		t.oids[o] = 0
 	}
 }
 
 // Len is the number of oids registered.
-func (t *OidTracer) Len() int { return len(t.oids) }
+func (t *Tracer) Len() int { return len(t.oids) }
 
 func className(data []byte) string {
 	m, c := zodbpickle.ClassName(data)
 	return m + "." + c
 }
 
-// Run reads the whole file (Tracer.run), as ZODB's FileIterator.
-func (t *OidTracer) Run() error {
-	it, f, err := OpenIterator(t.path)
+// Run reads the whole file (Tracer.run), as ZODB's FileIterator. At
+// damage it stops with an error naming the file and offset; what was
+// read before stays in the report.
+func (t *Tracer) Run() error {
+	it, f, err := filestorage.OpenIterator(t.path)
 	if err != nil {
 		return err
 	}
@@ -79,9 +82,9 @@ func (t *OidTracer) Run() error {
 // checkTxn is Tracer._check_trec: first every record's own revision
 // (_save_references), then their references (_check_drec), so that a
 // reference to an object created in the same transaction knows its class.
-func (t *OidTracer) checkTxn(txn *TxnRecord) {
+func (t *Tracer) checkTxn(txn *filestorage.TxnRecord) {
 	produced := false
-	msg := func(oid Oid, args ...any) {
+	msg := func(oid filestorage.Oid, args ...any) {
 		parts := make([]string, len(args))
 		for i, a := range args {
 			parts[i] = fmt.Sprint(a)
@@ -89,8 +92,8 @@ func (t *OidTracer) checkTxn(txn *TxnRecord) {
 		t.msgs = append(t.msgs, traceMsg{oid: oid, tid: txn.TID, hasTID: true, text: strings.Join(parts, " ")})
 		produced = true
 	}
-	records := map[Oid]*Record{}
-	var withData []*Record
+	records := map[filestorage.Oid]*filestorage.Record{}
+	var withData []*filestorage.Record
 	for i := range txn.Records {
 		r := &txn.Records[i]
 		_, traced := t.oids[r.Oid]
@@ -115,7 +118,7 @@ func (t *OidTracer) checkTxn(txn *TxnRecord) {
 			if ref.Kind != zodbpickle.Strong {
 				continue // get_refs skips the list forms (weak, cross-database)
 			}
-			to := Oid(ref.Oid)
+			to := filestorage.Oid(ref.Oid)
 			if _, ok := t.oids[to]; ok {
 				oidclass, ok := t.ref2name[r.Oid]
 				if !ok {
@@ -169,7 +172,7 @@ const notSeen = "this oid was not defined (no data record for it found)"
 
 // Report writes Tracer.report: messages sorted by oid, then tid, then
 // text, under a line per oid and per transaction.
-func (t *OidTracer) Report(w io.Writer) error {
+func (t *Tracer) Report(w io.Writer) error {
 	msgs := append([]traceMsg(nil), t.msgs...)
 	for o := range t.oids {
 		if _, ok := t.oid2name[o]; !ok {
@@ -192,7 +195,7 @@ func (t *OidTracer) Report(w io.Writer) error {
 		return a.text < b.text
 	})
 	bw := bufio.NewWriter(w)
-	var curOid Oid
+	var curOid filestorage.Oid
 	var curTID tid.TID
 	haveOid, haveTID := false, false
 	for _, m := range msgs {
@@ -217,8 +220,8 @@ func (t *OidTracer) Report(w io.Writer) error {
 			curTID, haveTID = m.tid, true
 			info := t.tid2info[m.tid]
 			fmt.Fprintf(bw, "    tid %s offset=%d %s\n", m.tid.Repr(), info.pos, m.tid.String())
-			fmt.Fprintf(bw, "        tid user=%s\n", PyBytesRepr(shorten(info.user, 50)))
-			fmt.Fprintf(bw, "        tid description=%s\n", PyBytesRepr(shorten(info.desc, 50)))
+			fmt.Fprintf(bw, "        tid user=%s\n", filestorage.PyBytesRepr(shorten(info.user, 50)))
+			fmt.Fprintf(bw, "        tid description=%s\n", filestorage.PyBytesRepr(shorten(info.desc, 50)))
 		}
 		fmt.Fprintf(bw, "        %s\n", m.text)
 	}
