@@ -1,4 +1,4 @@
-package filestorage
+package fstail
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // golden file was made).
 func TestTailMatchesPython(t *testing.T) {
 	for _, name := range []string{"small", "undo", "packed", "packed-input", "big"} {
-		path := filepath.Join("testdata", name+".fs")
+		path := filepath.Join("..", "filestorage", "testdata", name+".fs")
 		tails := map[string]int{name + ".fstail": 10}
 		switch name {
 		case "small":
@@ -80,7 +80,7 @@ func TestTailDamaged(t *testing.T) {
 // never a panic or a runaway loop.
 func FuzzTail(f *testing.F) {
 	for _, name := range []string{"small.fs", "undo.fs", "packed.fs"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
+		b, err := os.ReadFile(filepath.Join("..", "filestorage", "testdata", name))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package filestorage
+package fstail
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
@@ -34,12 +35,12 @@ func Tail(path string, n int, w io.Writer) error {
 	readAt := func(pos int64, size int, what string) ([]byte, error) {
 		b := make([]byte, size)
 		if pos < 0 {
-			return nil, fmt.Errorf("%s: %s at offset %d, before the start of the file: %w", path, what, pos, ErrFormat)
+			return nil, fmt.Errorf("%s: %s at offset %d, before the start of the file: %w", path, what, pos, filestorage.ErrFormat)
 		}
 		k, err := f.ReadAt(b, pos)
 		if k < size {
 			if err == nil || err == io.EOF {
-				return nil, fmt.Errorf("%s: offset %d: %s cut short (%d of %d bytes): %w", path, pos, what, k, size, ErrFormat)
+				return nil, fmt.Errorf("%s: offset %d: %s cut short (%d of %d bytes): %w", path, pos, what, k, size, filestorage.ErrFormat)
 			}
 			return nil, fmt.Errorf("%s: offset %d: %w", path, pos, err)
 		}
@@ -54,14 +55,14 @@ func Tail(path string, n int, w io.Writer) error {
 		}
 		tlen := binary.BigEndian.Uint64(b)
 		if tlen > uint64(pos) {
-			return 0, fmt.Errorf("%s: offset %d: transaction length %d runs before the start of the file: %w", path, pos-8, tlen, ErrFormat)
+			return 0, fmt.Errorf("%s: offset %d: transaction length %d runs before the start of the file: %w", path, pos-8, tlen, filestorage.ErrFormat)
 		}
 		return pos - int64(tlen) - 8, nil
 	}
 	pos, err := prev(st.Size())
 	for i := n; err == nil && i > 0; i-- {
 		var h []byte
-		if h, err = readAt(pos, TxnHeaderLen, "transaction header"); err != nil {
+		if h, err = readAt(pos, filestorage.TxnHeaderLen, "transaction header"); err != nil {
 			break
 		}
 		t := tid.FromBytes(h[:8])
@@ -69,14 +70,14 @@ func Tail(path string, n int, w io.Writer) error {
 		ulen := int64(binary.BigEndian.Uint16(h[17:19]))
 		dlen := int64(binary.BigEndian.Uint16(h[19:21]))
 		elen := int64(binary.BigEndian.Uint16(h[21:23]))
-		hlen := TxnHeaderLen + ulen + dlen + elen
+		hlen := filestorage.TxnHeaderLen + ulen + dlen + elen
 		dataLen := length - hlen
 		if dataLen < 0 || pos+hlen+dataLen > st.Size() {
-			err = fmt.Errorf("%s: offset %d: transaction length %d does not fit the file: %w", path, pos, length, ErrFormat)
+			err = fmt.Errorf("%s: offset %d: transaction length %d does not fit the file: %w", path, pos, length, filestorage.ErrFormat)
 			break
 		}
 		var meta, data []byte
-		if meta, err = readAt(pos+TxnHeaderLen, int(ulen+dlen), "user and description"); err != nil {
+		if meta, err = readAt(pos+filestorage.TxnHeaderLen, int(ulen+dlen), "user and description"); err != nil {
 			break
 		}
 		if data, err = readAt(pos+hlen, int(dataLen), "transaction data"); err != nil {
@@ -87,14 +88,14 @@ func Tail(path string, n int, w io.Writer) error {
 		// their length is 0, bytes otherwise.
 		user, desc := "''", "''"
 		if ulen > 0 {
-			user = PyBytesRepr(meta[:ulen])
+			user = filestorage.PyBytesRepr(meta[:ulen])
 		}
 		if dlen > 0 {
-			desc = PyBytesRepr(meta[ulen:])
+			desc = filestorage.PyBytesRepr(meta[ulen:])
 		}
 		fmt.Fprintf(bw, "%s: hash=%s\n", t.String(), hex.EncodeToString(sum[:]))
 		fmt.Fprintf(bw, "user=%s description=%s length=%d offset=%d (+%d)\n\n", user, desc, length, pos, hlen)
-		if pos == magicLen {
+		if pos == int64(len(filestorage.MagicFS30)) {
 			break
 		}
 		pos, err = prev(pos)

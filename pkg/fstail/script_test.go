@@ -1,4 +1,4 @@
-package main
+package fstail
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fstail": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fstail": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
