@@ -316,9 +316,20 @@ func TestPackForcesFullBackup(t *testing.T) {
 	}
 	// -k removes the older full backups and their increments.
 	commitN(t, s, 1)
-	mustRun(t, c.next(), "-B", "-F", "-k", "-r", repo, "-f", data)
-	if n := len(tree(t, repo)); n != 3 {
-		t.Errorf("after -k the repository holds %d files, want 3 (.fs, .dat, .index): %v", n, tree(t, repo))
+	now = c.next()
+	mustRun(t, now, "-B", "-F", "-k", "-z", "-r", repo, "-f", data)
+	left := tree(t, repo)
+	for _, ext := range []string{".fsz", ".dat", ".index"} {
+		if _, ok := left[stamp(now)+ext]; !ok {
+			t.Errorf("after -k -z: no %s%s", stamp(now), ext)
+		}
+	}
+	if len(left) != 3 {
+		t.Errorf("after -k the repository holds %d files, want 3 (.fsz, .dat, .index)", len(left))
+	}
+	mustRun(t, c.next(), "-R", "-r", repo, "-o", out)
+	if !bytes.Equal(fileBytes(t, out), fileBytes(t, data)) {
+		t.Error("recovery from a gzipped full backup differs from Data.fs")
 	}
 }
 
