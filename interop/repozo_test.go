@@ -174,3 +174,34 @@ fs.close()`, out)
 		})
 	}
 }
+
+// TestRepozoSameRepositoryAsPython: a full backup of the same Data.fs by
+// ours and by Python's repozo gives the same bytes in the backup, the
+// .index and the .dat (apart from the path at the start of its line).
+func TestRepozoSameRepositoryAsPython(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "Data.fs")
+	pyWrite(t, data)
+	mine, theirs := filepath.Join(dir, "mine"), filepath.Join(dir, "theirs")
+	os.Mkdir(mine, 0o755)
+	os.Mkdir(theirs, 0o755)
+	mustOK(t, "zdkit repozo -B", run(t, dir, nil, time.Minute, bin(t, "repozo"), "-B", "-r", "mine", "-f", "Data.fs"))
+	mustOK(t, "repozo.py -B", py(t, dir, time.Minute, "-m", "ZODB.scripts.repozo", "-B", "-r", "theirs", "-f", "Data.fs"))
+	for _, ext := range []string{".fs", ".index", ".dat"} {
+		a, _ := filepath.Glob(filepath.Join(mine, "*"+ext))
+		b, _ := filepath.Glob(filepath.Join(theirs, "*"+ext))
+		if len(a) != 1 || len(b) != 1 {
+			t.Fatalf("%s files: ours %v, Python's %v", ext, a, b)
+		}
+		x, _ := os.ReadFile(a[0])
+		y, _ := os.ReadFile(b[0])
+		if ext == ".dat" {
+			x, y = bytes.TrimPrefix(x, []byte("mine/")), bytes.TrimPrefix(y, []byte("theirs/"))
+			// The file names hold the second each backup was taken.
+			x, y = x[len("YYYY-MM-DD-hh-mm-ss.fs"):], y[len("YYYY-MM-DD-hh-mm-ss.fs"):]
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs from Python's:\nours:   %q\nPython: %q", ext, x[:min(len(x), 200)], y[:min(len(y), 200)])
+		}
+	}
+}
