@@ -314,6 +314,10 @@ func (o *Options) copyRange(dest string, start, n int64) (tmp, sum string, err e
 		defer done()
 	}
 	copied, err := copyChunks(io.MultiWriter(w, h), io.NewSectionReader(in, start, n), n, bar)
+	var re *readError
+	if errors.As(err, &re) {
+		return "", "", fmt.Errorf("reading %s: %w", o.File, re.err)
+	}
 	if err != nil {
 		return "", "", o.writeErr(dest, err)
 	}
@@ -346,7 +350,15 @@ func (o *Options) writeErr(dest string, err error) error {
 	return &Error{Kind: err, Msg: fmt.Sprintf("cannot write %s: %s (the repository is unchanged)", dest, why)}
 }
 
-// copyChunks copies r to w in readChunk pieces, telling bar.
+// readError is a copy's failure to read its source, told apart from a
+// failure to write.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// copyChunks copies r to w in readChunk pieces, telling bar; a read
+// failure is a *readError.
 func copyChunks(w io.Writer, r io.Reader, total int64, bar filestorage.ProgressFunc) (int64, error) {
 	buf := make([]byte, readChunk)
 	var done int64
@@ -365,7 +377,7 @@ func copyChunks(w io.Writer, r io.Reader, total int64, bar filestorage.ProgressF
 			return done, nil
 		}
 		if err != nil {
-			return done, err
+			return done, &readError{err}
 		}
 	}
 }
