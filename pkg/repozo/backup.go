@@ -393,7 +393,7 @@ func (o *Options) store(t target, start int64, full bool, dat string, addDat fun
 	}
 	defer os.Remove(idxTmp)
 	if pos < start {
-		return o.truncated(pos, start)
+		return fail(ErrTruncated, "%s: its last transaction ends at byte %d, before the %d bytes already backed up: it shrank while being backed up (run repozo again)", o.File, pos, start)
 	}
 	if full {
 		o.logf("writing full backup: %d bytes to %s", pos, t.dest)
