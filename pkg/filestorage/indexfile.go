@@ -516,3 +516,12 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// SaveIndex writes the storage's index, as of the end of its last
+// committed transaction, to path (ZODB's fs._index.save(fs.getSize(),
+// path), which repozo does for every backup) and returns that position.
+func (s *FileStorage) SaveIndex(path string) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pos, WriteIndex(path, s.pos, s.index)
+}

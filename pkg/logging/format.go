@@ -502,23 +502,4 @@ func (r *record) floatField(id fieldID) float64 {
 // pyFloatRepr is Python's repr(float): the shortest round-tripping digits,
 // positional notation for exponents -4..15 (always with a fractional part),
 // scientific with a two-digit exponent otherwise.
-func pyFloatRepr(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsRune(s, '.') {
-		s += ".0"
-	}
-	return s
-}
+func pyFloatRepr(f float64) string { return pyrepr.Float(f) }

@@ -23,6 +23,10 @@ type Reference struct {
 	Oid      uint64
 	Kind     int
 	Database string // for cross-database references
+	// Class is "module.name" when a strong reference carries its class
+	// as a (module, name) tuple; "" for the usual class global, which
+	// noload (and so ZODB's get_refs) reads as None.
+	Class string
 }
 
 type (
@@ -137,7 +141,13 @@ func (m *vm) persistentID(pid any) {
 	case tuple:
 		if len(p) > 0 {
 			if o, ok := oidOf(p[0]); ok {
-				m.refs = append(m.refs, Reference{Oid: o, Kind: Strong})
+				r := Reference{Oid: o, Kind: Strong}
+				if len(p) == 2 {
+					if k, ok := p[1].(tuple); ok && len(k) == 2 {
+						r.Class = textOf(k[0]) + "." + textOf(k[1])
+					}
+				}
+				m.refs = append(m.refs, r)
 			}
 		}
 	case *list:

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
@@ -81,25 +79,7 @@ func (s *Server) timeoutText(d time.Duration) string {
 // PyFloatRepr is Python's repr(float) (shortest round-tripping digits,
 // positional with ".0" for exponents -4..15, else e+XX/e-XX), for log
 // lines Python formats with %s of a float such as runzeo -t's timeout.
-func PyFloatRepr(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	if exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:]); exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
-}
+func PyFloatRepr(f float64) string { return pyrepr.Float(f) }
 
 // useConfigOrder replaces the sorted storage names by order when order is
 // a permutation of them.
