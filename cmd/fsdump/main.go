@@ -1,11 +1,11 @@
-// Command fsdump is ZODB's fsdump for FileStorage data files; see
-// pkg/fstools.Fsdump and docs/filestorage.md.
+// Command fsdump is ZODB's fsdump for FileStorage data files; see pkg/fsdump and
+// docs/filestorage.md.
 package main
 
 import (
 	"os"
 
-	"github.com/zdkit/zdkit/pkg/fstools"
+	"github.com/zdkit/zdkit/pkg/fsdump"
 )
 
-func main() { os.Exit(fstools.Fsdump(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(fsdump.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,11 +1,11 @@
-// Command fsrecover is ZODB's fsrecover for FileStorage data files; see
-// pkg/fstools.Fsrecover and docs/filestorage.md.
+// Command fsrecover is ZODB's fsrecover for FileStorage data files; see pkg/fsrecover and
+// docs/filestorage.md.
 package main
 
 import (
 	"os"
 
-	"github.com/zdkit/zdkit/pkg/fstools"
+	"github.com/zdkit/zdkit/pkg/fsrecover"
 )
 
-func main() { os.Exit(fstools.Fsrecover(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(fsrecover.Main(os.Args[1:], os.Stdout, os.Stderr)) }

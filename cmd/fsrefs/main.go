@@ -1,11 +1,11 @@
-// Command fsrefs is ZODB's fsrefs for FileStorage data files; see
-// pkg/fstools.Fsrefs and docs/filestorage.md.
+// Command fsrefs is ZODB's fsrefs for FileStorage data files; see pkg/fsrefs and
+// docs/filestorage.md.
 package main
 
 import (
 	"os"
 
-	"github.com/zdkit/zdkit/pkg/fstools"
+	"github.com/zdkit/zdkit/pkg/fsrefs"
 )
 
-func main() { os.Exit(fstools.Fsrefs(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(fsrefs.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,4 +1,4 @@
-package fstools
+package fsrefs
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"github.com/zdkit/zdkit/pkg/filestorage"
 )
 
-// Fsrefs is fsrefs: it checks a FileStorage for dangling references, like
+// Main is fsrefs: it checks a FileStorage for dangling references, like
 // ZODB's fsrefs.py: it opens the file read-only, loads the current
 // revision of every object and reports objects referring to missing,
 // unloadable or uncreated (undone) objects, in fsrefs' format. As in
 // Python the exit status is 0 when the check ran (whatever it found);
 // 1 when the file cannot be opened.
 // It returns the exit status.
-func Fsrefs(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	var files []string
 	for _, a := range args {
 		if a == "-v" { // only shows tracebacks in Python

@@ -1,4 +1,4 @@
-package main
+package fsrecover
 
 import (
 	"os"
@@ -7,14 +7,12 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/zdkit/zdkit/pkg/fstools"
-
 	"github.com/zdkit/zdkit/pkg/filestorage"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsrecover": func() { os.Exit(fstools.Fsrecover(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsrecover": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 		"fstest":    fstestMain,
 	})
 }

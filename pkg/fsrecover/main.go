@@ -1,4 +1,4 @@
-package fstools
+package fsrecover
 
 import (
 	"fmt"
@@ -29,14 +29,14 @@ func recoverFailed(stderr io.Writer, msg string, withUsage bool) int {
 	return 1
 }
 
-// Fsrecover is fsrecover: it salvages a damaged FileStorage into a new one, like
+// Main is fsrecover: it salvages a damaged FileStorage into a new one, like
 // ZODB's fsrecover.py: fsrecover [-f] [-v level] [-p] [-P seconds] input
 // output. Damage is skipped by scanning for the next plausible
 // transaction; -p keeps the good records of a damaged transaction
 // (marked packed), -P packs the result to that many seconds ago, -f
 // overwrites an existing output. Exit status 1 on failure.
 // It returns the exit status.
-func Fsrecover(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	var opts filestorage.RecoverOptions
 	var pos []string
 	for i := 0; i < len(args); i++ {

@@ -1,4 +1,4 @@
-package main
+package fsdump
 
 import (
 	"os"
@@ -6,13 +6,11 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"github.com/zdkit/zdkit/pkg/fstools"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsrefs": func() { os.Exit(fstools.Fsrefs(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsdump": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -21,12 +19,12 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			// Binary data files cannot live in txtar archives.
-			for _, n := range []string{"small.fs", "undo.fs"} {
+			for _, n := range []string{"small.fs", "undo.fs", "damaged/trunc.fs", "damaged/rtl.fs", "damaged/tloc.fs", "damaged/hdr.fs"} {
 				b, err := os.ReadFile(filepath.Join("testdata", n))
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(filepath.Join(env.WorkDir, n), b, 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(env.WorkDir, filepath.Base(n)), b, 0o644); err != nil {
 					return err
 				}
 			}

@@ -1,4 +1,4 @@
-package main
+package fsrefs
 
 import (
 	"os"
@@ -6,13 +6,11 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"github.com/zdkit/zdkit/pkg/fstools"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fstest": func() { os.Exit(fstools.Fstest(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsrefs": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 

@@ -1,4 +1,4 @@
-package fstools
+package fstest
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ open or read.  These findings are reported only when fstest.py's own
 checks find nothing in the whole file.  -p is accepted (these checks
 were once optional).`
 
-// Fstest is fstest: it checks the structure of a FileStorage data file,
+// Main is fstest: it checks the structure of a FileStorage data file,
 // like ZODB's fstest.py: same checks, messages and exit status (0 when no
 // error, 1 with the message on stderr otherwise). -v prints a line per
 // transaction, -vv also per object. It also makes the checks fstest.py
@@ -38,7 +38,7 @@ were once optional).`
 // backpointers, version records; see filestorage.Check); -p, which once
 // turned the pointer checks on, is still accepted. It returns the exit
 // status.
-func Fstest(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	opts := filestorage.CheckOptions{Out: stdout}
 	var files []string
 	for i, a := range args {

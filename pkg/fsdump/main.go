@@ -1,4 +1,4 @@
-package fstools
+package fsdump
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/filestorage"
 )
 
-// Fsdump is fsdump: it prints a FileStorage data file in the format of ZODB's
+// Main is fsdump: it prints a FileStorage data file in the format of ZODB's
 // fsdump.py (one line per transaction and per data record), which
 // fsstats.py parses. A damaged file is read as ZODB's FileIterator reads
 // it: the records up to the damage, Python's one-line warning on stderr,
@@ -16,7 +16,7 @@ import (
 // fsdump fails with a traceback (no such file, not a FileStorage, a
 // header cut short by the end of the file).
 // It returns the exit status.
-func Fsdump(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || (len(args[0]) > 1 && args[0][0] == '-') {
 		fmt.Fprintln(stderr, "usage: fsdump data.fs")
 		return 2
