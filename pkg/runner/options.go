@@ -54,7 +54,7 @@ const (
 	// DefaultSettleTime is how long a freshly spawned program must stay up
 	// to count as started when there is no start-test-program, so that a
 	// program crashing at once is not reported as started.
-	DefaultSettleTime = 50 * time.Millisecond
+	DefaultSettleTime = 250 * time.Millisecond
 	// DefaultPATH is zdrun's search path when $PATH is unset or empty.
 	DefaultPATH = "/bin:/usr/bin:/usr/local/bin"
 )

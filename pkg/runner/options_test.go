@@ -39,7 +39,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(o.Program, []string{"sleep", "100"}) || o.BackoffLimit != 10 || !o.Daemon ||
 		o.Forever || o.SocketName != "zdsock" || !reflect.DeepEqual(o.ExitCodes, []int{0, 2}) ||
 		o.Umask != 0o22 || o.Transcript != "/dev/null" || o.StartTimeout != 300 || o.StopTimeout != 300 ||
-		o.SettleTime != 50*time.Millisecond || !o.DefaultToInteractive || o.Interactive ||
+		o.SettleTime != 250*time.Millisecond || !o.DefaultToInteractive || o.Interactive ||
 		!reflect.DeepEqual(o.Args, []string{"status"}) {
 		t.Errorf("defaults: %+v", o)
 	}

@@ -5,7 +5,7 @@ import "github.com/zdkit/zdkit/pkg/zconfig"
 // extraRunnerKeys are zdkit's additions to <runner>, with no zdaemon
 // equivalent:
 //
-//   - settle-time (integer milliseconds, default 50): how long a freshly
+//   - settle-time (integer milliseconds, default 250): how long a freshly
 //     spawned program must stay up to count as started when there is no
 //     start-test-program (zdaemon 5.2.1 counted it as started as soon
 //     as it had a pid, and learnt otherwise a second later).

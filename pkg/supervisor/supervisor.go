@@ -21,7 +21,7 @@ import (
 // DefaultSettleTime is how long a spawn must stay up to count as started
 // when there is no start-test-program (zdctl's start waits for it; zdaemon
 // 5.2.1 counted a spawn as started at once, even one that crashed at once).
-const DefaultSettleTime = 50 * time.Millisecond
+const DefaultSettleTime = 250 * time.Millisecond
 
 // Config is what the manager needs to run one program.
 type Config struct {

@@ -73,7 +73,7 @@ zdctl options ("zdctl -h" prints zdaemon's list):
 -i/--interactive -- start an interactive shell after executing commands
 -X key=value -- override a configuration file setting (repeatable)
 --stop-timeout SECONDS -- SIGKILL the program this long after SIGTERM (default 300)
---settle-time MS -- a new program counts as started after MS milliseconds up (default 50)
+--settle-time MS -- a new program counts as started after MS milliseconds up (default 250)
 
 zdrun options ("zdrun -h" prints zdaemon's text), beside zdctl's -C -X -S
 -b -d -f -s -t -u -m -x -z --stop-timeout --settle-time:
