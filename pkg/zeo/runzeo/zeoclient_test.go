@@ -288,7 +288,13 @@ func TestZEOClientFanOut(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the fan-out kept its clients after the upstream restarted")
 	}
+	// Clients may be dropped before the reconnection is logged: wait
+	// for the lines rather than expect them at once.
 	for _, line := range []string{"Disconnected from storage", "Reconnected to storage: ('127.0.0.1', " + strconv.Itoa(upPort) + ")"} {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(fan.stderr.String(), line) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if !strings.Contains(fan.stderr.String(), line) {
 			t.Errorf("the fan-out's log lacks %q", line)
 		}
