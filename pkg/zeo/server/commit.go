@@ -84,7 +84,31 @@ func (c *conn) tpcBegin(id any, args wire.Tuple) (any, error) {
 	}
 	c.txn = &ztxn{conn: c, id: key, rawID: txnID, meta: meta, storeIdx: map[storage.OID]int{}}
 	c.store.activeTxns.Add(1)
+	if err := futureTIDErr(meta.TID, time.Now()); err != nil {
+		// tpc_begin is a one-way call: keep the refusal for the vote,
+		// as for max-pending-stores.
+		c.txn.overLimit = err
+		c.srv.log.error("ZEO.StorageServer", "(%s) transaction refused: %v", c.labelAddrLocked(), err)
+	}
 	return nil, nil
+}
+
+// MaxRestoreAhead is how far past the server's clock a transaction id
+// given to tpc_begin (the restore path of copyTransactionsFrom and
+// zodbconvert) may be. ZODB 6.3 FileStorage.tpc_begin accepts any tid
+// above the last one, and every later commit must then pick a larger
+// tid (TimeStamp.laterThan), so one tpc_begin with 0xffffffffffffffff
+// would leave the storage unable to commit again; a day covers clocks
+// that disagree, not a tid from the far future.
+const MaxRestoreAhead = 24 * time.Hour
+
+// futureTIDErr refuses a restore tid more than MaxRestoreAhead past now.
+func futureTIDErr(t tid.TID, now time.Time) error {
+	if t == 0 || t <= tid.FromTime(now.Add(MaxRestoreAhead)) {
+		return nil
+	}
+	return stErr(fmt.Sprintf("tpc_begin: transaction id %s (%s) is more than %g hours ahead of the server's clock (%s); refused, since every later commit would need a larger id",
+		t.Repr(), t, MaxRestoreAhead.Hours(), now.UTC().Format("2006-01-02 15:04:05")))
 }
 
 // addOp buffers an operation; a later store of the same oid replaces the
