@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -104,15 +105,88 @@ func TestValueBudget(t *testing.T) {
 		"msgpack fixints":      append(binary.BigEndian.AppendUint32([]byte{0xdd}, n), bytes.Repeat([]byte{0x01}, n)...),
 	}
 	for name, b := range hostile {
-		dec := DecodePickle
+		dec := DecodePickleWithin
 		if strings.HasPrefix(name, "msgpack") {
-			dec = DecodeMsgpack
+			dec = DecodeMsgpackWithin
 		}
-		_, err := dec(b)
+		_, err := dec(b, ServerBudgetPerByte)
 		if !errors.Is(err, ErrValueBudget) {
 			t.Errorf("%s (%d bytes): %v, want ErrValueBudget", name, len(b), err)
 		} else if !strings.Contains(err.Error(), "bytes of values") {
 			t.Errorf("%s: error %q does not say the budget", name, err)
+		}
+	}
+}
+
+// hostileFrames returns frames of about n bytes made of one small value
+// kind repeated, each under one container, in both encodings: what a
+// peer sends to make a decoder build as many values as it can.
+func hostileFrames(n int) map[string][]byte {
+	out := map[string][]byte{}
+	pk := func(name, prefix, unit, suffix string) {
+		b := append([]byte("\x80\x03"), prefix...)
+		b = append(b, bytes.Repeat([]byte(unit), n/len(unit))...)
+		out["pickle "+name] = append(b, suffix...)
+	}
+	for _, u := range []struct{ name, unit string }{
+		{"N", "N"}, {"]", "]"}, {"}", "}"}, {")", ")"}, {"(", "("}, {"NEWTRUE", "\x88"},
+		{"K", "K\x07"}, {"J", "J\x00\x00\x00\x40"}, {"G", "G\x3f\xf0\x00\x00\x00\x00\x00\x00"},
+		{"empty bytes", "C\x00"}, {"empty str", "\x8c\x00"}, {"empty BINUNICODE", "X\x00\x00\x00\x00"},
+		{"empty SHORT_BINSTRING", "U\x00"}, {"memo GET", "h\x00"},
+	} {
+		pk(u.name, "N\x94(", u.unit, "l.")
+	}
+	pk("DUP", "N\x94(N", "2", "l.")
+	pk("APPEND", "]", "Na", ".")
+	pk("SETITEM distinct keys", "}", "J\x00\x00\x00\x00Ns", ".")
+	pk("TUPLE1", "N", "\x85", ".")
+	// distinct int keys: patch a counter into each J operand
+	b := out["pickle SETITEM distinct keys"]
+	k := uint32(0)
+	for i := 3; i+7 <= len(b) && b[i] == 'J'; i += 7 {
+		binary.LittleEndian.PutUint32(b[i+1:], k)
+		k++
+	}
+	mp := func(name string, unit []byte) {
+		b := binary.BigEndian.AppendUint32([]byte{0xdd}, uint32(n/len(unit)))
+		out["msgpack "+name] = append(b, bytes.Repeat(unit, n/len(unit))...)
+	}
+	mp("empty array", []byte{0x90})
+	mp("empty map", []byte{0x80})
+	mp("nil", []byte{0xc0})
+	mp("fixint", []byte{0x01})
+	mp("empty str", []byte{0xa0})
+	mp("empty bin", []byte{0xc4, 0x00})
+	mp("float64", []byte{0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0})
+	return out
+}
+
+// TestDecodeAllocatesWithinCost: whatever a frame holds, decoding it
+// allocates at most DecodeCost(len, perByte) bytes in total (garbage
+// included), measured by the runtime's own count of allocated bytes.
+func TestDecodeAllocatesWithinCost(t *testing.T) {
+	const n = 2 << 20
+	for name, b := range hostileFrames(n) {
+		for _, perByte := range []int{ServerBudgetPerByte, DefaultBudgetPerByte} {
+			dec := DecodePickleWithin
+			if strings.HasPrefix(name, "msgpack") {
+				dec = DecodeMsgpackWithin
+			}
+			runtime.GC()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			_, err := dec(b, perByte)
+			runtime.ReadMemStats(&m1)
+			got := int(m1.TotalAlloc - m0.TotalAlloc)
+			// the decoder's own fixed-size state (memo map, error text)
+			const slack = 64 << 10
+			if limit := DecodeCost(len(b), perByte) + slack; got > limit {
+				t.Errorf("%s, %d per byte: decoding %d bytes allocated %d bytes (%.1fx), over DecodeCost %d (err %v)",
+					name, perByte, len(b), got, float64(got)/float64(len(b)), limit, err)
+			}
+			if perByte == ServerBudgetPerByte && !errors.Is(err, ErrValueBudget) {
+				t.Errorf("%s: %v, want ErrValueBudget under the server budget", name, err)
+			}
 		}
 	}
 }
