@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,22 +291,46 @@ func (c *conn) serve() {
 		return
 	}
 	s.log.info("ZEO.asyncio.server", "received handshake %s", pyQuote(string(hs)))
+	if d := s.opts.RegisterTimeout; d > 0 {
+		t := time.AfterFunc(d, func() {
+			c.mu.Lock()
+			registered := c.store != nil
+			c.mu.Unlock()
+			if !registered && !c.isClosed() {
+				s.log.warning("ZEO.asyncio.server", "dropped %s: not registered within %v of its handshake (register-timeout)", c.nc.RemoteAddr(), d)
+				c.close()
+			}
+		})
+		defer t.Stop()
+	}
 	go c.writer()
 	// One read syscall fetches every frame the client has pipelined
 	// instead of two per frame (length word, then payload): the load path
 	// was syscall-bound (issue 7 profile).
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		frame, err := wire.ReadFrame(br, s.opts.MaxFrame)
+		frame, err := c.readFrame(br)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case isTimeout(err):
+				s.log.warning("ZEO.asyncio.server", "dropped %s: a frame begun and not completed within %v (frame-timeout)", c.nc.RemoteAddr(), s.opts.FrameTimeout)
+			case !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed):
 				s.log.error("ZEO.asyncio.server", "(%s) %v", c.logName(), err)
 			}
 			return
 		}
-		m, err := c.enc.Decode(frame)
+		// A server needs a tighter decode budget than a client: what a
+		// ZEO client sends is a few values or one large bytes value.
+		m, err := c.enc.DecodeWithin(frame, wire.ServerBudgetPerByte)
 		if err != nil {
 			s.log.error("ZEO.asyncio.server", "(%s) Can't deserialize message: %v", c.logName(), err)
+			if len(frame) >= freeAfterFrame {
+				// Give what the refused frame grew back to the system
+				// now rather than keep it resident (a 64 MiB frame left
+				// runzeo at 2.3 GB for good).
+				frame = nil
+				debug.FreeOSMemory()
+			}
 			return
 		}
 		// pack(wait=True) can take long: let the writer goroutine send
@@ -326,6 +351,27 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// freeAfterFrame: refusing a frame at least this large returns the
+// memory it cost to the system at once.
+const freeAfterFrame = 8 << 20
+
+// readFrame reads the next frame. Waiting for a frame to begin has no
+// time limit (clients idle between requests), but once its first byte
+// is in, the rest must come within FrameTimeout.
+func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+	d := c.srv.opts.FrameTimeout
+	if d <= 0 || completeFrameBuffered(br) {
+		return wire.ReadFrame(br, c.srv.opts.MaxFrame)
+	}
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	frame, err := wire.ReadFrame(br, c.srv.opts.MaxFrame)
+	c.nc.SetReadDeadline(time.Time{})
+	return frame, err
 }
 
 // cleanup runs when the connection ends for any reason: abort its
@@ -564,6 +610,7 @@ func (c *conn) register(id any, args wire.Tuple) (any, error) {
 	c.store = st
 	c.readOnly = ro || st.readOnly
 	c.mu.Unlock()
+	c.srv.registered(c)
 	// Join the fan-out set before reading the last tid, under the
 	// visibility lock, so no commit falls between the two (§5.4).
 	st.vis.RLock()

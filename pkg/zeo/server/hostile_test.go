@@ -1,7 +1,11 @@
 package server
 
 import (
+	"encoding/binary"
+	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,5 +56,152 @@ func TestRestoreTIDFarInFutureRefused(t *testing.T) {
 	v, err := c.Call("tpc_finish", 4343)
 	if b, _ := wire.AsBytes(v); err != nil || tid.FromBytes(b) != near {
 		t.Fatalf("tpc_finish: %v %v, want tid %s", wire.Repr(v), err, near.Repr())
+	}
+}
+
+// logRecorder collects a server's log lines.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRecorder) log(l Level, name, msg string) {
+	r.mu.Lock()
+	r.lines = append(r.lines, msg)
+	r.mu.Unlock()
+}
+
+func (r *logRecorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.lines, "\n")
+}
+
+// count is the number of lines containing sub.
+func (r *logRecorder) count(sub string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// rawHandshake dials addr and completes the protocol handshake without
+// registering.
+func rawHandshake(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := wire.ReadFrame(nc, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := wire.WriteFrame(nc, []byte("Z5")); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Time{})
+	return nc
+}
+
+// closedWithin reports whether the server closes nc within d.
+func closedWithin(nc net.Conn, d time.Duration) bool {
+	nc.SetReadDeadline(time.Now().Add(d))
+	var b [1]byte
+	for {
+		_, err := nc.Read(b[:])
+		if err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
+	}
+}
+
+// A frame begun and not finished (the length word of a 10 MiB frame
+// and 1,000 bytes of it) is dropped after frame-timeout; a registered
+// client idle between frames for longer is not.
+func TestPartialFrameTimeout(t *testing.T) {
+	var rec logRecorder
+	addr, _ := newMapping(t, Options{FrameTimeout: 300 * time.Millisecond, Log: rec.log})
+	idle := dial(t, addr, client.Options{})
+	nc := rawHandshake(t, addr)
+	hdr := binary.BigEndian.AppendUint32(nil, 10<<20)
+	if _, err := nc.Write(append(hdr, make([]byte, 1000)...)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(nc, 5*time.Second) {
+		t.Fatal("a connection with a partial frame was not closed after frame-timeout")
+	}
+	if rec.count("frame-timeout") != 1 {
+		t.Errorf("no frame-timeout log line in\n%s", &rec)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := idle.Ping(); err != nil {
+		t.Errorf("a client idle between frames was dropped: %v", err)
+	}
+}
+
+// A connection that completes the handshake and never registers is
+// dropped after register-timeout.
+func TestRegisterTimeout(t *testing.T) {
+	var rec logRecorder
+	addr, _ := newMapping(t, Options{RegisterTimeout: 300 * time.Millisecond, Log: rec.log})
+	nc := rawHandshake(t, addr)
+	if !closedWithin(nc, 5*time.Second) {
+		t.Fatal("an unregistered connection was not closed after register-timeout")
+	}
+	if rec.count("not registered within 300ms of its handshake (register-timeout)") != 1 {
+		t.Errorf("no register-timeout log line in\n%s", &rec)
+	}
+	c := dial(t, addr, client.Options{})
+	time.Sleep(500 * time.Millisecond)
+	if err := c.Ping(); err != nil {
+		t.Errorf("a registered client was dropped: %v", err)
+	}
+}
+
+// Idle unregistered connections, ten times the connection limit, cannot
+// lock a real client out: past their share the oldest is closed to make
+// room. The refusals are logged once per interval plus a summary line.
+func TestIdleUnregisteredCannotLockOut(t *testing.T) {
+	old := refusalInterval
+	refusalInterval = 300 * time.Millisecond
+	t.Cleanup(func() { refusalInterval = old })
+	var rec logRecorder
+	addr, _ := newMapping(t, Options{MaxConnections: 20, Log: rec.log})
+	var held []net.Conn
+	for range 200 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		held = append(held, nc)
+	}
+	for range 3 {
+		c := dial(t, addr, client.Options{})
+		if err := c.Ping(); err != nil {
+			t.Fatalf("a registering client was locked out: %v", err)
+		}
+	}
+	open := 0
+	for _, nc := range held {
+		if !closedWithin(nc, 10*time.Millisecond) {
+			open++
+		}
+	}
+	// a tenth of max-connections 20, at least 10
+	if open > 10 {
+		t.Errorf("%d idle unregistered connections still open, want at most 10", open)
+	}
+	waitFor(t, func() bool { return rec.count("more connections refused or closed to make room") >= 1 })
+	if n := rec.count("closed unregistered connection from"); n > 3 {
+		t.Errorf("%d lines about closed connections for 200 connections in well under a second, want one per interval", n)
 	}
 }

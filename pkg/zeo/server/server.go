@@ -60,6 +60,22 @@ type Options struct {
 	// handshake (TLS, then the protocol frame) within it (issue 8). 0:
 	// DefaultHandshakeTimeout; negative: none.
 	HandshakeTimeout time.Duration
+	// FrameTimeout drops a connection that has started a frame and not
+	// sent the rest within it: a peer announcing a large frame and
+	// sending part of it would otherwise hold the buffer for ever. An
+	// idle connection between frames is not affected. 0:
+	// DefaultFrameTimeout; negative: none.
+	FrameTimeout time.Duration
+	// RegisterTimeout drops a connection that has not registered (called
+	// register) within it after its handshake. 0: DefaultRegisterTimeout;
+	// negative: none.
+	RegisterTimeout time.Duration
+	// MaxUnregistered caps the connections that have not registered yet;
+	// past it, or past MaxConnections, a new connection closes the
+	// oldest unregistered one, so idle unregistered connections cannot
+	// lock registering clients out. 0: a tenth of MaxConnections (at
+	// least 10; 100 without a connection limit).
+	MaxUnregistered int
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// NoGroupCommit makes every transaction take the storage-wide commit
@@ -76,6 +92,8 @@ const (
 	DefaultMaxPendingStores = 100000
 	DefaultMaxConnections   = 1000
 	DefaultHandshakeTimeout = 60 * time.Second
+	DefaultFrameTimeout     = 60 * time.Second
+	DefaultRegisterTimeout  = 60 * time.Second
 )
 
 // limitDefault maps an Options limit to the one in force: 0 is the
@@ -112,6 +130,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
 	conns     map[*conn]bool
+	unreg     []*conn // not registered yet, oldest first
+	refused   refusalLog
 	closed    bool
 	wg        sync.WaitGroup
 
@@ -129,6 +149,14 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	opts.MaxPendingStores = limitDefault(opts.MaxPendingStores, DefaultMaxPendingStores)
 	opts.MaxConnections = limitDefault(opts.MaxConnections, DefaultMaxConnections)
 	opts.HandshakeTimeout = limitDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout)
+	opts.FrameTimeout = limitDefault(opts.FrameTimeout, DefaultFrameTimeout)
+	opts.RegisterTimeout = limitDefault(opts.RegisterTimeout, DefaultRegisterTimeout)
+	if opts.MaxUnregistered <= 0 {
+		opts.MaxUnregistered = 100
+		if opts.MaxConnections > 0 {
+			opts.MaxUnregistered = max(opts.MaxConnections/10, 10)
+		}
+	}
 	s := &Server{
 		opts:      opts,
 		stores:    map[string]*store{},
@@ -233,17 +261,34 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		// Connection limit (issue 8): each connection costs goroutines,
-		// buffers and a file descriptor, so past the limit a new one is
-		// closed before the server says anything; the client sees EOF
-		// and retries later. ZEO has no such limit.
-		if max := s.opts.MaxConnections; max > 0 && len(s.conns) >= max {
+		// Connection limit: each connection costs goroutines, buffers
+		// and a file descriptor, so past the limit a new one is closed
+		// before the server says anything; the client sees EOF and
+		// retries later. ZEO has no such limit. Connections that have
+		// not registered yet give way: the oldest is closed to make
+		// room, so a flood of idle ones cannot lock real clients out.
+		max := s.opts.MaxConnections
+		full := max > 0 && len(s.conns) >= max
+		if full || len(s.unreg) >= s.opts.MaxUnregistered {
+			if len(s.unreg) == 0 {
+				s.mu.Unlock()
+				s.refused.note(s.log, fmt.Sprintf("refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max))
+				nc.Close()
+				continue
+			}
+			victim := s.unreg[0]
+			s.unreg = s.unreg[1:]
+			why := fmt.Sprintf("%d unregistered connections open (max-unregistered-connections %d)", len(s.unreg)+1, s.opts.MaxUnregistered)
+			if full {
+				why = fmt.Sprintf("%d connections open (max-connections %d)", max, max)
+			}
 			s.mu.Unlock()
-			s.log.warning("ZEO.asyncio.server", "refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max)
-			nc.Close()
-			continue
+			s.refused.note(s.log, fmt.Sprintf("closed unregistered connection from %s to make room: %s", victim.nc.RemoteAddr(), why))
+			victim.close()
+			s.mu.Lock()
 		}
 		s.conns[c] = true
+		s.unreg = append(s.unreg, c)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
@@ -287,8 +332,61 @@ func (s *Server) Close() error {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.dropUnregLocked(c)
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// registered takes c off the unregistered list (it registered).
+func (s *Server) registered(c *conn) {
+	s.mu.Lock()
+	s.dropUnregLocked(c)
+	s.mu.Unlock()
+}
+
+func (s *Server) dropUnregLocked(c *conn) {
+	for i, u := range s.unreg {
+		if u == c {
+			s.unreg = append(s.unreg[:i], s.unreg[i+1:]...)
+			return
+		}
+	}
+}
+
+// refusalInterval is how often refused connections are logged: the
+// first one of an interval in full, the others counted in one summary
+// line when the interval ends (a flood of connections logged 45,000
+// lines in 10 s).
+var refusalInterval = 10 * time.Second
+
+// refusalLog rate-limits the log lines about refused connections.
+type refusalLog struct {
+	mu         sync.Mutex
+	until      time.Time
+	suppressed int
+	timer      *time.Timer
+}
+
+func (r *refusalLog) note(log *logger, line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.After(r.until) && r.timer == nil {
+		r.until = now.Add(refusalInterval)
+		log.warning("ZEO.asyncio.server", "%s", line)
+		return
+	}
+	r.suppressed++
+	if r.timer == nil {
+		r.timer = time.AfterFunc(time.Until(r.until), func() {
+			r.mu.Lock()
+			n := r.suppressed
+			r.suppressed, r.timer = 0, nil
+			r.until = time.Now().Add(refusalInterval)
+			r.mu.Unlock()
+			log.warning("ZEO.asyncio.server", "%d more connections refused or closed to make room in the last %v (the first is logged above)", n, refusalInterval)
+		})
+	}
 }
 
 // Status returns the server_status dict of one storage.
