@@ -48,6 +48,10 @@ type txnOp struct {
 	prevTxn tid.TID
 	undoID  []byte
 	blob    string // blob file of a blob store, owned by the transaction
+	// spoolAt, spoolLen: where data is in the transaction's spool file
+	// when it did not fit in memory (data is then nil; spool.go).
+	spoolAt  int64
+	spoolLen int
 }
 
 // ztxn is a ZEO-level transaction of one connection.
@@ -74,6 +78,11 @@ type ztxn struct {
 	// Options.MaxPendingStores: its ops are dropped and vote answers
 	// this error (issue 8).
 	overLimit error
+	// The transaction buffer (spool.go): bytes of data in all, in
+	// memory, and the spool file holding the rest.
+	size, memBytes int64
+	spool          *os.File
+	spoolSize      int64
 }
 
 type txnIter struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -76,6 +77,19 @@ type Options struct {
 	// lock registering clients out. 0: a tenth of MaxConnections (at
 	// least 10; 100 without a connection limit).
 	MaxUnregistered int
+	// TxnMemory is how many bytes of store data one transaction keeps
+	// in memory until its vote; the rest is spooled to a temporary file
+	// in SpoolDir (spool.go). 0: DefaultTxnMemory.
+	TxnMemory int64
+	// TotalTxnMemory caps the store data all transactions together keep
+	// in memory; past it they spool. 0: DefaultTotalTxnMemory.
+	TotalTxnMemory int64
+	// MaxTxnSize fails the vote of a transaction with more bytes of
+	// store data than this with a StorageTransactionError. 0: no limit.
+	MaxTxnSize int64
+	// SpoolDir holds the spool files ("" : the system's temporary
+	// directory); runzeo uses the directory of the first FileStorage.
+	SpoolDir string
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// NoGroupCommit makes every transaction take the storage-wide commit
@@ -136,6 +150,8 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	observer atomic.Pointer[observerBox] // SetObserver (observe.go)
+
+	txnMemory atomic.Int64 // store data transactions hold in memory (spool.go)
 }
 
 // New creates a server for the named storages.
@@ -151,6 +167,16 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	opts.HandshakeTimeout = limitDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	opts.FrameTimeout = limitDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	opts.RegisterTimeout = limitDefault(opts.RegisterTimeout, DefaultRegisterTimeout)
+	if opts.TxnMemory <= 0 {
+		opts.TxnMemory = DefaultTxnMemory
+	}
+	if opts.TotalTxnMemory <= 0 {
+		opts.TotalTxnMemory = DefaultTotalTxnMemory
+	}
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = os.TempDir()
+	}
+	removeStaleSpools(opts.SpoolDir)
 	if opts.MaxUnregistered <= 0 {
 		opts.MaxUnregistered = 100
 		if opts.MaxConnections > 0 {
