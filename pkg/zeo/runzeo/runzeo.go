@@ -119,8 +119,14 @@ type settings struct {
 	maxPendingStores int
 	maxConnections   int
 	handshakeTimeout time.Duration
+	frameTimeout     time.Duration
+	registerTimeout  time.Duration
+	maxUnregistered  int
 	logCfg           logging.Config
 	hasEventlog      bool
+	// The transaction buffer (server.Options.TxnMemory and friends).
+	txnMemory, totalTxnMemory, maxTxnSize int64
+	spoolDir                              string // beside the first FileStorage
 }
 
 type storageSpec struct {
@@ -187,6 +193,7 @@ func configure(res *getopt.Result) (*settings, error) {
 		s.address, s.addressText = addr, a
 	}
 	for _, f := range fileStorages {
+		s.noteSpoolDir(f)
 		s.storages = append(s.storages, fileStorageSpec(strconv.Itoa(len(s.storages)+1), FileStorageConfig{Path: f, PackGC: true, PackKeepOld: true}))
 	}
 	if a, ok := res.Values["metrics"].(string); ok {
@@ -276,6 +283,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return mappingstorage.New(name, ro), nil
 			}})
 		case "filestorage":
+			s.noteSpoolDir(st.String("path"))
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: st.String("path"), BlobDir: st.String("blob-dir"), Create: st.Bool("create"),
 				ReadOnly: st.Bool("read-only"), Quota: st.Bytes("quota"),
@@ -289,6 +297,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return fmt.Errorf("%s: <blobstorage> needs exactly one <filestorage> inside", st.Pos)
 			}
 			fs := inner[0]
+			s.noteSpoolDir(fs.String("path"))
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: fs.String("path"), BlobDir: st.String("blob-dir"), Create: fs.Bool("create"),
 				ReadOnly: fs.Bool("read-only"), Quota: fs.Bytes("quota"),
@@ -473,7 +482,9 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		TransactionTimeoutText: s.timeoutText, StorageOrder: order,
 		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
 		MaxFrame: s.maxFrame, MaxPendingStores: s.maxPendingStores, MaxConnections: s.maxConnections,
-		HandshakeTimeout: s.handshakeTimeout,
+		HandshakeTimeout: s.handshakeTimeout, FrameTimeout: s.frameTimeout, RegisterTimeout: s.registerTimeout,
+		MaxUnregistered: s.maxUnregistered, TxnMemory: s.txnMemory, TotalTxnMemory: s.totalTxnMemory,
+		MaxTxnSize: s.maxTxnSize, SpoolDir: s.spoolDir,
 	})
 	if err != nil {
 		closeAll()
@@ -618,6 +629,15 @@ func pyAddr(a zconfig.Address) string {
 	return fmt.Sprintf("(%s, %d)", pyrepr.Str(a.Host), a.Port)
 }
 
+// noteSpoolDir makes the directory of the first FileStorage the place
+// for transaction spool files: beside the data they become, on a disk
+// sized for it, rather than in a small /tmp.
+func (s *settings) noteSpoolDir(path string) {
+	if s.spoolDir == "" && path != "" {
+		s.spoolDir = filepath.Dir(path)
+	}
+}
+
 // limitsFromConfig reads <zeo>'s limit keys (issue 8; docs/runzeo.md).
 // In the file 0 means "no limit"; a negative value is refused with the
 // key's position.
@@ -644,7 +664,8 @@ func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 	ints := []struct {
 		key string
 		dst *int
-	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections}}
+	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections},
+		{"max-unregistered-connections", &s.maxUnregistered}}
 	for _, k := range ints {
 		if !z.Has(k.key) {
 			continue
@@ -658,14 +679,40 @@ func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 			*k.dst = -1
 		}
 	}
-	if z.Has("handshake-timeout") {
-		d := z.Duration("handshake-timeout")
-		if d < 0 {
-			return neg("handshake-timeout")
+	durations := []struct {
+		key string
+		dst *time.Duration
+	}{{"handshake-timeout", &s.handshakeTimeout}, {"frame-timeout", &s.frameTimeout}, {"register-timeout", &s.registerTimeout}}
+	for _, k := range durations {
+		if !z.Has(k.key) {
+			continue
 		}
-		s.handshakeTimeout = d
+		d := z.Duration(k.key)
+		if d < 0 {
+			return neg(k.key)
+		}
+		*k.dst = d
 		if d == 0 {
-			s.handshakeTimeout = -1
+			*k.dst = -1
+		}
+	}
+	// transaction-memory(-total) 0: every store is spooled, as ZEO's
+	// CommitLog does; max-transaction-size 0: no limit.
+	sizes := []struct {
+		key string
+		dst *int64
+	}{{"transaction-memory", &s.txnMemory}, {"transaction-memory-total", &s.totalTxnMemory}, {"max-transaction-size", &s.maxTxnSize}}
+	for _, k := range sizes {
+		if !z.Has(k.key) {
+			continue
+		}
+		n := z.Bytes(k.key)
+		if n < 0 {
+			return neg(k.key)
+		}
+		*k.dst = n
+		if n == 0 && k.key != "max-transaction-size" {
+			*k.dst = -1
 		}
 	}
 	return nil

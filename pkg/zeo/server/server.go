@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime/debug"
@@ -75,14 +76,17 @@ type Options struct {
 	// past it, or past MaxConnections, a new connection closes the
 	// oldest unregistered one, so idle unregistered connections cannot
 	// lock registering clients out. 0: a tenth of MaxConnections (at
-	// least 10; 100 without a connection limit).
+	// least 10; 100 without a connection limit); negative: no cap but
+	// MaxConnections.
 	MaxUnregistered int
 	// TxnMemory is how many bytes of store data one transaction keeps
 	// in memory until its vote; the rest is spooled to a temporary file
-	// in SpoolDir (spool.go). 0: DefaultTxnMemory.
+	// in SpoolDir (spool.go). 0: DefaultTxnMemory; negative: spool every
+	// store, as ZEO 6.0's CommitLog does.
 	TxnMemory int64
 	// TotalTxnMemory caps the store data all transactions together keep
-	// in memory; past it they spool. 0: DefaultTotalTxnMemory.
+	// in memory; past it they spool. 0: DefaultTotalTxnMemory; negative:
+	// spool every store.
 	TotalTxnMemory int64
 	// MaxTxnSize fails the vote of a transaction with more bytes of
 	// store data than this with a StorageTransactionError. 0: no limit.
@@ -167,17 +171,20 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	opts.HandshakeTimeout = limitDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	opts.FrameTimeout = limitDefault(opts.FrameTimeout, DefaultFrameTimeout)
 	opts.RegisterTimeout = limitDefault(opts.RegisterTimeout, DefaultRegisterTimeout)
-	if opts.TxnMemory <= 0 {
+	if opts.TxnMemory == 0 {
 		opts.TxnMemory = DefaultTxnMemory
 	}
-	if opts.TotalTxnMemory <= 0 {
+	if opts.TotalTxnMemory == 0 {
 		opts.TotalTxnMemory = DefaultTotalTxnMemory
 	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
 	}
 	removeStaleSpools(opts.SpoolDir)
-	if opts.MaxUnregistered <= 0 {
+	if opts.MaxUnregistered < 0 {
+		opts.MaxUnregistered = math.MaxInt
+	}
+	if opts.MaxUnregistered == 0 {
 		opts.MaxUnregistered = 100
 		if opts.MaxConnections > 0 {
 			opts.MaxUnregistered = max(opts.MaxConnections/10, 10)
