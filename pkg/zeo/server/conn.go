@@ -2,6 +2,8 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +117,9 @@ type conn struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	// ctx ends with the connection (a wait for frame memory).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	label atomic.Pointer[string] // set_client_label; read without c.mu for log lines
 
@@ -128,8 +133,10 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
+	c := &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
 		done: make(chan struct{}), iters: map[int64]any{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
 }
 
 func (c *conn) isClosed() bool {
@@ -143,6 +150,7 @@ func (c *conn) isClosed() bool {
 
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		c.cancel()
 		close(c.done)
 		c.nc.Close()
 	})
@@ -318,8 +326,9 @@ func (c *conn) serve() {
 	// was syscall-bound (issue 7 profile).
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		frame, err := c.readFrame(br)
+		frame, release, err := c.readFrame(br)
 		if err != nil {
+			release()
 			switch {
 			case isTimeout(err):
 				s.log.warning("ZEO.asyncio.server", "dropped %s: a frame begun and not completed within %v (frame-timeout)", c.nc.RemoteAddr(), s.opts.FrameTimeout)
@@ -331,6 +340,7 @@ func (c *conn) serve() {
 		// A server needs a tighter decode budget than a client: what a
 		// ZEO client sends is a few values or one large bytes value.
 		m, err := c.enc.DecodeWithin(frame, wire.ServerBudgetPerByte)
+		release()
 		if err != nil {
 			s.log.error("ZEO.asyncio.server", "(%s) Can't deserialize message: %v", c.logName(), err)
 			if len(frame) >= freeAfterFrame {
@@ -368,20 +378,60 @@ const freeAfterFrame = 8 << 20
 
 // readFrame reads the next frame. Waiting for a frame to begin has no
 // time limit (clients idle between requests), but once its first byte
-// is in, the rest must come within FrameTimeout.
-func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
+// is in, the rest must come within FrameTimeout. A frame over
+// gatedFrame first takes its cost from the server's frame memory
+// (frameCost); the caller calls release once it is decoded.
+func (c *conn) readFrame(br *bufio.Reader) (frame []byte, release func(), err error) {
+	release = func() {}
+	if completeFrameBuffered(br) {
+		frame, err = wire.ReadFrame(br, c.srv.opts.MaxFrame)
+		return frame, release, err
+	}
 	d := c.srv.opts.FrameTimeout
-	if d <= 0 || completeFrameBuffered(br) {
-		return wire.ReadFrame(br, c.srv.opts.MaxFrame)
-	}
 	if _, err := br.Peek(1); err != nil {
-		return nil, err
+		return nil, release, err
 	}
-	c.nc.SetReadDeadline(time.Now().Add(d))
-	frame, err := wire.ReadFrame(br, c.srv.opts.MaxFrame)
-	c.nc.SetReadDeadline(time.Time{})
-	return frame, err
+	if d > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(d))
+		defer c.nc.SetReadDeadline(time.Time{})
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return nil, release, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr) &^ 0x80000000)
+	if max := c.srv.opts.MaxFrame; n > gatedFrame && (max <= 0 || n <= max) {
+		w := frameCost(n)
+		if err := c.srv.frameMemory.Acquire(c.ctx, w); err != nil {
+			return nil, release, net.ErrClosed
+		}
+		release = func() { c.srv.frameMemory.Release(w) }
+		if d > 0 { // the wait for memory is not the peer's delay
+			c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+	}
+	frame, err = wire.ReadFrame(br, c.srv.opts.MaxFrame)
+	return frame, release, err
 }
+
+// gatedFrame: frames larger than this take their cost from the
+// server-wide frame memory before they are read, so that N connections
+// sending large frames at once cannot make the server hold N times the
+// cost of one; smaller ones (nearly all ZEO traffic) cost at most
+// frameCost(gatedFrame) each and are not held up.
+const gatedFrame = 1 << 20
+
+// frameCost bounds what reading and decoding an n-byte frame allocates:
+// the buffer, grown by doubling (wire.ReadFrame), and the decoder's
+// budget.
+func frameCost(n int) int64 {
+	return int64(2*n) + int64(wire.DecodeCost(n, wire.ServerBudgetPerByte))
+}
+
+// DefaultFrameMemory is the least frame memory a server has: what its
+// connections may spend at once reading and decoding large frames. It
+// is raised to the cost of one frame of the MaxFrame size.
+const DefaultFrameMemory = 256 << 20
 
 // cleanup runs when the connection ends for any reason: abort its
 // transaction and release or leave the commit-lock queue (zeo-protocol.md

@@ -205,3 +205,45 @@ func TestIdleUnregisteredCannotLockOut(t *testing.T) {
 		t.Errorf("%d lines about closed connections for 200 connections in well under a second, want one per interval", n)
 	}
 }
+
+// Large frames share the server's frame memory: while one connection
+// holds it with a frame begun and not finished, another connection's
+// large frame waits (its small ones do not), and gets read once the
+// first is dropped by frame-timeout.
+func TestLargeFramesShareFrameMemory(t *testing.T) {
+	const size = 2 << 20
+	var rec logRecorder
+	addr, _ := newMapping(t, Options{FrameMemory: frameCost(size), MaxFrame: size, FrameTimeout: time.Second, Log: rec.log})
+	c := dial(t, addr, client.Options{})
+	hog := rawHandshake(t, addr)
+	hdr := binary.BigEndian.AppendUint32(nil, size)
+	if _, err := hog.Write(append(hdr, make([]byte, 100)...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	other := dial(t, addr, client.Options{})
+	if err := other.Ping(); err != nil || rec.count("frame-timeout") != 0 {
+		t.Fatalf("a small frame waited for the frame memory: %v\n%s", err, &rec)
+	}
+	tx, _ := c.Begin("", "", nil)
+	if err := tx.Store(1, 0, make([]byte, size-200)); err != nil {
+		t.Fatal(err)
+	}
+	// The ping is answered after the store is read, which must wait
+	// until the frame holding the memory is dropped.
+	if err := c.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("frame-timeout") != 1 {
+		t.Fatalf("the large store was read while another frame held the frame memory:\n%s", &rec)
+	}
+	if _, _, err := tx.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(hog, 5*time.Second) {
+		t.Error("the connection holding the frame memory was not dropped")
+	}
+}

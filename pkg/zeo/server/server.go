@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
@@ -79,6 +81,11 @@ type Options struct {
 	// least 10; 100 without a connection limit); negative: no cap but
 	// MaxConnections.
 	MaxUnregistered int
+	// FrameMemory is what connections may spend at once reading and
+	// decoding frames over 1 MiB (conn.readFrame): past it a connection
+	// waits before reading its frame. It is raised to the cost of one
+	// MaxFrame frame. 0: DefaultFrameMemory.
+	FrameMemory int64
 	// TxnMemory is how many bytes of store data one transaction keeps
 	// in memory until its vote; the rest is spooled to a temporary file
 	// in SpoolDir (spool.go). 0: DefaultTxnMemory; negative: spool every
@@ -156,6 +163,9 @@ type Server struct {
 	observer atomic.Pointer[observerBox] // SetObserver (observe.go)
 
 	txnMemory atomic.Int64 // store data transactions hold in memory (spool.go)
+	// frameMemory is what connections may spend at once reading and
+	// decoding frames over gatedFrame (conn.readFrame).
+	frameMemory *semaphore.Weighted
 }
 
 // New creates a server for the named storages.
@@ -198,6 +208,15 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		listeners: map[net.Listener]bool{},
 		conns:     map[*conn]bool{},
 	}
+	maxFrame := opts.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	fm := opts.FrameMemory
+	if fm <= 0 {
+		fm = DefaultFrameMemory
+	}
+	s.frameMemory = semaphore.NewWeighted(max(fm, frameCost(maxFrame)))
 	var desc []string
 	for name, st := range storages {
 		ro := opts.ReadOnly || st.Info().ReadOnly
