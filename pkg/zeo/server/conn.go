@@ -117,6 +117,7 @@ type conn struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	accepted  time.Time // for the unregistered connections' grace (Server.Serve)
 	// ctx ends with the connection (a wait for frame memory).
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -134,7 +135,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
-		done: make(chan struct{}), iters: map[int64]any{}}
+		done: make(chan struct{}), iters: map[int64]any{}, accepted: time.Now()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }

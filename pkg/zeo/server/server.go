@@ -74,12 +74,12 @@ type Options struct {
 	// register) within it after its handshake. 0: DefaultRegisterTimeout;
 	// negative: none.
 	RegisterTimeout time.Duration
-	// MaxUnregistered caps the connections that have not registered yet;
-	// past it, or past MaxConnections, a new connection closes the
-	// oldest unregistered one, so idle unregistered connections cannot
-	// lock registering clients out. 0: a tenth of MaxConnections (at
-	// least 10; 100 without a connection limit); negative: no cap but
-	// MaxConnections.
+	// MaxUnregistered is the share of the connections that may wait to
+	// register: past it, or past MaxConnections, a new connection closes
+	// the oldest one that has waited registerGrace, so idle unregistered
+	// connections cannot lock registering clients out. 0: half of
+	// MaxConnections (500 without a connection limit); negative: no
+	// share but MaxConnections.
 	MaxUnregistered int
 	// FrameMemory is what connections may spend at once reading and
 	// decoding frames over 1 MiB (conn.readFrame): past it a connection
@@ -195,9 +195,9 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		opts.MaxUnregistered = math.MaxInt
 	}
 	if opts.MaxUnregistered == 0 {
-		opts.MaxUnregistered = 100
+		opts.MaxUnregistered = 500
 		if opts.MaxConnections > 0 {
-			opts.MaxUnregistered = max(opts.MaxConnections/10, 10)
+			opts.MaxUnregistered = max(opts.MaxConnections/2, 1)
 		}
 	}
 	s := &Server{
@@ -317,27 +317,30 @@ func (s *Server) Serve(l net.Listener) error {
 		// and a file descriptor, so past the limit a new one is closed
 		// before the server says anything; the client sees EOF and
 		// retries later. ZEO has no such limit. Connections that have
-		// not registered yet give way: the oldest is closed to make
-		// room, so a flood of idle ones cannot lock real clients out.
+		// waited registerGrace without registering give way: the oldest
+		// is closed to make room, so a flood of idle ones cannot lock
+		// real clients out, while a burst of clients connecting at once
+		// (after a restart) is not cut short.
 		max := s.opts.MaxConnections
 		full := max > 0 && len(s.conns) >= max
 		if full || len(s.unreg) >= s.opts.MaxUnregistered {
-			if len(s.unreg) == 0 {
+			if len(s.unreg) > 0 && time.Since(s.unreg[0].accepted) >= registerGrace {
+				victim := s.unreg[0]
+				s.unreg = s.unreg[1:]
+				why := fmt.Sprintf("%d unregistered connections open (max-unregistered-connections %d)", len(s.unreg)+1, s.opts.MaxUnregistered)
+				if full {
+					why = fmt.Sprintf("%d connections open (max-connections %d)", max, max)
+				}
+				s.mu.Unlock()
+				s.refused.note(s.log, fmt.Sprintf("closed unregistered connection from %s to make room: %s", victim.nc.RemoteAddr(), why))
+				victim.close()
+				s.mu.Lock()
+			} else if full {
 				s.mu.Unlock()
 				s.refused.note(s.log, fmt.Sprintf("refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max))
 				nc.Close()
 				continue
 			}
-			victim := s.unreg[0]
-			s.unreg = s.unreg[1:]
-			why := fmt.Sprintf("%d unregistered connections open (max-unregistered-connections %d)", len(s.unreg)+1, s.opts.MaxUnregistered)
-			if full {
-				why = fmt.Sprintf("%d connections open (max-connections %d)", max, max)
-			}
-			s.mu.Unlock()
-			s.refused.note(s.log, fmt.Sprintf("closed unregistered connection from %s to make room: %s", victim.nc.RemoteAddr(), why))
-			victim.close()
-			s.mu.Lock()
 		}
 		s.conns[c] = true
 		s.unreg = append(s.unreg, c)
@@ -404,6 +407,11 @@ func (s *Server) dropUnregLocked(c *conn) {
 		}
 	}
 }
+
+// registerGrace is how long a connection may wait to register before
+// a new one can close it to make room: registering takes a client
+// milliseconds, even a thousand of them reconnecting at once.
+var registerGrace = 5 * time.Second
 
 // refusalInterval is how often refused connections are logged: the
 // first one of an interval in full, the others counted in one summary
