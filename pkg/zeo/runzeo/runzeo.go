@@ -638,6 +638,24 @@ func (s *settings) noteSpoolDir(path string) {
 	}
 }
 
+// nonNegative stores key's value (read with get) in dst when the key is
+// set, zero as ifZero; a negative value is refused with its position.
+func nonNegative[T int | int64 | time.Duration](z *zconfig.Node, key string, get func(string) T, dst *T, ifZero T) error {
+	if !z.Has(key) {
+		return nil
+	}
+	n := get(key)
+	if n < 0 {
+		v, _ := z.Value(key)
+		return fmt.Errorf("%s: %s must not be negative, got %s", v.Pos, key, pyrepr.Str(v.Raw))
+	}
+	*dst = n
+	if n == 0 {
+		*dst = ifZero
+	}
+	return nil
+}
+
 // limitsFromConfig reads <zeo>'s limit keys (issue 8; docs/runzeo.md).
 // In the file 0 means "no limit"; a negative value is refused with the
 // key's position.
@@ -661,58 +679,34 @@ func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 			s.maxFrame = int(n)
 		}
 	}
-	ints := []struct {
+	// In the file 0 is "none" for these; in server.Options it is the
+	// default and a negative value "none".
+	for _, k := range []struct {
 		key string
 		dst *int
 	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections},
-		{"max-unregistered-connections", &s.maxUnregistered}}
-	for _, k := range ints {
-		if !z.Has(k.key) {
-			continue
-		}
-		n := z.Int(k.key)
-		if n < 0 {
-			return neg(k.key)
-		}
-		*k.dst = n
-		if n == 0 {
-			*k.dst = -1
+		{"max-unregistered-connections", &s.maxUnregistered}} {
+		if err := nonNegative(z, k.key, z.Int, k.dst, -1); err != nil {
+			return err
 		}
 	}
-	durations := []struct {
+	for _, k := range []struct {
 		key string
 		dst *time.Duration
-	}{{"handshake-timeout", &s.handshakeTimeout}, {"frame-timeout", &s.frameTimeout}, {"register-timeout", &s.registerTimeout}}
-	for _, k := range durations {
-		if !z.Has(k.key) {
-			continue
-		}
-		d := z.Duration(k.key)
-		if d < 0 {
-			return neg(k.key)
-		}
-		*k.dst = d
-		if d == 0 {
-			*k.dst = -1
+	}{{"handshake-timeout", &s.handshakeTimeout}, {"frame-timeout", &s.frameTimeout}, {"register-timeout", &s.registerTimeout}} {
+		if err := nonNegative(z, k.key, z.Duration, k.dst, -1); err != nil {
+			return err
 		}
 	}
 	// transaction-memory(-total) 0: every store is spooled, as ZEO's
-	// CommitLog does; max-transaction-size 0: no limit.
-	sizes := []struct {
-		key string
-		dst *int64
-	}{{"transaction-memory", &s.txnMemory}, {"transaction-memory-total", &s.totalTxnMemory}, {"max-transaction-size", &s.maxTxnSize}}
-	for _, k := range sizes {
-		if !z.Has(k.key) {
-			continue
-		}
-		n := z.Bytes(k.key)
-		if n < 0 {
-			return neg(k.key)
-		}
-		*k.dst = n
-		if n == 0 && k.key != "max-transaction-size" {
-			*k.dst = -1
+	// CommitLog does; max-transaction-size 0: no limit (0 in Options).
+	for _, k := range []struct {
+		key  string
+		dst  *int64
+		zero int64
+	}{{"transaction-memory", &s.txnMemory, -1}, {"transaction-memory-total", &s.totalTxnMemory, -1}, {"max-transaction-size", &s.maxTxnSize, 0}} {
+		if err := nonNegative(z, k.key, z.Bytes, k.dst, k.zero); err != nil {
+			return err
 		}
 	}
 	return nil

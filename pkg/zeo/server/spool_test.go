@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,21 +17,7 @@ import (
 // serveMapping starts a server on a MappingStorage and returns it too.
 func serveMapping(t *testing.T, opts Options) (*Server, string) {
 	t.Helper()
-	srv, err := New(map[string]storage.Storage{"1": mappingstorage.New("", false)}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return srv, l.Addr().String()
+	return serve(t, map[string]storage.Storage{"1": mappingstorage.New("", false)}, opts)
 }
 
 // openSpools counts this process's descriptors open on spool files.
