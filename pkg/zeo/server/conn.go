@@ -401,7 +401,12 @@ func (c *conn) readFrame(br *bufio.Reader) (frame []byte, release func(), err er
 		return nil, release, err
 	}
 	n := int(binary.BigEndian.Uint32(hdr) &^ 0x80000000)
-	if max := c.srv.opts.MaxFrame; n > gatedFrame && (max <= 0 || n <= max) {
+	max := c.srv.opts.MaxFrame
+	if max <= 0 {
+		max = wire.DefaultMaxFrame
+	}
+	// A frame over max is refused by ReadFrame from its header alone.
+	if n > gatedFrame && n <= max {
 		w := frameCost(n)
 		if err := c.srv.frameMemory.Acquire(c.ctx, w); err != nil {
 			return nil, release, net.ErrClosed

@@ -248,3 +248,18 @@ func TestLargeFramesShareFrameMemory(t *testing.T) {
 		t.Error("the connection holding the frame memory was not dropped")
 	}
 }
+
+// A frame header over the default frame cap (MaxFrame unset) is refused
+// at once, not left waiting for frame memory it can never get.
+func TestOversizedFrameHeaderRefused(t *testing.T) {
+	var rec logRecorder
+	addr, _ := newMapping(t, Options{Log: rec.log})
+	nc := rawHandshake(t, addr)
+	if _, err := nc.Write(binary.BigEndian.AppendUint32(nil, 0x7ffffff0)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(nc, 5*time.Second) {
+		t.Fatal("a 2 GiB frame header left the connection open")
+	}
+	waitFor(t, func() bool { return rec.count("frame too large: 2147483632 bytes (limit 67108864)") == 1 })
+}
