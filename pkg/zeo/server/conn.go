@@ -347,8 +347,7 @@ func (c *conn) serve() {
 			if len(frame) >= freeAfterFrame {
 				// Give what the refused frame grew back to the system
 				// now rather than keep it resident (a 64 MiB frame left
-				// runzeo at 2.3 GB for good).
-				frame = nil
+				// runzeo at 2.3 GB for good); frame is dead here.
 				debug.FreeOSMemory()
 			}
 			return

@@ -359,6 +359,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.refused.stop()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -425,6 +426,15 @@ type refusalLog struct {
 	until      time.Time
 	suppressed int
 	timer      *time.Timer
+}
+
+// stop drops a pending summary line (the server is closing).
+func (r *refusalLog) stop() {
+	r.mu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Unlock()
 }
 
 func (r *refusalLog) note(log *logger, line string) {
