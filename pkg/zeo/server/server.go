@@ -156,6 +156,7 @@ type Server struct {
 	listeners map[net.Listener]bool
 	conns     map[*conn]bool
 	unreg     []*conn // not registered yet, oldest first
+	grace     time.Duration // registerGrace when the server was made
 	refused   refusalLog
 	closed    bool
 	wg        sync.WaitGroup
@@ -217,6 +218,7 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		fm = DefaultFrameMemory
 	}
 	s.frameMemory = semaphore.NewWeighted(max(fm, frameCost(maxFrame)))
+	s.grace, s.refused.interval = registerGrace, refusalInterval
 	var desc []string
 	for name, st := range storages {
 		ro := opts.ReadOnly || st.Info().ReadOnly
@@ -324,7 +326,7 @@ func (s *Server) Serve(l net.Listener) error {
 		max := s.opts.MaxConnections
 		full := max > 0 && len(s.conns) >= max
 		if full || len(s.unreg) >= s.opts.MaxUnregistered {
-			if len(s.unreg) > 0 && time.Since(s.unreg[0].accepted) >= registerGrace {
+			if len(s.unreg) > 0 && time.Since(s.unreg[0].accepted) >= s.grace {
 				victim := s.unreg[0]
 				s.unreg = s.unreg[1:]
 				why := fmt.Sprintf("%d unregistered connections open (max-unregistered-connections %d)", len(s.unreg)+1, s.opts.MaxUnregistered)
@@ -422,6 +424,7 @@ var refusalInterval = 10 * time.Second
 
 // refusalLog rate-limits the log lines about refused connections.
 type refusalLog struct {
+	interval   time.Duration
 	mu         sync.Mutex
 	until      time.Time
 	suppressed int
@@ -442,7 +445,7 @@ func (r *refusalLog) note(log *logger, line string) {
 	defer r.mu.Unlock()
 	now := time.Now()
 	if now.After(r.until) && r.timer == nil {
-		r.until = now.Add(refusalInterval)
+		r.until = now.Add(r.interval)
 		log.warning("ZEO.asyncio.server", "%s", line)
 		return
 	}
@@ -452,9 +455,9 @@ func (r *refusalLog) note(log *logger, line string) {
 			r.mu.Lock()
 			n := r.suppressed
 			r.suppressed, r.timer = 0, nil
-			r.until = time.Now().Add(refusalInterval)
+			r.until = time.Now().Add(r.interval)
 			r.mu.Unlock()
-			log.warning("ZEO.asyncio.server", "%d more connections refused or closed to make room in the last %v (the first is logged above)", n, refusalInterval)
+			log.warning("ZEO.asyncio.server", "%d more connections refused or closed to make room in the last %v (the first is logged above)", n, r.interval)
 		})
 	}
 }
