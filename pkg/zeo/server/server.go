@@ -155,7 +155,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
 	conns     map[*conn]bool
-	unreg     []*conn // not registered yet, oldest first
+	unreg     []*conn       // not registered yet, oldest first
 	grace     time.Duration // registerGrace when the server was made
 	refused   refusalLog
 	closed    bool
