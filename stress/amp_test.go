@@ -51,11 +51,11 @@ func memoryBoundKiB(frameLen int) int {
 // right after the handshake without registering, one after the other
 // and then several connections at once; runzeo must refuse each with
 // the decode budget and its peak RSS grow by at most 4 times the frame
-// plus 64 MiB (docs/reliability.md). 4 MiB frames in the normal run,
+// plus 64 MiB (docs/reliability.md). 2 MiB frames in the normal run,
 // 64 MiB ones (the default max-frame) with ZDKIT_STRESS=1.
 func TestDecodeAmplification(t *testing.T) {
 	t.Parallel()
-	n, conns := 4<<20, 3
+	n, conns := 2<<20, 3
 	if stressMode() {
 		n, conns = 64<<20-64, 8
 	}
