@@ -1,18 +1,19 @@
 package stress
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
+	"github.com/zdkit/zdkit/pkg/zeo/wire/wiretest"
 )
 
 // hwmKiB reads a process's peak resident size.
@@ -32,13 +33,33 @@ func hwmKiB(t *testing.T, pid int) int {
 	return 0
 }
 
-// TestDecodeAmplification: a frame of N one-byte empty-list values
-// (pickle EMPTY_LIST collected by one LIST; msgpack fixarray 0x90 in one
-// array32) makes N Go values; the decoder must bound what one frame can
-// cost in memory, not only its byte length and nesting depth.
+// memoryBoundKiB is the growth of runzeo's peak RSS that docs/reliability.md
+// promises for frames of frameLen bytes: 4 times the frame plus 64 MiB.
+// The race detector multiplies a program's memory by 5-10 (Go's race
+// detector docs); a race-enabled runzeo gets three times the margin.
+func memoryBoundKiB(frameLen int) int {
+	limit := 4*frameLen/1024 + 64<<10
+	if raceEnabled {
+		limit *= 3
+	}
+	return limit
+}
+
+// TestDecodeAmplification sends frames of one small value kind repeated
+// (pickle `N`, `]`, `}`, `)`, `(`, empty bytes and strings, memo gets,
+// APPEND, SETITEM...; msgpack empty arrays, maps, strings, nils...), each
+// right after the handshake without registering, one after the other
+// and then several connections at once; runzeo must refuse each with
+// the decode budget and its peak RSS grow by at most 4 times the frame
+// plus 64 MiB (docs/reliability.md). 2 MiB frames in the normal run,
+// 64 MiB ones (the default max-frame) with ZDKIT_STRESS=1.
 func TestDecodeAmplification(t *testing.T) {
 	t.Parallel()
-	const n = 2 << 20
+	n, conns := 2<<20, 3
+	if stressMode() {
+		n, conns = 64<<20-64, 8
+	}
+	frames := wiretest.HostileFrames(n)
 	for _, enc := range []string{"pickle", "msgpack"} {
 		t.Run(enc, func(t *testing.T) {
 			dir := t.TempDir()
@@ -46,64 +67,75 @@ func TestDecodeAmplification(t *testing.T) {
 			addr := freeAddr(t)
 			p := startZEO(t, dir, addr, fsConf(path, "  msgpack "+map[string]string{"pickle": "false", "msgpack": "true"}[enc], ""))
 			bystander := dial(t, addr, client.Options{})
-			hwm0 := hwmKiB(t, p.cmd.Process.Pid)
-			var b []byte
-			if enc == "pickle" {
-				b = []byte("\x80\x03(K\x01\x89")
-				b = append(b, pickleStr("register")...)
-				b = append(b, '(')
-				b = append(b, bytes.Repeat([]byte("]"), n)...)
-				b = append(b, "lt."...)
-			} else {
-				b = []byte{0x94, 0x01, 0xc2, 0xa8}
-				b = append(b, "register"...)
-				b = append(b, 0xdd)
-				b = binary.BigEndian.AppendUint32(b, n)
-				b = append(b, bytes.Repeat([]byte{0x90}, n)...)
+			pid := p.cmd.Process.Pid
+			hwm0 := hwmKiB(t, pid)
+			var names []string
+			for name := range frames {
+				if strings.HasPrefix(name, enc+" ") {
+					names = append(names, name)
+				}
 			}
-			before := len(p.out.String())
-			r := rawDial(t, addr, true)
-			if err := wire.WriteFrame(r.nc, b); err != nil {
-				t.Fatal(err)
+			sort.Strings(names)
+			send := func(r *rawConn, b []byte) error {
+				if err := wire.WriteFrame(r.nc, b); err != nil {
+					return err
+				}
+				if !r.closedWithin(60 * time.Second) {
+					return fmt.Errorf("connection not closed after the frame")
+				}
+				return nil
 			}
-			// The message decodes (register with a strange argument):
-			// wait for the server's answer or the connection's end.
-			r.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, rerr := wire.ReadFrame(r.nc, 1<<20)
-			if !p.alive() {
-				t.Fatalf("runzeo died:\n%.3000s", p.out.String())
+			worst, worstName := 0, ""
+			for _, name := range names {
+				if err := send(rawDial(t, addr, true), frames[name]); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if grew := hwmKiB(t, pid) - hwm0; grew > worst {
+					worst, worstName = grew, name
+				}
+			}
+			// The log lines may trail the connections' ends.
+			refused := 0
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if refused = strings.Count(p.out.String(), "builds too many values for its size"); refused >= len(names) {
+					break
+				}
+			}
+			if refused != len(names) {
+				t.Errorf("%d of %d hostile frames refused with the decode budget:\n%.5000s", refused, len(names), p.out.String())
+			}
+			// N connections at once, each with the densest frame kind.
+			first := frames[names[0]]
+			var wg sync.WaitGroup
+			errs := make(chan error, conns)
+			for range conns {
+				r := rawDial(t, addr, true)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- send(r, first)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := bystander.Ping(); err != nil {
 				t.Fatal(err)
 			}
-			hwm := hwmKiB(t, p.cmd.Process.Pid)
-			t.Logf("%d-byte frame: answer %v; peak RSS %d -> %d KiB", len(b), rerr, hwm0, hwm)
-			for _, line := range strings.Split(p.out.String()[before:], "\n") {
-				if strings.Contains(line, "ERROR") {
-					t.Logf("server logged: %.300s", line)
-				}
-			}
-			if !strings.Contains(p.out.String()[before:], "builds too many values for its size") {
-				t.Errorf("the server did not log the value budget refusal:\n%.3000s", p.out.String()[before:])
-			}
+			hwm := hwmKiB(t, pid)
+			time.Sleep(200 * time.Millisecond)
+			rss := rssKiB(t, pid)
+			report(t, "%d frame kinds of %d MiB one at a time: peak RSS %d -> +%d KiB (%.2fx the frame; worst %s); then %d connections at once: +%d KiB (%.2fx); RSS afterwards %d KiB",
+				len(names), n>>20, hwm0, worst, float64(worst)*1024/float64(n), worstName, conns, hwm-hwm0, float64(hwm-hwm0)*1024/float64(n), rss)
 			bystander.Close()
 			p.stop()
-			// The decoders refuse a frame whose values would cost more
-			// than 8 estimated bytes per frame byte (pkg/zeo/wire
-			// budget.go), which the heap's growth before a collection
-			// (GOGC=100) about doubles. The race detector multiplies a
-			// program's memory by 5-10 (Go's race detector docs); the
-			// race-enabled runzeo gets twice the margin (unbounded, this
-			// frame cost it 200 MiB).
-			limit := 4*len(b)/1024 + 64<<10
-			if raceEnabled {
-				limit *= 2
-			}
-			if grew := hwm - hwm0; grew > limit {
-				ratio := float64(grew) * 1024 / float64(len(b))
-				t.Errorf("regression (pkg/zeo/wire Decode%s value budget): a %d MiB frame of one-byte empty lists raised runzeo's peak RSS "+
-					"by %d MiB (%.0fx the frame): with the default 64 MiB frame cap one message could cost ~%.1f GiB",
-					map[string]string{"pickle": "Pickle", "msgpack": "Msgpack"}[enc], len(b)>>20, grew>>10, ratio, ratio*64/1024)
+			if grew := hwm - hwm0; grew > memoryBoundKiB(n) {
+				t.Errorf("hostile %d MiB frames raised runzeo's peak RSS by %d MiB (%.1fx the frame), over the promised 4x + 64 MiB",
+					n>>20, grew>>10, float64(grew)*1024/float64(n))
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package filestorage
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/zdkit/zdkit/pkg/tid"
@@ -32,8 +33,13 @@ type Txn struct {
 	// buf is the whole transaction record being built: hl bytes kept for
 	// the header (filled in by Vote), then the data records, so Vote
 	// writes it with one call and no copy.
-	buf  []byte
-	recs []txnRec // records in write order; the last one per oid counts
+	buf []byte
+	// spill holds the data records moved out of buf past spillAt
+	// (spill.go): spilled bytes, which come before buf[hl:].
+	spill    *os.File
+	spilled  int64
+	spillErr error
+	recs     []txnRec // records in write order; the last one per oid counts
 	// tindex is built lazily (undo needs lookups by oid).
 	tindex map[Oid]int
 	maxOid Oid
@@ -145,8 +151,9 @@ func (x *Txn) committedSerial(oid Oid) (int64, tid.TID, bool, error) {
 }
 
 func (x *Txn) add(oid Oid, prev int64, data []byte, back int64) {
-	pos := x.s.pos + int64(len(x.buf))
+	pos := x.end()
 	x.buf = appendDataRecord(x.buf, oid, x.tid, prev, x.s.pos, data, back)
+	x.spillMaybe()
 	if x.tindex != nil {
 		x.tindex[oid] = len(x.recs)
 	}
@@ -267,14 +274,18 @@ func (x *Txn) Vote() error {
 	if closed {
 		return ErrClosed
 	}
-	tlen := int64(len(x.buf))
+	if x.spillErr != nil {
+		return x.spillErr
+	}
+	tlen := int64(len(x.buf)) + x.spilled
 	if pos+tlen+8 > maxPos {
 		return fmt.Errorf("%w: the file would exceed 2^48 bytes", ErrTransaction)
 	}
 	appendTxnHeader(x.buf[:0], x.tid, tlen, StatusCheckpoint, x.meta.User, x.meta.Description, x.meta.Extension)
+	n := len(x.buf)
 	x.buf = binary.BigEndian.AppendUint64(x.buf, uint64(tlen))
-	_, err := s.f.WriteAt(x.buf, pos)
-	x.buf = x.buf[:tlen]
+	err := x.writeRecord(pos)
+	x.buf = x.buf[:n]
 	if err != nil {
 		s.f.Truncate(pos)
 		return fmt.Errorf("%s: writing transaction at %d: %w", s.path, pos, err)
@@ -311,7 +322,7 @@ func (x *Txn) Finish() (tid.TID, error) {
 	for _, r := range x.recs {
 		s.index.Set(r.oid, r.pos)
 	}
-	s.pos += int64(len(x.buf)) + 8
+	s.pos += int64(len(x.buf)) + x.spilled + 8
 	s.ltid = x.tid
 	if x.maxOid > s.maxOid {
 		s.maxOid = x.maxOid
@@ -347,6 +358,10 @@ func (x *Txn) Abort() error {
 func (x *Txn) release() {
 	x.done = true
 	x.buf = nil
+	if x.spill != nil {
+		x.spill.Close()
+		x.spill = nil
+	}
 	x.s.mu.Lock()
 	if x.s.txn == x {
 		x.s.txn = nil
@@ -411,8 +426,9 @@ func (x *Txn) Restore(oid Oid, serial tid.TID, data []byte, prevTxn tid.TID) err
 	if back != 0 {
 		data = nil
 	}
-	pos := s.pos + int64(len(x.buf))
+	pos := x.end()
 	x.buf = appendDataRecord(x.buf, oid, serial, old, s.pos, data, back)
+	x.spillMaybe()
 	if x.tindex != nil {
 		x.tindex[oid] = len(x.recs)
 	}

@@ -159,6 +159,12 @@ var ZEOType = &SectionType{Name: "zeo",
 		{Name: "max-pending-stores", Type: Integer},           // zdkit: stores per transaction before vote
 		{Name: "max-connections", Type: Integer},              // zdkit: open client connections
 		{Name: "handshake-timeout", Type: TimeInterval},       // zdkit: seconds to finish the handshake
+		{Name: "frame-timeout", Type: TimeInterval},           // zdkit: seconds to finish a frame once begun
+		{Name: "register-timeout", Type: TimeInterval},        // zdkit: seconds to register after the handshake
+		{Name: "max-unregistered-connections", Type: Integer}, // zdkit: connections not registered yet
+		{Name: "transaction-memory", Type: ByteSize},          // zdkit: store data one transaction keeps in memory
+		{Name: "transaction-memory-total", Type: ByteSize},    // zdkit: the same across transactions
+		{Name: "max-transaction-size", Type: ByteSize},        // zdkit: store data in one transaction
 		{Name: "authentication-protocol", Obsolete: sslHint},
 		{Name: "authentication-database", Obsolete: sslHint},
 		{Name: "authentication-realm", Obsolete: sslHint},

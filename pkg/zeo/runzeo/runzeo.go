@@ -120,8 +120,14 @@ type settings struct {
 	maxPendingStores int
 	maxConnections   int
 	handshakeTimeout time.Duration
+	frameTimeout     time.Duration
+	registerTimeout  time.Duration
+	maxUnregistered  int
 	logCfg           logging.Config
 	hasEventlog      bool
+	// The transaction buffer (server.Options.TxnMemory and friends).
+	txnMemory, totalTxnMemory, maxTxnSize int64
+	spoolDir                              string // beside the first FileStorage
 }
 
 type storageSpec struct {
@@ -188,6 +194,7 @@ func configure(res *getopt.Result) (*settings, error) {
 		s.address, s.addressText = addr, a
 	}
 	for _, f := range fileStorages {
+		s.noteSpoolDir(f)
 		s.storages = append(s.storages, fileStorageSpec(strconv.Itoa(len(s.storages)+1), FileStorageConfig{Path: f, PackGC: true, PackKeepOld: true}))
 	}
 	if a, ok := res.Values["metrics"].(string); ok {
@@ -277,6 +284,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return mappingstorage.New(name, ro), nil
 			}})
 		case "filestorage":
+			s.noteSpoolDir(st.String("path"))
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: st.String("path"), BlobDir: st.String("blob-dir"), Create: st.Bool("create"),
 				ReadOnly: st.Bool("read-only"), Quota: st.Bytes("quota"),
@@ -290,6 +298,7 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return fmt.Errorf("%s: <blobstorage> needs exactly one <filestorage> inside", st.Pos)
 			}
 			fs := inner[0]
+			s.noteSpoolDir(fs.String("path"))
 			s.storages = append(s.storages, fileStorageSpec(st.Name, FileStorageConfig{
 				Path: fs.String("path"), BlobDir: st.String("blob-dir"), Create: fs.Bool("create"),
 				ReadOnly: fs.Bool("read-only"), Quota: fs.Bytes("quota"),
@@ -490,7 +499,9 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 		TransactionTimeoutText: s.timeoutText, StorageOrder: order,
 		Msgpack: s.msgpack, TLS: s.tls, Log: srvLog,
 		MaxFrame: s.maxFrame, MaxPendingStores: s.maxPendingStores, MaxConnections: s.maxConnections,
-		HandshakeTimeout: s.handshakeTimeout,
+		HandshakeTimeout: s.handshakeTimeout, FrameTimeout: s.frameTimeout, RegisterTimeout: s.registerTimeout,
+		MaxUnregistered: s.maxUnregistered, TxnMemory: s.txnMemory, TotalTxnMemory: s.totalTxnMemory,
+		MaxTxnSize: s.maxTxnSize, SpoolDir: s.spoolDir,
 	})
 	if err != nil {
 		closeAll()
@@ -635,6 +646,33 @@ func pyAddr(a zconfig.Address) string {
 	return fmt.Sprintf("(%s, %d)", pyrepr.Str(a.Host), a.Port)
 }
 
+// noteSpoolDir makes the directory of the first FileStorage the place
+// for transaction spool files: beside the data they become, on a disk
+// sized for it, rather than in a small /tmp.
+func (s *settings) noteSpoolDir(path string) {
+	if s.spoolDir == "" && path != "" {
+		s.spoolDir = filepath.Dir(path)
+	}
+}
+
+// nonNegative stores key's value (read with get) in dst when the key is
+// set, zero as ifZero; a negative value is refused with its position.
+func nonNegative[T int | int64 | time.Duration](z *zconfig.Node, key string, get func(string) T, dst *T, ifZero T) error {
+	if !z.Has(key) {
+		return nil
+	}
+	n := get(key)
+	if n < 0 {
+		v, _ := z.Value(key)
+		return fmt.Errorf("%s: %s must not be negative, got %s", v.Pos, key, pyrepr.Str(v.Raw))
+	}
+	*dst = n
+	if n == 0 {
+		*dst = ifZero
+	}
+	return nil
+}
+
 // limitsFromConfig reads <zeo>'s limit keys (docs/runzeo.md).
 // In the file 0 means "no limit"; a negative value is refused with the
 // key's position.
@@ -658,31 +696,34 @@ func (s *settings) limitsFromConfig(z *zconfig.Node) error {
 			s.maxFrame = int(n)
 		}
 	}
-	ints := []struct {
+	// In the file 0 is "none" for these; in server.Options it is the
+	// default and a negative value "none".
+	for _, k := range []struct {
 		key string
 		dst *int
-	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections}}
-	for _, k := range ints {
-		if !z.Has(k.key) {
-			continue
-		}
-		n := z.Int(k.key)
-		if n < 0 {
-			return neg(k.key)
-		}
-		*k.dst = n
-		if n == 0 {
-			*k.dst = -1
+	}{{"max-pending-stores", &s.maxPendingStores}, {"max-connections", &s.maxConnections},
+		{"max-unregistered-connections", &s.maxUnregistered}} {
+		if err := nonNegative(z, k.key, z.Int, k.dst, -1); err != nil {
+			return err
 		}
 	}
-	if z.Has("handshake-timeout") {
-		d := z.Duration("handshake-timeout")
-		if d < 0 {
-			return neg("handshake-timeout")
+	for _, k := range []struct {
+		key string
+		dst *time.Duration
+	}{{"handshake-timeout", &s.handshakeTimeout}, {"frame-timeout", &s.frameTimeout}, {"register-timeout", &s.registerTimeout}} {
+		if err := nonNegative(z, k.key, z.Duration, k.dst, -1); err != nil {
+			return err
 		}
-		s.handshakeTimeout = d
-		if d == 0 {
-			s.handshakeTimeout = -1
+	}
+	// transaction-memory(-total) 0: every store is spooled, as ZEO's
+	// CommitLog does; max-transaction-size 0: no limit (0 in Options).
+	for _, k := range []struct {
+		key  string
+		dst  *int64
+		zero int64
+	}{{"transaction-memory", &s.txnMemory, -1}, {"transaction-memory-total", &s.totalTxnMemory, -1}, {"max-transaction-size", &s.maxTxnSize, 0}} {
+		if err := nonNegative(z, k.key, z.Bytes, k.dst, k.zero); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -84,7 +84,31 @@ func (c *conn) tpcBegin(id any, args wire.Tuple) (any, error) {
 	}
 	c.txn = &ztxn{conn: c, id: key, rawID: txnID, meta: meta, storeIdx: map[storage.OID]int{}}
 	c.store.activeTxns.Add(1)
+	if err := futureTIDErr(meta.TID, time.Now()); err != nil {
+		// tpc_begin is a one-way call: keep the refusal for the vote,
+		// as for max-pending-stores.
+		c.txn.overLimit = err
+		c.srv.log.error("ZEO.StorageServer", "(%s) transaction refused: %v", c.labelAddrLocked(), err)
+	}
 	return nil, nil
+}
+
+// MaxRestoreAhead is how far past the server's clock a transaction id
+// given to tpc_begin (the restore path of copyTransactionsFrom and
+// zodbconvert) may be. ZODB 6.3 FileStorage.tpc_begin accepts any tid
+// above the last one, and every later commit must then pick a larger
+// tid (TimeStamp.laterThan), so one tpc_begin with 0xffffffffffffffff
+// would leave the storage unable to commit again; a day covers clocks
+// that disagree, not a tid from the far future.
+const MaxRestoreAhead = 24 * time.Hour
+
+// futureTIDErr refuses a restore tid more than MaxRestoreAhead past now.
+func futureTIDErr(t tid.TID, now time.Time) error {
+	if t == 0 || t <= tid.FromTime(now.Add(MaxRestoreAhead)) {
+		return nil
+	}
+	return stErr(fmt.Sprintf("tpc_begin: transaction id %s (%s) is more than %g hours ahead of the server's clock (%s); refused, since every later commit would need a larger id",
+		t.Repr(), t, MaxRestoreAhead.Hours(), now.UTC().Format("2006-01-02 15:04:05")))
 }
 
 // addOp buffers an operation; a later store of the same oid replaces the
@@ -114,18 +138,22 @@ func (c *conn) addOp(txnID any, op txnOp) error {
 	}
 	if max := c.srv.opts.MaxPendingStores; max > 0 && len(t.ops) >= max {
 		if _, dup := t.storeIdx[op.oid]; !dup || op.kind != opStore {
-			t.overLimit = stErr(fmt.Sprintf("too many stores in one transaction: more than %d (max-pending-stores)", max))
-			c.srv.log.error("ZEO.StorageServer", "(%s) transaction refused: more than %d pending stores (max-pending-stores)", c.labelAddrLocked(), max)
-			t.removeBlobs()
-			if op.blob != "" {
-				os.Remove(op.blob)
-			}
-			t.ops, t.storeIdx = nil, map[storage.OID]int{}
+			c.refuseTxnLocked(t, &op, stErr(fmt.Sprintf("too many stores in one transaction: more than %d (max-pending-stores)", max)),
+				fmt.Sprintf("more than %d pending stores (max-pending-stores)", max))
 			return nil
 		}
 	}
+	i, replace := t.storeIdx[op.oid]
+	replace = replace && op.kind == opStore
+	if replace {
+		c.forgetDataLocked(t, &t.ops[i])
+	}
+	if err := c.bufferDataLocked(t, &op); err != nil {
+		c.refuseTxnLocked(t, &op, stErr("transaction "+err.Error()), err.Error())
+		return nil
+	}
 	if op.kind == opStore {
-		if i, ok := t.storeIdx[op.oid]; ok {
+		if replace {
 			if old := t.ops[i].blob; old != "" && old != op.blob {
 				os.Remove(old)
 			}
@@ -140,6 +168,19 @@ func (c *conn) addOp(txnID any, op txnOp) error {
 		c.store.stores.Add(1)
 	}
 	return nil
+}
+
+// refuseTxnLocked keeps err for the vote, logs why, and drops what the
+// transaction buffered: its later operations are ignored.
+func (c *conn) refuseTxnLocked(t *ztxn, op *txnOp, err error, why string) {
+	t.overLimit = err
+	c.srv.log.error("ZEO.StorageServer", "(%s) transaction refused: %s", c.labelAddrLocked(), why)
+	t.removeBlobs()
+	if op.blob != "" {
+		os.Remove(op.blob)
+	}
+	t.releaseBuffer(c.srv)
+	t.ops, t.storeIdx = nil, map[storage.OID]int{}
 }
 
 func (c *conn) storea(id any, args wire.Tuple) (any, error) {
@@ -297,7 +338,7 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 // of the storage's choosing can go through group commit; undo, restore
 // and blobs take the storage-wide lock.
 func groupable(t *ztxn) bool {
-	if t.meta.TID != 0 {
+	if t.meta.TID != 0 || t.spool != nil {
 		return false
 	}
 	for _, op := range t.ops {
@@ -339,6 +380,13 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 	var undone []storage.OID
 	for _, op := range t.ops {
 		var err error
+		if op.spoolLen > 0 {
+			if op.data, err = t.opData(&op); err != nil {
+				stxn.Abort()
+				c.failVoteLocked(t, msgID, err)
+				return
+			}
+		}
 		switch op.kind {
 		case opStore:
 			if op.blob != "" {
@@ -534,6 +582,7 @@ func (c *conn) abortLocked(t *ztxn) {
 	}
 	t.holdsLock = false
 	t.removeBlobs()
+	t.releaseBuffer(c.srv)
 	if c.txn == t {
 		c.txn = nil
 		c.store.activeTxns.Add(-1)

@@ -2,11 +2,14 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +50,10 @@ type txnOp struct {
 	prevTxn tid.TID
 	undoID  []byte
 	blob    string // blob file of a blob store, owned by the transaction
+	// spoolAt, spoolLen: where data is in the transaction's spool file
+	// when it did not fit in memory (data is then nil; spool.go).
+	spoolAt  int64
+	spoolLen int
 }
 
 // ztxn is a ZEO-level transaction of one connection.
@@ -73,6 +80,11 @@ type ztxn struct {
 	// Options.MaxPendingStores: its ops are dropped and vote answers
 	// this error.
 	overLimit error
+	// The transaction buffer (spool.go): bytes of data in all, in
+	// memory, and the spool file holding the rest.
+	size, memBytes int64
+	spool          *os.File
+	spoolSize      int64
 }
 
 type txnIter struct {
@@ -105,6 +117,10 @@ type conn struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	accepted  time.Time // for the unregistered connections' grace (Server.Serve)
+	// ctx ends with the connection (a wait for frame memory).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	label atomic.Pointer[string] // set_client_label; read without c.mu for log lines
 
@@ -118,8 +134,10 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
-		done: make(chan struct{}), iters: map[int64]any{}}
+	c := &conn{srv: s, nc: nc, addr: nc.RemoteAddr().String(), outSig: make(chan struct{}, 1),
+		done: make(chan struct{}), iters: map[int64]any{}, accepted: time.Now()}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
 }
 
 func (c *conn) isClosed() bool {
@@ -133,6 +151,7 @@ func (c *conn) isClosed() bool {
 
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		c.cancel()
 		close(c.done)
 		c.nc.Close()
 	})
@@ -290,22 +309,47 @@ func (c *conn) serve() {
 		return
 	}
 	s.log.info("ZEO.asyncio.server", "received handshake %s", pyQuote(string(hs)))
+	if d := s.opts.RegisterTimeout; d > 0 {
+		t := time.AfterFunc(d, func() {
+			c.mu.Lock()
+			registered := c.store != nil
+			c.mu.Unlock()
+			if !registered && !c.isClosed() {
+				s.log.warning("ZEO.asyncio.server", "dropped %s: not registered within %v of its handshake (register-timeout)", c.nc.RemoteAddr(), d)
+				c.close()
+			}
+		})
+		defer t.Stop()
+	}
 	go c.writer()
 	// One read syscall fetches every frame the client has pipelined
 	// instead of two per frame (length word, then payload): the load path
 	// was syscall-bound in profiles.
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		frame, err := wire.ReadFrame(br, s.opts.MaxFrame)
+		frame, release, err := c.readFrame(br)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
+			release()
+			switch {
+			case isTimeout(err):
+				s.log.warning("ZEO.asyncio.server", "dropped %s: a frame begun and not completed within %v (frame-timeout)", c.nc.RemoteAddr(), s.opts.FrameTimeout)
+			case !errors.Is(err, io.EOF) && !c.isClosed() && !errors.Is(err, net.ErrClosed):
 				s.log.error("ZEO.asyncio.server", "(%s) %v", c.logName(), err)
 			}
 			return
 		}
-		m, err := c.enc.Decode(frame)
+		// A server needs a tighter decode budget than a client: what a
+		// ZEO client sends is a few values or one large bytes value.
+		m, err := c.enc.DecodeWithin(frame, wire.ServerBudgetPerByte)
+		release()
 		if err != nil {
 			s.log.error("ZEO.asyncio.server", "(%s) Can't deserialize message: %v", c.logName(), err)
+			if len(frame) >= freeAfterFrame {
+				// Give what the refused frame grew back to the system
+				// now rather than keep it resident (a 64 MiB frame left
+				// runzeo at 2.3 GB for good); frame is dead here.
+				debug.FreeOSMemory()
+			}
 			return
 		}
 		// pack(wait=True) can take long: let the writer goroutine send
@@ -327,6 +371,72 @@ func (c *conn) serve() {
 		}
 	}
 }
+
+// freeAfterFrame: refusing a frame at least this large returns the
+// memory it cost to the system at once.
+const freeAfterFrame = 8 << 20
+
+// readFrame reads the next frame. Waiting for a frame to begin has no
+// time limit (clients idle between requests), but once its first byte
+// is in, the rest must come within FrameTimeout. A frame over
+// gatedFrame first takes its cost from the server's frame memory
+// (frameCost); the caller calls release once it is decoded.
+func (c *conn) readFrame(br *bufio.Reader) (frame []byte, release func(), err error) {
+	release = func() {}
+	if completeFrameBuffered(br) {
+		frame, err = wire.ReadFrame(br, c.srv.opts.MaxFrame)
+		return frame, release, err
+	}
+	d := c.srv.opts.FrameTimeout
+	if _, err := br.Peek(1); err != nil {
+		return nil, release, err
+	}
+	if d > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(d))
+		defer c.nc.SetReadDeadline(time.Time{})
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return nil, release, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr) &^ 0x80000000)
+	max := c.srv.opts.MaxFrame
+	if max <= 0 {
+		max = wire.DefaultMaxFrame
+	}
+	// A frame over max is refused by ReadFrame from its header alone.
+	if n > gatedFrame && n <= max {
+		w := frameCost(n)
+		if err := c.srv.frameMemory.Acquire(c.ctx, w); err != nil {
+			return nil, release, net.ErrClosed
+		}
+		release = func() { c.srv.frameMemory.Release(w) }
+		if d > 0 { // the wait for memory is not the peer's delay
+			c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+	}
+	frame, err = wire.ReadFrame(br, c.srv.opts.MaxFrame)
+	return frame, release, err
+}
+
+// gatedFrame: frames larger than this take their cost from the
+// server-wide frame memory before they are read, so that N connections
+// sending large frames at once cannot make the server hold N times the
+// cost of one; smaller ones (nearly all ZEO traffic) cost at most
+// frameCost(gatedFrame) each and are not held up.
+const gatedFrame = 1 << 20
+
+// frameCost bounds what reading and decoding an n-byte frame allocates:
+// the buffer, grown by doubling (wire.ReadFrame), and the decoder's
+// budget.
+func frameCost(n int) int64 {
+	return int64(2*n) + int64(wire.DecodeCost(n, wire.ServerBudgetPerByte))
+}
+
+// DefaultFrameMemory is the least frame memory a server has: what its
+// connections may spend at once reading and decoding large frames. It
+// is raised to the cost of one frame of the MaxFrame size.
+const DefaultFrameMemory = 256 << 20
 
 // cleanup runs when the connection ends for any reason: abort its
 // transaction and release or leave the commit-lock queue
@@ -564,6 +674,7 @@ func (c *conn) register(id any, args wire.Tuple) (any, error) {
 	c.store = st
 	c.readOnly = ro || st.readOnly
 	c.mu.Unlock()
+	c.srv.registered(c)
 	// Join the fan-out set before reading the last tid, under the
 	// visibility lock, so no commit falls between the two (docs/design/commit.md,
 	// "Ordering", rule 4).

@@ -10,6 +10,13 @@ import (
 // startServer serves storages on a loopback TCP port for the test's life.
 func startServer(t *testing.T, storages map[string]storage.Storage, opts Options) string {
 	t.Helper()
+	_, addr := serve(t, storages, opts)
+	return addr
+}
+
+// serve is startServer returning the server too.
+func serve(t *testing.T, storages map[string]storage.Storage, opts Options) (*Server, string) {
+	t.Helper()
 	srv, err := New(storages, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +33,7 @@ func startServer(t *testing.T, storages map[string]storage.Storage, opts Options
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return l.Addr().String()
+	return srv, l.Addr().String()
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

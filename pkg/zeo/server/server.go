@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
@@ -60,6 +64,43 @@ type Options struct {
 	// handshake (TLS, then the protocol frame) within it. 0:
 	// DefaultHandshakeTimeout; negative: none.
 	HandshakeTimeout time.Duration
+	// FrameTimeout drops a connection that has started a frame and not
+	// sent the rest within it: a peer announcing a large frame and
+	// sending part of it would otherwise hold the buffer for ever. An
+	// idle connection between frames is not affected. 0:
+	// DefaultFrameTimeout; negative: none.
+	FrameTimeout time.Duration
+	// RegisterTimeout drops a connection that has not registered (called
+	// register) within it after its handshake. 0: DefaultRegisterTimeout;
+	// negative: none.
+	RegisterTimeout time.Duration
+	// MaxUnregistered is the share of the connections that may wait to
+	// register: past it, or past MaxConnections, a new connection closes
+	// the oldest one that has waited registerGrace, so idle unregistered
+	// connections cannot lock registering clients out. 0: half of
+	// MaxConnections (500 without a connection limit); negative: no
+	// share but MaxConnections.
+	MaxUnregistered int
+	// FrameMemory is what connections may spend at once reading and
+	// decoding frames over 1 MiB (conn.readFrame): past it a connection
+	// waits before reading its frame. It is raised to the cost of one
+	// MaxFrame frame. 0: DefaultFrameMemory.
+	FrameMemory int64
+	// TxnMemory is how many bytes of store data one transaction keeps
+	// in memory until its vote; the rest is spooled to a temporary file
+	// in SpoolDir (spool.go). 0: DefaultTxnMemory; negative: spool every
+	// store, as ZEO 6.0's CommitLog does.
+	TxnMemory int64
+	// TotalTxnMemory caps the store data all transactions together keep
+	// in memory; past it they spool. 0: DefaultTotalTxnMemory; negative:
+	// spool every store.
+	TotalTxnMemory int64
+	// MaxTxnSize fails the vote of a transaction with more bytes of
+	// store data than this with a StorageTransactionError. 0: no limit.
+	MaxTxnSize int64
+	// SpoolDir holds the spool files ("" : the system's temporary
+	// directory); runzeo uses the directory of the first FileStorage.
+	SpoolDir string
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// NoGroupCommit makes every transaction take the storage-wide commit
@@ -76,6 +117,8 @@ const (
 	DefaultMaxPendingStores = 100000
 	DefaultMaxConnections   = 1000
 	DefaultHandshakeTimeout = 60 * time.Second
+	DefaultFrameTimeout     = 60 * time.Second
+	DefaultRegisterTimeout  = 60 * time.Second
 )
 
 // limitDefault maps an Options limit to the one in force: 0 is the
@@ -112,10 +155,18 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
 	conns     map[*conn]bool
+	unreg     []*conn       // not registered yet, oldest first
+	grace     time.Duration // registerGrace when the server was made
+	refused   refusalLog
 	closed    bool
 	wg        sync.WaitGroup
 
 	observer atomic.Pointer[observerBox] // SetObserver (observe.go)
+
+	txnMemory atomic.Int64 // store data transactions hold in memory (spool.go)
+	// frameMemory is what connections may spend at once reading and
+	// decoding frames over gatedFrame (conn.readFrame).
+	frameMemory *semaphore.Weighted
 }
 
 // New creates a server for the named storages.
@@ -129,6 +180,27 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	opts.MaxPendingStores = limitDefault(opts.MaxPendingStores, DefaultMaxPendingStores)
 	opts.MaxConnections = limitDefault(opts.MaxConnections, DefaultMaxConnections)
 	opts.HandshakeTimeout = limitDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout)
+	opts.FrameTimeout = limitDefault(opts.FrameTimeout, DefaultFrameTimeout)
+	opts.RegisterTimeout = limitDefault(opts.RegisterTimeout, DefaultRegisterTimeout)
+	if opts.TxnMemory == 0 {
+		opts.TxnMemory = DefaultTxnMemory
+	}
+	if opts.TotalTxnMemory == 0 {
+		opts.TotalTxnMemory = DefaultTotalTxnMemory
+	}
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = os.TempDir()
+	}
+	removeStaleSpools(opts.SpoolDir)
+	if opts.MaxUnregistered < 0 {
+		opts.MaxUnregistered = math.MaxInt
+	}
+	if opts.MaxUnregistered == 0 {
+		opts.MaxUnregistered = 500
+		if opts.MaxConnections > 0 {
+			opts.MaxUnregistered = max(opts.MaxConnections/2, 1)
+		}
+	}
 	s := &Server{
 		opts:      opts,
 		stores:    map[string]*store{},
@@ -137,6 +209,16 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		listeners: map[net.Listener]bool{},
 		conns:     map[*conn]bool{},
 	}
+	maxFrame := opts.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
+	fm := opts.FrameMemory
+	if fm <= 0 {
+		fm = DefaultFrameMemory
+	}
+	s.frameMemory = semaphore.NewWeighted(max(fm, frameCost(maxFrame)))
+	s.grace, s.refused.interval = registerGrace, refusalInterval
 	var desc []string
 	for name, st := range storages {
 		ro := opts.ReadOnly || st.Info().ReadOnly
@@ -234,17 +316,37 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		// Connection limit: each connection costs goroutines,
-		// buffers and a file descriptor, so past the limit a new one is
-		// closed before the server says anything; the client sees EOF
-		// and retries later. ZEO has no such limit.
-		if max := s.opts.MaxConnections; max > 0 && len(s.conns) >= max {
-			s.mu.Unlock()
-			s.log.warning("ZEO.asyncio.server", "refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max)
-			nc.Close()
-			continue
+		// Connection limit: each connection costs goroutines, buffers
+		// and a file descriptor, so past the limit a new one is closed
+		// before the server says anything; the client sees EOF and
+		// retries later. ZEO has no such limit. Connections that have
+		// waited registerGrace without registering give way: the oldest
+		// is closed to make room, so a flood of idle ones cannot lock
+		// real clients out, while a burst of clients connecting at once
+		// (after a restart) is not cut short.
+		max := s.opts.MaxConnections
+		full := max > 0 && len(s.conns) >= max
+		if full || len(s.unreg) >= s.opts.MaxUnregistered {
+			if len(s.unreg) > 0 && time.Since(s.unreg[0].accepted) >= s.grace {
+				victim := s.unreg[0]
+				s.unreg = s.unreg[1:]
+				why := fmt.Sprintf("%d unregistered connections open (max-unregistered-connections %d)", len(s.unreg)+1, s.opts.MaxUnregistered)
+				if full {
+					why = fmt.Sprintf("%d connections open (max-connections %d)", max, max)
+				}
+				s.mu.Unlock()
+				s.refused.note(s.log, fmt.Sprintf("closed unregistered connection from %s to make room: %s", victim.nc.RemoteAddr(), why))
+				victim.close()
+				s.mu.Lock()
+			} else if full {
+				s.mu.Unlock()
+				s.refused.note(s.log, fmt.Sprintf("refused connection from %s: %d connections open (max-connections %d)", nc.RemoteAddr(), max, max))
+				nc.Close()
+				continue
+			}
 		}
 		s.conns[c] = true
+		s.unreg = append(s.unreg, c)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
@@ -260,6 +362,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.refused.stop()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -288,8 +391,76 @@ func (s *Server) Close() error {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.dropUnregLocked(c)
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// registered takes c off the unregistered list (it registered).
+func (s *Server) registered(c *conn) {
+	s.mu.Lock()
+	s.dropUnregLocked(c)
+	s.mu.Unlock()
+}
+
+func (s *Server) dropUnregLocked(c *conn) {
+	for i, u := range s.unreg {
+		if u == c {
+			s.unreg = append(s.unreg[:i], s.unreg[i+1:]...)
+			return
+		}
+	}
+}
+
+// registerGrace is how long a connection may wait to register before
+// a new one can close it to make room: registering takes a client
+// milliseconds, even a thousand of them reconnecting at once.
+var registerGrace = 5 * time.Second
+
+// refusalInterval is how often refused connections are logged: the
+// first one of an interval in full, the others counted in one summary
+// line when the interval ends (a flood of connections logged 45,000
+// lines in 10 s).
+var refusalInterval = 10 * time.Second
+
+// refusalLog rate-limits the log lines about refused connections.
+type refusalLog struct {
+	interval   time.Duration
+	mu         sync.Mutex
+	until      time.Time
+	suppressed int
+	timer      *time.Timer
+}
+
+// stop drops a pending summary line (the server is closing).
+func (r *refusalLog) stop() {
+	r.mu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Unlock()
+}
+
+func (r *refusalLog) note(log *logger, line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.After(r.until) && r.timer == nil {
+		r.until = now.Add(r.interval)
+		log.warning("ZEO.asyncio.server", "%s", line)
+		return
+	}
+	r.suppressed++
+	if r.timer == nil {
+		r.timer = time.AfterFunc(time.Until(r.until), func() {
+			r.mu.Lock()
+			n := r.suppressed
+			r.suppressed, r.timer = 0, nil
+			r.until = time.Now().Add(r.interval)
+			r.mu.Unlock()
+			log.warning("ZEO.asyncio.server", "%d more connections refused or closed to make room in the last %v (the first is logged above)", n, r.interval)
+		})
+	}
 }
 
 // Status returns the server_status dict of one storage.

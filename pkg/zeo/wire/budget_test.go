@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/zdkit/zdkit/pkg/zeo/wire/wiretest"
 )
 
 // pickleUndoLog builds what Python's pickler (protocol 3) writes for an
@@ -104,15 +107,45 @@ func TestValueBudget(t *testing.T) {
 		"msgpack fixints":      append(binary.BigEndian.AppendUint32([]byte{0xdd}, n), bytes.Repeat([]byte{0x01}, n)...),
 	}
 	for name, b := range hostile {
-		dec := DecodePickle
+		dec := DecodePickleWithin
 		if strings.HasPrefix(name, "msgpack") {
-			dec = DecodeMsgpack
+			dec = DecodeMsgpackWithin
 		}
-		_, err := dec(b)
+		_, err := dec(b, ServerBudgetPerByte)
 		if !errors.Is(err, ErrValueBudget) {
 			t.Errorf("%s (%d bytes): %v, want ErrValueBudget", name, len(b), err)
 		} else if !strings.Contains(err.Error(), "bytes of values") {
 			t.Errorf("%s: error %q does not say the budget", name, err)
+		}
+	}
+}
+
+// TestDecodeAllocatesWithinCost: whatever a frame holds, decoding it
+// allocates at most DecodeCost(len, perByte) bytes in total (garbage
+// included), measured by the runtime's own count of allocated bytes.
+func TestDecodeAllocatesWithinCost(t *testing.T) {
+	const n = 2 << 20
+	for name, b := range wiretest.HostileFrames(n) {
+		for _, perByte := range []int{ServerBudgetPerByte, DefaultBudgetPerByte} {
+			dec := DecodePickleWithin
+			if strings.HasPrefix(name, "msgpack") {
+				dec = DecodeMsgpackWithin
+			}
+			runtime.GC()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			_, err := dec(b, perByte)
+			runtime.ReadMemStats(&m1)
+			got := int(m1.TotalAlloc - m0.TotalAlloc)
+			// the decoder's own fixed-size state (memo map, error text)
+			const slack = 64 << 10
+			if limit := DecodeCost(len(b), perByte) + slack; got > limit {
+				t.Errorf("%s, %d per byte: decoding %d bytes allocated %d bytes (%.1fx), over DecodeCost %d (err %v)",
+					name, perByte, len(b), got, float64(got)/float64(len(b)), limit, err)
+			}
+			if perByte == ServerBudgetPerByte && !errors.Is(err, ErrValueBudget) {
+				t.Errorf("%s: %v, want ErrValueBudget under the server budget", name, err)
+			}
 		}
 	}
 }

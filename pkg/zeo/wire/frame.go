@@ -38,13 +38,19 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n, max)
 	}
 	// Grow the buffer as bytes actually arrive, so a length word alone
-	// cannot make us allocate the full cap.
+	// cannot make us allocate the full cap, by doubling (append grows
+	// large slices by a quarter, allocating five times the frame in
+	// all; doubling allocates at most twice).
 	const chunk = 1 << 20
 	buf := make([]byte, 0, min(int(n), chunk))
 	for len(buf) < int(n) {
-		m := min(int(n)-len(buf), chunk)
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(2*cap(buf), int(n)))
+			copy(nb, buf)
+			buf = nb
+		}
 		start := len(buf)
-		buf = append(buf, make([]byte, m)...)
+		buf = buf[:min(cap(buf), start+chunk)]
 		if _, err := io.ReadFull(r, buf[start:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

@@ -63,6 +63,15 @@ func (e Encoding) Unmarshal(b []byte) (any, error) {
 	return DecodePickle(b)
 }
 
+// UnmarshalWithin decodes one value allocating at most
+// DecodeCost(len(b), perByte) bytes (ErrValueBudget).
+func (e Encoding) UnmarshalWithin(b []byte, perByte int) (any, error) {
+	if e == Msgpack {
+		return DecodeMsgpackWithin(b, perByte)
+	}
+	return DecodePickleWithin(b, perByte)
+}
+
 // Message is the RPC 4-tuple (docs/design/wire-protocol.md).
 type Message struct {
 	ID     any    // int counter, 0 (async), -1 (heartbeat) or the (oid, tid) tuple of loadBefore
@@ -101,7 +110,13 @@ func (e Encoding) Encode(m Message) ([]byte, error) {
 
 // Decode unmarshals a message and checks its shape.
 func (e Encoding) Decode(b []byte) (Message, error) {
-	v, err := e.Unmarshal(b)
+	return e.DecodeWithin(b, DefaultBudgetPerByte)
+}
+
+// DecodeWithin is Decode allocating at most DecodeCost(len(b), perByte)
+// bytes: a server passes ServerBudgetPerByte.
+func (e Encoding) DecodeWithin(b []byte, perByte int) (Message, error) {
+	v, err := e.UnmarshalWithin(b, perByte)
 	if err != nil {
 		return Message{}, err
 	}

@@ -100,9 +100,15 @@ func msgpackSeq(e *msgpack.Encoder, x []any, depth int) error {
 // Declared lengths are checked against the remaining input before anything
 // is allocated.
 func DecodeMsgpack(data []byte) (any, error) {
+	return DecodeMsgpackWithin(data, DefaultBudgetPerByte)
+}
+
+// DecodeMsgpackWithin is DecodeMsgpack allocating at most
+// DecodeCost(len(data), perByte) bytes.
+func DecodeMsgpackWithin(data []byte, perByte int) (any, error) {
 	r := bytes.NewReader(data)
 	d := msgpack.NewDecoder(r)
-	b := newValueBudget(len(data))
+	b := newValueBudget(len(data), perByte)
 	v, err := msgpackValue(d, r, &b, 0)
 	if err != nil {
 		return nil, err
@@ -123,13 +129,13 @@ func mpErr(r *bytes.Reader, format string, a ...any) error {
 // header is charged here.
 func msgpackValue(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth int) (any, error) {
 	v, err := msgpackValue1(d, r, b, depth)
-	if err == nil && !b.spend(valueCost(v)-16) {
+	if err == nil && !b.spend(valueCost(v)) {
 		return nil, b.err(ErrMsgpack, int(r.Size()))
 	}
 	return v, err
 }
 
-func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth int) (any, error) {
+func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, budget *valueBudget, depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, mpErr(r, "nested deeper than %d", maxDepth)
 	}
@@ -172,6 +178,9 @@ func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth in
 		if n > r.Len() {
 			return nil, mpErr(r, "str length %d beyond data", n)
 		}
+		if !budget.spend(2 * n) { // the bytes, then the string
+			return nil, budget.err(ErrMsgpack, int(r.Size()))
+		}
 		b := make([]byte, n)
 		if _, err := r.Read(b); err != nil && n > 0 {
 			return nil, mpErr(r, "str: %v", err)
@@ -188,6 +197,9 @@ func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth in
 		if n < 0 || n > r.Len() {
 			return nil, mpErr(r, "bin length %d beyond data", n)
 		}
+		if !budget.spend(n) {
+			return nil, budget.err(ErrMsgpack, int(r.Size()))
+		}
 		b := make([]byte, n)
 		if _, err := r.Read(b); err != nil && n > 0 {
 			return nil, mpErr(r, "bin: %v", err)
@@ -201,12 +213,12 @@ func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth in
 		if n < 0 || n > r.Len() { // every element takes at least one byte
 			return nil, mpErr(r, "array length %d beyond data", n)
 		}
-		if !b.spend(16 * n) {
-			return nil, b.err(ErrMsgpack, int(r.Size()))
+		if !budget.spend(16 * n) {
+			return nil, budget.err(ErrMsgpack, int(r.Size()))
 		}
 		t := make(Tuple, n)
 		for i := range t {
-			if t[i], err = msgpackValue(d, r, b, depth+1); err != nil {
+			if t[i], err = msgpackValue(d, r, budget, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -219,12 +231,12 @@ func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth in
 		if n < 0 || 2*n > r.Len() {
 			return nil, mpErr(r, "map length %d beyond data", n)
 		}
-		if !b.spend(32 * n) {
-			return nil, b.err(ErrMsgpack, int(r.Size()))
+		if !budget.spend(32 * n) {
+			return nil, budget.err(ErrMsgpack, int(r.Size()))
 		}
 		m := &Dict{Items: make([]DictItem, 0, n)}
 		for i := 0; i < n; i++ {
-			k, err := msgpackValue(d, r, b, depth+1)
+			k, err := msgpackValue(d, r, budget, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -234,7 +246,10 @@ func msgpackValue1(d *msgpack.Decoder, r *bytes.Reader, b *valueBudget, depth in
 			default:
 				return nil, mpErr(r, "map key of type %T", k)
 			}
-			v, err := msgpackValue(d, r, b, depth+1)
+			if !budget.spend(dictItemCost(m, k)) {
+				return nil, budget.err(ErrMsgpack, int(r.Size()))
+			}
+			v, err := msgpackValue(d, r, budget, depth+1)
 			if err != nil {
 				return nil, err
 			}

@@ -333,16 +333,23 @@ type pdec struct {
 	pos   int
 	stack []any
 	memo  map[int64]any
-	// budget bounds the values built (ErrValueBudget); push charges it
-	// and run checks it once per opcode.
+	// budget bounds what the decode allocates (ErrValueBudget): every
+	// allocation is charged before it is made, and run checks it once
+	// per opcode.
 	budget valueBudget
 }
 
 // DecodePickle unmarshals one pickle (protocols 0-3, and the protocol 4
 // opcodes that a plain value can use). It never panics and allocates at
-// most a small multiple of len(data).
+// most DecodeCost(len(data), DefaultBudgetPerByte) bytes.
 func DecodePickle(data []byte) (v any, err error) {
-	d := &pdec{data: data, memo: map[int64]any{}, budget: newValueBudget(len(data))}
+	return DecodePickleWithin(data, DefaultBudgetPerByte)
+}
+
+// DecodePickleWithin is DecodePickle allocating at most
+// DecodeCost(len(data), perByte) bytes.
+func DecodePickleWithin(data []byte, perByte int) (v any, err error) {
+	d := &pdec{data: data, memo: map[int64]any{}, budget: newValueBudget(len(data), perByte)}
 	v, err = d.run()
 	if err != nil {
 		return nil, err
@@ -405,20 +412,70 @@ func (d *pdec) need(n int) ([]byte, error) {
 	return b, nil
 }
 
+// line returns the text up to the next newline; every caller converts
+// it to a string, so its length is charged.
 func (d *pdec) line() ([]byte, error) {
 	for i := d.pos; i < len(d.data); i++ {
 		if d.data[i] == '\n' {
 			b := d.data[d.pos:i]
 			d.pos = i + 1
+			if err := d.payload(len(b)); err != nil {
+				return nil, err
+			}
 			return b, nil
 		}
 	}
 	return nil, d.errf("unterminated line")
 }
 
+// push charges what v cost to make and pushes it; pushShared pushes a
+// value that already exists (DUP, memo GET).
 func (d *pdec) push(v any) {
 	d.budget.spend(valueCost(v))
+	d.pushShared(v)
+}
+
+// pushShared grows the stack itself, doubling, so that the new array is
+// charged before it is allocated (the old one stays garbage until the
+// next collection and is not refunded). Over budget nothing is pushed:
+// run stops at the next opcode.
+func (d *pdec) pushShared(v any) {
+	if len(d.stack) == cap(d.stack) {
+		n := max(2*cap(d.stack), 64)
+		if d.budget.left < 0 || !d.budget.spend(16*n) {
+			return
+		}
+		ns := make([]any, len(d.stack), n)
+		copy(ns, d.stack)
+		d.stack = ns
+	}
 	d.stack = append(d.stack, v)
+}
+
+// payload charges n bytes of a value's contents about to be allocated.
+func (d *pdec) payload(n int) error {
+	if !d.budget.spend(n) {
+		return d.budget.err(ErrPickle, len(d.data))
+	}
+	return nil
+}
+
+// appendList appends items to l, charging a new array before making it
+// and the new slice header boxed where the list is stored.
+func (d *pdec) appendList(l List, items ...any) (List, error) {
+	if !d.budget.spend(valueCost(l)) {
+		return nil, d.budget.err(ErrPickle, len(d.data))
+	}
+	if len(l)+len(items) > cap(l) {
+		n := max(2*cap(l), len(l)+len(items))
+		if !d.budget.spend(16 * n) {
+			return nil, d.budget.err(ErrPickle, len(d.data))
+		}
+		nl := make(List, len(l), n)
+		copy(nl, l)
+		l = nl
+	}
+	return append(l, items...), nil
 }
 
 func (d *pdec) pop() (any, error) {
@@ -444,6 +501,9 @@ func (d *pdec) top() (*any, error) {
 func (d *pdec) popMark() ([]any, error) {
 	for i := len(d.stack) - 1; i >= 0; i-- {
 		if d.stack[i] == mark {
+			if !d.budget.spend(16 * (len(d.stack) - i - 1)) {
+				return nil, d.budget.err(ErrPickle, len(d.data))
+			}
 			items := append([]any(nil), d.stack[i+1:]...)
 			d.stack = d.stack[:i]
 			return items, nil
@@ -482,6 +542,9 @@ func (d *pdec) u64len() (int, error) {
 func (d *pdec) text(b []byte) (string, error) {
 	if !utf8.Valid(b) {
 		return "", d.errf("invalid UTF-8 in str")
+	}
+	if err := d.payload(len(b)); err != nil {
+		return "", err
 	}
 	return string(b), nil
 }
@@ -531,7 +594,7 @@ func (d *pdec) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.push(*t)
+			d.pushShared(*t)
 		case opNone:
 			d.push(nil)
 		case opNewTrue:
@@ -631,6 +694,9 @@ func (d *pdec) run() (any, error) {
 			}
 			// py2 str (SHORT_BINSTRING) stays bytes; text fields accept
 			// bytes through AsString (Python 2 clients send str as bytes).
+			if err := d.payload(len(b)); err != nil {
+				return nil, err
+			}
 			d.push(append([]byte(nil), b...))
 		case opBinBytes, opBinString:
 			n, err := d.u32()
@@ -644,6 +710,9 @@ func (d *pdec) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := d.payload(len(b)); err != nil {
+				return nil, err
+			}
 			d.push(append([]byte(nil), b...))
 		case opBinBytes8:
 			n, err := d.u64len()
@@ -654,10 +723,16 @@ func (d *pdec) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := d.payload(len(b)); err != nil {
+				return nil, err
+			}
 			d.push(append([]byte(nil), b...))
 		case opString:
 			b, err := d.line()
 			if err != nil {
+				return nil, err
+			}
+			if err := d.payload(len(b)); err != nil {
 				return nil, err
 			}
 			s, err := unquotePy(b)
@@ -712,6 +787,10 @@ func (d *pdec) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			// a rune per input byte, then the string
+			if err := d.payload(5 * len(b)); err != nil {
+				return nil, err
+			}
 			s, err := unescapeRawUnicode(b)
 			if err != nil {
 				return nil, d.errf("bad UNICODE: %v", err)
@@ -729,6 +808,9 @@ func (d *pdec) run() (any, error) {
 			n := int(op - opTuple1 + 1)
 			if len(d.stack) < n {
 				return nil, d.errf("stack underflow")
+			}
+			if err := d.payload(16 * n); err != nil {
+				return nil, err
 			}
 			items := make(Tuple, n)
 			for i := n - 1; i >= 0; i-- {
@@ -760,7 +842,9 @@ func (d *pdec) run() (any, error) {
 			if !ok {
 				return nil, d.errf("APPEND to %T", *t)
 			}
-			*t = append(l, v)
+			if *t, err = d.appendList(l, v); err != nil {
+				return nil, err
+			}
 		case opAppends:
 			items, err := d.popMark()
 			if err != nil {
@@ -774,7 +858,9 @@ func (d *pdec) run() (any, error) {
 			if !ok {
 				return nil, d.errf("APPENDS to %T", *t)
 			}
-			*t = append(l, items...)
+			if *t, err = d.appendList(l, items...); err != nil {
+				return nil, err
+			}
 		case opEmptyDict:
 			d.push(&Dict{})
 		case opDict:
@@ -865,6 +951,9 @@ func (d *pdec) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if _, ok := d.memo[idx]; !ok && !d.budget.spend(64) {
+				return nil, d.budget.err(ErrPickle, len(d.data))
+			}
 			d.memo[idx] = *t
 		case opGet, opBinGet, opLongBinGet:
 			var idx int64
@@ -897,8 +986,7 @@ func (d *pdec) run() (any, error) {
 				return nil, d.errf("memo key %d missing", idx)
 			}
 			// A memo get shares the value: only its slot is new.
-			d.budget.spend(16)
-			d.stack = append(d.stack, v)
+			d.pushShared(v)
 		case opGlobal:
 			mod, err := d.line()
 			if err != nil {
@@ -949,6 +1037,13 @@ func (d *pdec) run() (any, error) {
 			if !ok {
 				return nil, d.errf("REDUCE/NEWOBJ args are %T, not a tuple", argsV)
 			}
+			if len(args) == 1 {
+				if b, ok := args[0].([]byte); ok {
+					if err := d.payload(len(b)); err != nil { // reduce may copy it
+						return nil, err
+					}
+				}
+			}
 			d.push(reduce(cls, args))
 		case opBuild:
 			state, err := d.pop()
@@ -975,6 +1070,9 @@ func (d *pdec) run() (any, error) {
 func (d *pdec) setItem(dict *Dict, k, v any) error {
 	if _, ok := hashKey(k, 0); !ok {
 		return d.errf("unsupported dict key %T", k)
+	}
+	if !d.budget.spend(dictItemCost(dict, k)) {
+		return d.budget.err(ErrPickle, len(d.data))
 	}
 	dict.Set(k, v)
 	return nil

@@ -105,8 +105,43 @@ func NewDict(kv ...any) *Dict {
 	return d
 }
 
+// smallDict is the size up to which Set finds keys by scanning Items:
+// most ZEO dicts (conflict dicts, undoLog entries, get_info) are small,
+// and an index map would cost them more than their items.
+const smallDict = 8
+
+// sameKey compares two dict keys as the index map would.
+func sameKey(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return x == y
+		}
+	case []byte:
+		if y, ok := b.([]byte); ok {
+			return bytes.Equal(x, y)
+		}
+	}
+	ha, ok1 := hashKey(a, 0)
+	hb, ok2 := hashKey(b, 0)
+	if ok1 && ok2 {
+		return ha == hb
+	}
+	return Equal(a, b)
+}
+
 // Set replaces the value of key (compared with Equal) or appends it.
 func (d *Dict) Set(key, value any) {
+	if d.idx == nil && len(d.Items) < smallDict {
+		for i := range d.Items {
+			if sameKey(d.Items[i].Key, key) {
+				d.Items[i].Value = value
+				return
+			}
+		}
+		d.Items = append(d.Items, DictItem{key, value})
+		return
+	}
 	if h, ok := hashKey(key, 0); ok {
 		if d.idx == nil {
 			d.idx = make(map[string]int, len(d.Items)+1)
@@ -121,7 +156,7 @@ func (d *Dict) Set(key, value any) {
 			return
 		}
 		d.idx[h] = len(d.Items)
-		d.Items = append(d.Items, DictItem{key, value})
+		d.appendItem(key, value)
 		return
 	}
 	for i := range d.Items {
@@ -129,6 +164,18 @@ func (d *Dict) Set(key, value any) {
 			d.Items[i].Value = value
 			return
 		}
+	}
+	d.Items = append(d.Items, DictItem{key, value})
+}
+
+// appendItem grows Items by doubling (append grows large slices by a
+// quarter, which allocates five times the final array in all), so the
+// decoders' budget (dictItemCost) can charge the growth in advance.
+func (d *Dict) appendItem(key, value any) {
+	if len(d.Items) == cap(d.Items) && len(d.Items) >= smallDict {
+		items := make([]DictItem, len(d.Items), 2*len(d.Items))
+		copy(items, d.Items)
+		d.Items = items
 	}
 	d.Items = append(d.Items, DictItem{key, value})
 }
