@@ -73,6 +73,12 @@ type ztxn struct {
 	// Options.MaxPendingStores: its ops are dropped and vote answers
 	// this error (issue 8).
 	overLimit error
+	// badArg is the first argument error of a one-way call (storea,
+	// restorea, deleteObject, checkCurrentSerialInTransaction, undoa):
+	// ZEO 6.0's ZEOStorage only logs those calls' arguments in its
+	// TransactionBuffer, so a bad value fails the vote, which answers
+	// the error, instead of closing the connection.
+	badArg error
 }
 
 type txnIter struct {

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/client"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
+)
+
+// rawTxn begins a transaction with raw calls, so a test can send
+// arguments client.Txn never would (None, wrong types).
+func rawTxn(t *testing.T, c *client.Client, id int64) {
+	t.Helper()
+	if err := c.CallAsync("tpc_begin", id, []byte("u"), []byte("d"), wire.NewDict(), nil, " "); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ZODB's storage tests store new objects with serial=None
+// (testSerialIsNoneForInitialRevision, checkPackUndoLog...), which ZEO 6.0
+// passes on to the storage: a new object commits, an existing one
+// conflicts, and the connection stays open.
+func TestStoreaSerialNone(t *testing.T) {
+	addr, ms := newMapping(t, Options{})
+	c := dial(t, addr, client.Options{})
+	rawTxn(t, c, 1)
+	if err := c.CallAsync("storea", storage.OID(5).Bytes(), nil, []byte("new"), int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Call("vote", int64(1))
+	if err != nil || !wire.Equal(v, wire.List{}) {
+		t.Fatalf("vote = %s, %v; want [] and no error", wire.Repr(v), err)
+	}
+	fin, err := c.Call("tpc_finish", int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := wire.AsBytes(fin)
+	data, serial, _, ok, err := ms.LoadBefore(5, tid.Max)
+	if err != nil || !ok || string(data) != "new" || storage.TIDBytes(serial) == nil || tid.FromBytes(b) != serial {
+		t.Fatalf("stored %q at %v (finish said %x), %v", data, serial, b, err)
+	}
+
+	// An existing object with serial None conflicts, as in FileStorage.store.
+	rawTxn(t, c, 2)
+	if err := c.CallAsync("storea", storage.OID(5).Bytes(), nil, []byte("again"), int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	v, err = c.Call("vote", int64(2))
+	seq, _ := wire.AsSeq(v)
+	if err != nil || len(seq) != 1 {
+		t.Fatalf("vote = %s, %v; want one conflict dict", wire.Repr(v), err)
+	}
+	if _, err := c.Call("tpc_abort", int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatalf("connection closed: %v", err)
+	}
+}
+
+// ZEO 6.0's ZEOStorage.storea only logs its arguments for the vote, so a
+// bad value makes the vote fail with the error while the connection
+// stays usable; a missing argument (a TypeError at the call) closes it.
+func TestOneWayBadArgumentFailsVote(t *testing.T) {
+	addr, ms := newMapping(t, Options{})
+	c := dial(t, addr, client.Options{})
+	calls := []struct {
+		method string
+		args   []any
+	}{
+		{"storea", []any{storage.OID(1).Bytes(), nil, int64(42), int64(7)}},
+		{"storea", []any{"not an oid", nil, []byte("x"), int64(7)}},
+		{"deleteObject", []any{storage.OID(1).Bytes(), int64(3), int64(7)}},
+		{"checkCurrentSerialInTransaction", []any{storage.OID(1).Bytes(), []byte("short"), int64(7)}},
+		{"restorea", []any{storage.OID(1).Bytes(), nil, []byte("x"), nil, int64(7)}},
+		{"undoa", []any{int64(3), int64(7)}},
+	}
+	for _, call := range calls {
+		rawTxn(t, c, 7)
+		if err := c.CallAsync("storea", storage.OID(2).Bytes(), nil, []byte("fine"), int64(7)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CallAsync(call.method, call.args...); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Call("vote", int64(7))
+		if !client.IsClass(err, "TypeError") {
+			t.Errorf("%s%s: vote error %v, want a TypeError", call.method, wire.Repr(wire.Tuple(call.args)), err)
+		}
+		// The failed vote ended the transaction: a new one can begin.
+		if _, err := c.Call("tpc_abort", int64(7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, ok, _ := ms.LoadBefore(2, tid.Max); ok {
+		t.Error("a transaction with a bad argument committed")
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatalf("connection closed after bad values: %v", err)
+	}
+
+	rawTxn(t, c, 8)
+	if err := c.CallAsync("storea", storage.OID(1).Bytes(), nil, int64(8)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("storea with a missing argument left the connection open")
+	}
+}
