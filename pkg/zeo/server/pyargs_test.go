@@ -113,3 +113,34 @@ func TestOneWayBadArgumentFailsVote(t *testing.T) {
 		t.Fatal("storea with a missing argument left the connection open")
 	}
 }
+
+// ZODB's testTransactionExtensionFromIterator begins a transaction whose
+// extension is a dict subclass pickled as dict(((key, value),)); the
+// iterator must give the extension back as {'foo': 1}.
+func TestExtensionPickledAsDictReduce(t *testing.T) {
+	addr, _ := newMapping(t, Options{})
+	c := dial(t, addr, client.Options{})
+	ext := wire.Reduce{Func: wire.ClassRef{Module: "builtins", Name: "dict"},
+		Args: wire.Tuple{wire.Tuple{wire.Tuple{"foo", int64(1)}}}}
+	if err := c.CallAsync("tpc_begin", int64(3), []byte("u"), []byte("d"), ext, nil, " "); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CallAsync("storea", storage.OID(0).Bytes(), nil, []byte("root"), int64(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call("vote", int64(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call("tpc_finish", int64(3)); err != nil {
+		t.Fatal(err)
+	}
+	iid, err := c.Call("iterator_start", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Call("iterator_next", iid)
+	rec, _ := wire.AsSeq(v)
+	if err != nil || len(rec) != 5 || !wire.Equal(rec[4], wire.NewDict("foo", int64(1))) {
+		t.Fatalf("iterator_next = %s, %v; want the extension {'foo': 1}", wire.Repr(v), err)
+	}
+}
