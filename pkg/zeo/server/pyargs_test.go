@@ -144,3 +144,28 @@ func TestExtensionPickledAsDictReduce(t *testing.T) {
 		t.Fatalf("iterator_next = %s, %v; want the extension {'foo': 1}", wire.Repr(v), err)
 	}
 }
+
+// ZEO's checkExceptionLogsAtError: history with a size that is not an int
+// raises TypeError at the client (and the client logs it at error), while
+// an oid that cannot exist is a POSKeyError, as MappingStorage.history
+// answers in ZODB 6.3.
+func TestHistoryBadArguments(t *testing.T) {
+	addr, _ := newMapping(t, Options{})
+	c := dial(t, addr, client.Options{})
+	commit(t, c, nil, map[storage.OID][]byte{0: []byte("root")})
+	z64 := storage.OID(0).Bytes()
+	for _, size := range []any{nil, "x", 2.5} {
+		if _, err := c.Call("history", z64, size); !client.IsClass(err, "TypeError") {
+			t.Errorf("history(z64, %s): %v, want TypeError", wire.Repr(size), err)
+		}
+	}
+	for _, oid := range []any{nil, []byte("short"), storage.OID(9).Bytes()} {
+		if _, err := c.Call("history", oid, nil); !client.IsClass(err, "POSKeyError") {
+			t.Errorf("history(%s, None): %v, want POSKeyError", wire.Repr(oid), err)
+		}
+	}
+	v, err := c.Call("history", z64, int64(5))
+	if seq, _ := wire.AsSeq(v); err != nil || len(seq) != 1 {
+		t.Errorf("history(z64, 5) = %s, %v; want one entry", wire.Repr(v), err)
+	}
+}
