@@ -20,11 +20,13 @@ type Storage struct {
 	name     string
 	readOnly bool
 
-	mu      sync.RWMutex
-	revs    map[storage.OID][]revision // ascending tid
-	txns    []storage.TxnRecord        // ascending tid
-	last    tid.TID
-	nextOID storage.OID
+	mu   sync.RWMutex
+	revs map[storage.OID][]revision // ascending tid
+	txns []storage.TxnRecord        // ascending tid
+	last tid.TID
+	// lastOID is the highest oid handed out or stored; oid 0 is the
+	// root's, so the first new oid is 1 (MappingStorage.new_oid).
+	lastOID storage.OID
 	size    int64
 	closed  bool
 	// lastPack is the time of the last pack (MappingStorage._last_pack).
@@ -165,9 +167,8 @@ func (s *Storage) NewOID() (storage.OID, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.nextOID
-	s.nextOID++
-	return o, nil
+	s.lastOID++
+	return s.lastOID, nil
 }
 
 // Begin implements storage.Storage.
@@ -439,8 +440,8 @@ func (t *txn) Finish() (tid.TID, error) {
 		r.TID = newTid
 		s.revs[r.OID] = append(s.revs[r.OID], revision{tid: newTid, data: r.Data})
 		s.size += int64(len(r.Data))
-		if r.OID >= s.nextOID {
-			s.nextOID = r.OID + 1
+		if r.OID > s.lastOID {
+			s.lastOID = r.OID
 		}
 		rec.Records = append(rec.Records, r)
 	}
