@@ -31,6 +31,20 @@ PYTHONPATH=$pypath "$py" -c 'import ZEO.tests.testZEO, zope.testrunner, manuel, 
 
 out=${ZDKIT_SUITE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/zdkit-zeo-suite.XXXXXX")}
 mkdir -p "$out/bin"
+# nagios.rst loads the zeo-nagios console script through pkg_resources, so
+# the source tree needs the entry points an installed ZEO 6.0.0 has
+# (setup.py's console_scripts).
+dist="$out/dist/ZEO-6.0.0.dist-info"
+mkdir -p "$dist"
+printf 'Metadata-Version: 2.1\nName: ZEO\nVersion: 6.0.0\n' >"$dist/METADATA"
+cat >"$dist/entry_points.txt" <<'END'
+[console_scripts]
+runzeo = ZEO.runzeo:main
+zeo-nagios = ZEO.nagios:main
+zeoctl = ZEO.zeoctl:main
+zeopack = ZEO.scripts.zeopack:main
+END
+pypath="$out/dist:$pypath"
 echo "interop-suites: building runzeo into $out/bin"
 (cd "$repo" && CGO_ENABLED=0 go build -o "$out/bin/" ./cmd/runzeo) || exit 1
 
@@ -49,7 +63,7 @@ run() {
 	sed 's/\x1b\[[0-9;]*m//g' "$out/$name/transcript.txt" >"$out/$name/plain.txt"
 	awk '/^Tests with (errors|failures):$/ {on=1; next}
 	     /^Total:|^Ran |^Tests with|^$/ {on=0}
-	     on && /^   / {sub(/^ +/, ""); print}' "$out/$name/plain.txt" | sort -u >"$out/$name/failed.txt"
+	     on && /^   / {sub(/^ +/, ""); print}' "$out/$name/plain.txt" | sort >"$out/$name/failed.txt"
 	total=$(grep -E '^ *(Total|Ran)' "$out/$name/plain.txt" | tail -n 1 |
 		sed -E 's/^ *(Total: |Ran )//')
 	echo "interop-suites: $name: ${total:-no summary (see the transcript)}"

@@ -18,7 +18,6 @@ This file is ours (zdkit); it imports ZEO but copies none of it.
 """
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -67,16 +66,15 @@ def bind_address(zeo_text):
 
 
 def storage_files(conf):
-    """The files Python's storage.cleanup() removes after a test server
-    stops without keep: each FileStorage's file with its .index, .lock,
-    .tmp and .old, and each blob directory."""
-    files, dirs = [], []
+    """The files ZODB 6.3's FileStorage.cleanup() removes, which ZEO's
+    forker calls after a test server stops without keep: each
+    FileStorage's file and its .old, .tmp, .lock, .index and .pack (blob
+    directories stay)."""
+    files = []
     for m in re.finditer(r'^\s*path\s+(\S+)\s*$', conf, re.M):
-        p = m.group(1)
-        files += [p + s for s in ('', '.index', '.lock', '.tmp', '.old')]
-    for m in re.finditer(r'^\s*blob-dir\s+(\S+)\s*$', conf, re.M):
-        dirs.append(m.group(1))
-    return files, dirs
+        files += [m.group(1) + s
+                  for s in ('', '.old', '.tmp', '.lock', '.index', '.pack')]
+    return files
 
 
 # Servers still running when the runner (or one of its layer
@@ -159,12 +157,9 @@ def install():
             RUNNING.discard(proc)
             errlog.close()
             if not keep:
-                files, dirs = storage_files(storage_conf)
-                for p in files:
+                for p in storage_files(storage_conf):
                     if os.path.exists(p):
                         os.remove(p)
-                for d in dirs:
-                    shutil.rmtree(d, ignore_errors=True)
 
         return addr, stop
 

@@ -224,22 +224,17 @@ func (c *conn) restorea(id any, args wire.Tuple) (any, error) {
 }
 
 func (c *conn) deleteObject(id any, args wire.Tuple) (any, error) {
-	op := txnOp{kind: opDelete}
-	ok, err := c.oneWayArgs(args, 3, func() (err error) {
-		if op.oid, err = argOID(args, 0); err != nil {
-			return err
-		}
-		op.serial, err = argSerial(args, 1)
-		return err
-	})
-	if !ok {
-		return nil, err
-	}
-	return nil, c.addOp(args[2], op)
+	return c.oidSerialOp(opDelete, args)
 }
 
 func (c *conn) checkCurrent(id any, args wire.Tuple) (any, error) {
-	op := txnOp{kind: opCheck}
+	return c.oidSerialOp(opCheck, args)
+}
+
+// oidSerialOp buffers deleteObject or checkCurrentSerialInTransaction:
+// both take (oid, serial, txn).
+func (c *conn) oidSerialOp(kind opKind, args wire.Tuple) (any, error) {
+	op := txnOp{kind: kind}
 	ok, err := c.oneWayArgs(args, 3, func() (err error) {
 		if op.oid, err = argOID(args, 0); err != nil {
 			return err
