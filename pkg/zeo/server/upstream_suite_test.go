@@ -4,8 +4,12 @@ package server
 // runs) expects of the server; each test's comment names the upstream case.
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
@@ -228,5 +232,35 @@ func TestMappingStoragePackGC(t *testing.T) {
 	}
 	if _, err := c.Call("pack", packAt-10, true); !client.IsClass(err, "ValueError") {
 		t.Errorf("pack to an earlier time: %v, want ValueError", err)
+	}
+}
+
+// A new blob stored with serial None (ZODB's blob storage tests go
+// through storeBlob as they go through store) commits like storea's.
+func TestStoreBlobSerialNone(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := fsstorage.OpenWithBlobs(filepath.Join(dir, "Data.fs"), filepath.Join(dir, "blobs"), filestorage.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, map[string]storage.Storage{"1": fs}, Options{})
+	c := dial(t, addr, client.Options{})
+	rawTxn(t, c, 4)
+	for _, call := range [][]any{{"storeBlobStart"}, {"storeBlobChunk", []byte("blob bytes")},
+		{"storeBlobEnd", storage.OID(1).Bytes(), nil, []byte("record"), int64(4)}} {
+		if err := c.CallAsync(call[0].(string), call[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Call("vote", int64(4)); err != nil {
+		t.Fatalf("vote: %v", err)
+	}
+	fin, err := c.Call("tpc_finish", int64(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LoadBlob(1, tid.FromBytes(fin.([]byte)))
+	if err != nil || string(got) != "blob bytes" {
+		t.Fatalf("blob %q, %v", got, err)
 	}
 }
