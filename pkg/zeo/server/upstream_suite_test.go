@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
-	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
-
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
+	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
