@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites-zdaemon
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zdaemon
 
 all: build
 
@@ -67,6 +67,15 @@ stress:
 	rm -f stress-figures.txt
 	ZDKIT_STRESS=1 ZDKIT_STRESS_REPORT=$(CURDIR)/stress-figures.txt $(GO) test -race -count=1 -timeout 30m ./...
 	@cat stress-figures.txt
+
+# The maintainers' own test suites, unchanged, against zdkit's binaries
+# (docs/interop.md, "The maintainers' suites"). Opt-in: each suite says
+# "skipped" and passes when ZDKIT_PYREF or its source tree is not set.
+# ZEO 6.0.0's src/ZEO/tests with its forker starting our runzeo:
+#   ZDKIT_PYREF=... ZDKIT_ZEO_SRC=... make interop-suites
+# (ZDKIT_SUITE_SERVER=both also runs it against Python's runzeo first.)
+interop-suites:
+	./interop/suites/run-zeo-suite.sh
 
 clean:
 	rm -rf $(BIN) demo stress-figures.txt

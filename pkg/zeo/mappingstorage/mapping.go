@@ -1,11 +1,13 @@
 package mappingstorage
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
 
 type revision struct {
@@ -18,13 +20,17 @@ type Storage struct {
 	name     string
 	readOnly bool
 
-	mu      sync.RWMutex
-	revs    map[storage.OID][]revision // ascending tid
-	txns    []storage.TxnRecord        // ascending tid
-	last    tid.TID
-	nextOID storage.OID
+	mu   sync.RWMutex
+	revs map[storage.OID][]revision // ascending tid
+	txns []storage.TxnRecord        // ascending tid
+	last tid.TID
+	// lastOID is the highest oid handed out or stored; oid 0 is the
+	// root's, so the first new oid is 1 (MappingStorage.new_oid).
+	lastOID storage.OID
 	size    int64
 	closed  bool
+	// lastPack is the time of the last pack (MappingStorage._last_pack).
+	lastPack tid.TID
 }
 
 var (
@@ -161,9 +167,8 @@ func (s *Storage) NewOID() (storage.OID, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.nextOID
-	s.nextOID++
-	return o, nil
+	s.lastOID++
+	return s.lastOID, nil
 }
 
 // Begin implements storage.Storage.
@@ -180,15 +185,40 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	return &txn{s: s, meta: meta, index: map[storage.OID]int{}}, nil
 }
 
-// Pack drops revisions that are not needed to read at or after t. Without
-// unpickling records there is no reachability GC (gc is ignored), matching
-// the "server never unpickles application data" rule.
+// Pack follows ZODB 6.3's MappingStorage.pack: packing to the time of an
+// earlier pack is refused, to the same time does nothing; then every
+// object keeps only its newest revision at or before t and what came
+// after (an object deleted as of t goes entirely), and with gc a sweep
+// from the root (oid 0) along the records' strong references
+// (referencesf: weak and cross-database references are not followed)
+// drops every object it does not reach. A transaction that loses records
+// gets status 'p' and goes when it has none left.
 func (s *Storage) Pack(t tid.TID, gc bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.revs) == 0 {
+		return nil
+	}
+	if s.lastPack != 0 && s.lastPack >= t {
+		if s.lastPack == t {
+			return nil
+		}
+		return fmt.Errorf("%w: Already packed to a later time", storage.ErrBadArgument)
+	}
+	s.lastPack = t
 	dropped := map[storage.OID]map[tid.TID]bool{}
+	drop := func(oid storage.OID, revs []revision) {
+		d := dropped[oid]
+		if d == nil {
+			d = map[tid.TID]bool{}
+			dropped[oid] = d
+		}
+		for _, r := range revs {
+			d[r.tid] = true
+			s.size -= int64(len(r.data))
+		}
+	}
 	for oid, revs := range s.revs {
-		// keep the newest revision with tid <= t and everything after it
 		i := sort.Search(len(revs), func(i int) bool { return revs[i].tid > t })
 		keepFrom := i - 1
 		if keepFrom < 0 {
@@ -200,16 +230,40 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 		if keepFrom == 0 {
 			continue
 		}
-		d := map[tid.TID]bool{}
-		for _, r := range revs[:keepFrom] {
-			d[r.tid] = true
-			s.size -= int64(len(r.data))
-		}
-		dropped[oid] = d
+		drop(oid, revs[:keepFrom])
 		if keepFrom == len(revs) {
 			delete(s.revs, oid)
 		} else {
 			s.revs[oid] = append([]revision(nil), revs[keepFrom:]...)
+		}
+	}
+	if gc {
+		reached := map[storage.OID]bool{}
+		todo := []storage.OID{0}
+		for len(todo) > 0 {
+			oid := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			revs, ok := s.revs[oid]
+			if !ok || reached[oid] {
+				continue
+			}
+			reached[oid] = true
+			for _, r := range revs {
+				// A record that does not parse keeps what was read
+				// before the error reachable.
+				refs, _ := zodbpickle.References(r.data)
+				for _, ref := range refs {
+					if !reached[storage.OID(ref)] {
+						todo = append(todo, storage.OID(ref))
+					}
+				}
+			}
+		}
+		for oid, revs := range s.revs {
+			if !reached[oid] {
+				drop(oid, revs)
+				delete(s.revs, oid)
+			}
 		}
 	}
 	kept := s.txns[:0]
@@ -220,10 +274,15 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 				recs = append(recs, r)
 			}
 		}
+		lost := len(recs) < len(tr.Records)
 		tr.Records = recs
-		if len(recs) > 0 || tr.TID > t {
-			kept = append(kept, tr)
+		if lost {
+			tr.Status = 'p'
+			if len(recs) == 0 {
+				continue
+			}
 		}
+		kept = append(kept, tr)
 	}
 	s.txns = kept
 	return nil
@@ -381,8 +440,8 @@ func (t *txn) Finish() (tid.TID, error) {
 		r.TID = newTid
 		s.revs[r.OID] = append(s.revs[r.OID], revision{tid: newTid, data: r.Data})
 		s.size += int64(len(r.Data))
-		if r.OID >= s.nextOID {
-			s.nextOID = r.OID + 1
+		if r.OID > s.lastOID {
+			s.lastOID = r.OID
 		}
 		rec.Records = append(rec.Records, r)
 	}

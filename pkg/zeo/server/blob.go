@@ -87,7 +87,7 @@ func (c *conn) storeBlobEnd(id any, args wire.Tuple) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, err := argTID(args, 1, "serial")
+	serial, err := argSerial(args, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (c *conn) storeBlobShared(id any, args wire.Tuple) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, err := argTID(args, 1, "serial")
+	serial, err := argSerial(args, 1)
 	if err != nil {
 		return nil, err
 	}

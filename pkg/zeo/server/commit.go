@@ -183,94 +183,122 @@ func (c *conn) refuseTxnLocked(t *ztxn, op *txnOp, err error, why string) {
 	t.ops, t.storeIdx = nil, map[storage.OID]int{}
 }
 
+// oneWayArgs parses a one-way transaction call's arguments. As ZEO 6.0's
+// StorageServer does (storea and friends check the transaction, then only
+// log their arguments for the vote), a missing argument or a transaction
+// other than the current one closes the connection, while a bad argument
+// value is kept and answered by the vote.
+func (c *conn) oneWayArgs(args wire.Tuple, n int, parse func() error) (bool, error) {
+	txnID, err := arg(args, n-1, "txn")
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	t, err := c.txnForLocked(txnID)
+	c.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	if err := parse(); err != nil {
+		c.mu.Lock()
+		if t.badArg == nil {
+			t.badArg = err
+		}
+		c.mu.Unlock()
+		return false, nil
+	}
+	return true, nil
+}
+
+// argSerial reads a serial where None is allowed: ZODB's storage tests
+// store new objects with serial=None, which ZODB 6.3's FileStorage.store
+// and MappingStorage.store only compare with an existing object's tid
+// (a new object has none; an existing one conflicts), as z64 is.
+func argSerial(args wire.Tuple, i int) (tid.TID, error) {
+	if i < len(args) && args[i] == nil {
+		return 0, nil
+	}
+	return argTID(args, i, "serial")
+}
+
 func (c *conn) storea(id any, args wire.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
-	if err != nil {
+	var op txnOp
+	ok, err := c.oneWayArgs(args, 4, func() (err error) {
+		op.kind = opStore
+		if op.oid, err = argOID(args, 0); err != nil {
+			return err
+		}
+		if op.serial, err = argSerial(args, 1); err != nil {
+			return err
+		}
+		data, err := argBytes(args, 2, "data")
+		op.data = nz(data)
+		return err
+	})
+	if !ok {
 		return nil, err
 	}
-	serial, err := argTID(args, 1, "serial")
-	if err != nil {
-		return nil, err
-	}
-	data, err := argBytes(args, 2, "data")
-	if err != nil {
-		return nil, err
-	}
-	txnID, err := arg(args, 3, "txn")
-	if err != nil {
-		return nil, err
-	}
-	return nil, c.addOp(txnID, txnOp{kind: opStore, oid: oid, serial: serial, data: nz(data)})
+	return nil, c.addOp(args[3], op)
 }
 
 func (c *conn) restorea(id any, args wire.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := argTID(args, 1, "serial")
-	if err != nil {
-		return nil, err
-	}
-	data, err := argBytes(args, 2, "data")
-	if err != nil {
-		return nil, err
-	}
-	var prev tid.TID
-	if len(args) > 3 && args[3] != nil {
-		if prev, err = argTID(args, 3, "prev_txn"); err != nil {
-			return nil, err
+	op := txnOp{kind: opRestore}
+	ok, err := c.oneWayArgs(args, 5, func() (err error) {
+		if op.oid, err = argOID(args, 0); err != nil {
+			return err
 		}
-	}
-	txnID, err := arg(args, 4, "txn")
-	if err != nil {
+		if op.serial, err = argTID(args, 1, "serial"); err != nil {
+			return err
+		}
+		if op.data, err = argBytes(args, 2, "data"); err != nil {
+			return err
+		}
+		if args[3] != nil {
+			op.prevTxn, err = argTID(args, 3, "prev_txn")
+		}
+		return err
+	})
+	if !ok {
 		return nil, err
 	}
-	return nil, c.addOp(txnID, txnOp{kind: opRestore, oid: oid, serial: serial, data: data, prevTxn: prev})
+	return nil, c.addOp(args[4], op)
 }
 
 func (c *conn) deleteObject(id any, args wire.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := argTID(args, 1, "serial")
-	if err != nil {
-		return nil, err
-	}
-	txnID, err := arg(args, 2, "txn")
-	if err != nil {
-		return nil, err
-	}
-	return nil, c.addOp(txnID, txnOp{kind: opDelete, oid: oid, serial: serial})
+	return c.oidSerialOp(opDelete, args)
 }
 
 func (c *conn) checkCurrent(id any, args wire.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
-	if err != nil {
+	return c.oidSerialOp(opCheck, args)
+}
+
+// oidSerialOp buffers deleteObject or checkCurrentSerialInTransaction:
+// both take (oid, serial, txn).
+func (c *conn) oidSerialOp(kind opKind, args wire.Tuple) (any, error) {
+	op := txnOp{kind: kind}
+	ok, err := c.oneWayArgs(args, 3, func() (err error) {
+		if op.oid, err = argOID(args, 0); err != nil {
+			return err
+		}
+		op.serial, err = argSerial(args, 1)
+		return err
+	})
+	if !ok {
 		return nil, err
 	}
-	serial, err := argTID(args, 1, "serial")
-	if err != nil {
-		return nil, err
-	}
-	txnID, err := arg(args, 2, "txn")
-	if err != nil {
-		return nil, err
-	}
-	return nil, c.addOp(txnID, txnOp{kind: opCheck, oid: oid, serial: serial})
+	return nil, c.addOp(args[2], op)
 }
 
 func (c *conn) undoa(id any, args wire.Tuple) (any, error) {
-	undoID, err := argBytes(args, 0, "trans_id")
-	if err != nil {
+	op := txnOp{kind: opUndo}
+	ok, err := c.oneWayArgs(args, 2, func() (err error) {
+		op.undoID, err = argBytes(args, 0, "trans_id")
+		return err
+	})
+	if !ok {
 		return nil, err
 	}
-	txnID, err := arg(args, 1, "txn")
-	if err != nil {
-		return nil, err
-	}
-	return nil, c.addOp(txnID, txnOp{kind: opUndo, undoID: undoID})
+	return nil, c.addOp(args[1], op)
 }
 
 func (c *conn) vote(id any, args wire.Tuple) (any, error) {
@@ -299,8 +327,11 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 		c.doVoteLocked(t, id)
 		return nil, errNoReply
 	}
-	if t.overLimit != nil {
+	if t.overLimit != nil || t.badArg != nil {
 		err := t.overLimit
+		if err == nil {
+			err = t.badArg
+		}
 		c.abortLocked(t)
 		c.store.aborts.Add(1)
 		return nil, err

@@ -85,6 +85,12 @@ type ztxn struct {
 	size, memBytes int64
 	spool          *os.File
 	spoolSize      int64
+	// badArg is the first argument error of a one-way call (storea,
+	// restorea, deleteObject, checkCurrentSerialInTransaction, undoa):
+	// ZEO 6.0's ZEOStorage only logs those calls' arguments in its
+	// TransactionBuffer, so a bad value fails the vote, which answers
+	// the error, instead of closing the connection.
+	badArg error
 }
 
 type txnIter struct {
@@ -554,7 +560,8 @@ func (c *conn) handle(m wire.Message) (err error) {
 	if err != nil {
 		var pk *storage.POSKeyError
 		var ce *storage.ConflictError
-		if !errors.As(err, &pk) && !errors.As(err, &ce) {
+		var re *RemoteError
+		if !errors.As(err, &pk) && !errors.As(err, &ce) && !(errors.As(err, &re) && re.Class == ClassPOSKeyError) {
 			c.srv.log.error("ZEO.StorageServer", "(%s) `%s` raised exception: %v", c.logName(), pyQuote(m.Method), err)
 		}
 	}
@@ -774,17 +781,31 @@ func (c *conn) getTid(id any, args wire.Tuple) (any, error) {
 }
 
 func (c *conn) history(id any, args wire.Tuple) (any, error) {
+	// ZODB 6.3's storages look the oid up first, so an oid that cannot
+	// exist is a POSKeyError (MappingStorage.history; ZEO's
+	// checkExceptionLogsAtError sends history(None, None)), and only a
+	// found object's size is used: a size that is not an int is then a
+	// TypeError, which the client raises and logs at error.
 	oid, err := argOID(args, 0)
 	if err != nil {
-		return nil, err
+		if len(args) == 0 {
+			return nil, err
+		}
+		return nil, remote(ClassPOSKeyError, args[0])
 	}
-	size, err := argInt(args, 1, "size", 1)
-	if err != nil {
-		return nil, err
+	size, sizeErr := argInt(args, 1, "size", 1)
+	if len(args) > 1 && args[1] == nil {
+		sizeErr = typeErr("'>=' not supported between instances of 'int' and 'NoneType'")
+	}
+	if sizeErr != nil {
+		size = 1
 	}
 	hist, err := c.store.st.History(oid, int(min(max(size, 1), 1<<20)))
 	if err != nil {
 		return nil, err
+	}
+	if sizeErr != nil {
+		return nil, sizeErr
 	}
 	out := make(wire.List, 0, len(hist))
 	for _, h := range hist {

@@ -205,3 +205,28 @@ func TestMsgpackRejects(t *testing.T) {
 		}
 	}
 }
+
+// A dict subclass reducing to (dict, (tuple(items),)) decodes to the plain
+// dict ZEO 6.0's server would see (pickles made by Python 3.11's
+// pickle.dumps, protocol 3).
+func TestDictReduce(t *testing.T) {
+	cases := []struct {
+		pickle string
+		want   *Dict
+	}{
+		{"\x80\x03cbuiltins\ndict\nq\x00X\x03\x00\x00\x00fooq\x01K\x01\x86q\x02\x85q\x03\x85q\x04Rq\x05.", NewDict("foo", int64(1))},
+		{"\x80\x03cbuiltins\ndict\nq\x00)\x85q\x01Rq\x02.", NewDict()},
+		{"c__builtin__\ndict\n(}U\x01aK\x02stR.", NewDict([]byte("a"), int64(2))},
+	}
+	for _, c := range cases {
+		v, err := DecodePickle([]byte(c.pickle))
+		if err != nil || !Equal(v, c.want) {
+			t.Errorf("%q: got %s, %v; want %s", c.pickle, Repr(v), err, Repr(c.want))
+		}
+	}
+	// Arguments that are not pairs keep the inert object.
+	v, err := DecodePickle([]byte("\x80\x03cbuiltins\ndict\nK\x01\x85R."))
+	if _, ok := v.(*Object); err != nil || !ok {
+		t.Errorf("dict(1): got %s, %v; want an Object", Repr(v), err)
+	}
+}

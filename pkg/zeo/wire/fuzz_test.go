@@ -47,6 +47,8 @@ func fuzzCodec(t *testing.T, enc Encoding, data []byte) {
 
 func FuzzPickle(f *testing.F) {
 	f.Add([]byte("\x80\x03(K\x01\x89X\x08\x00\x00\x00registerX\x01\x00\x00\x001K\x00\x86t."))
+	// dict(((key, value),)): a dict subclass's __reduce__ (TestDictReduce).
+	f.Add([]byte("\x80\x03cbuiltins\ndict\nq\x00X\x03\x00\x00\x00fooq\x01K\x01\x86q\x02\x85q\x03\x85q\x04Rq\x05."))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCodec(t, Pickle, data) })
 }
 

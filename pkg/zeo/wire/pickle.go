@@ -1086,9 +1086,15 @@ func (d *pdec) global(mod, name string) (Global, error) {
 }
 
 // reduce gives meaning to the few allowed constructors that carry plain
-// data: zodbpickle.binary (Python 2 bytes under protocol 1) and
-// builtins.bytes/bytearray. Everything else stays an inert Object.
+// data: zodbpickle.binary (Python 2 bytes under protocol 1),
+// builtins.bytes/bytearray and builtins.dict. Everything else stays an
+// inert Object.
 func reduce(cls Global, args Tuple) any {
+	if (cls == Global{"builtins", "dict"} || cls == Global{"__builtin__", "dict"}) && len(args) <= 1 {
+		if d, ok := dictFromArgs(args); ok {
+			return d
+		}
+	}
 	if (cls == Global{"zodbpickle", "binary"} || cls.Name == "bytes" || cls.Name == "bytearray") && len(args) <= 1 {
 		if len(args) == 0 {
 			return []byte{}
@@ -1098,6 +1104,39 @@ func reduce(cls Global, args Tuple) any {
 		}
 	}
 	return &Object{Class: cls, Args: args}
+}
+
+// dictFromArgs builds dict(), dict(mapping) or dict(pairs): a dict
+// subclass whose __reduce__ returns (dict, (tuple(items),)) arrives so,
+// e.g. a transaction extension (ZODB's IteratorStorage
+// testTransactionExtensionFromIterator); ZEO 6.0's server unpickles it
+// to a plain dict, which the storage then records.
+func dictFromArgs(args Tuple) (*Dict, bool) {
+	d := &Dict{}
+	if len(args) == 0 {
+		return d, true
+	}
+	if m, ok := args[0].(*Dict); ok {
+		for _, it := range m.Items {
+			d.Set(it.Key, it.Value)
+		}
+		return d, true
+	}
+	pairs, ok := AsSeq(args[0])
+	if !ok {
+		return nil, false
+	}
+	for _, p := range pairs {
+		kv, ok := AsSeq(p)
+		if !ok || len(kv) != 2 {
+			return nil, false
+		}
+		if _, ok := hashKey(kv[0], 0); !ok {
+			return nil, false
+		}
+		d.Set(kv[0], kv[1])
+	}
+	return d, true
 }
 
 // unquotePy decodes protocol-0 STRING's repr form ('...' or "...").
