@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zdaemon
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zeo interop-suites-zdaemon
 
 all: build
 
@@ -71,10 +71,13 @@ stress:
 # The maintainers' own test suites, unchanged, against zdkit's binaries
 # (docs/interop.md, "The maintainers' suites"). Opt-in: each suite says
 # "skipped" and passes when ZDKIT_PYREF or its source tree is not set.
-# ZEO 6.0.0's src/ZEO/tests with its forker starting our runzeo:
+# `make interop-suites` runs both:
 #   ZDKIT_PYREF=... ZDKIT_ZEO_SRC=... make interop-suites
-# (ZDKIT_SUITE_SERVER=both also runs it against Python's runzeo first.)
-interop-suites:
+interop-suites: interop-suites-zeo interop-suites-zdaemon
+
+# ZEO 6.0.0's src/ZEO/tests with its forker starting our runzeo
+# (ZDKIT_SUITE_SERVER=both also runs it against Python's runzeo first).
+interop-suites-zeo:
 	./interop/suites/run-zeo-suite.sh
 
 clean:
