@@ -149,6 +149,9 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 			ss.gwg.Add(1)
 			go ss.committer()
 		}
+		if feed, ok := st.(storage.CommitFeed); ok {
+			ss.startFeed(feed)
+		}
 		if src, ok := st.(storage.InvalidationSource); ok {
 			invs, err := src.LastInvalidations(opts.InvalidationQueueSize)
 			if err != nil {
@@ -273,6 +276,7 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	for _, n := range s.names {
 		s.stores[n].stopCommitter()
+		s.stores[n].stopFeed()
 	}
 	var first error
 	for _, n := range s.names {
@@ -413,6 +417,12 @@ type store struct {
 	gsig     chan struct{}
 	gdone    chan struct{}
 	gwg      sync.WaitGroup
+
+	// Commits made elsewhere on a shared storage (feed.go).
+	feed     storage.CommitFeed
+	feedWake chan struct{}
+	feedDone chan struct{}
+	feedWG   sync.WaitGroup
 
 	loads, stores, commits, aborts, conflicts, activeTxns atomic.Int64
 }

@@ -1,0 +1,266 @@
+package pgstorage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zdkit/zdkit/pkg/pgsandbox"
+	"github.com/zdkit/zdkit/pkg/tid"
+	"github.com/zdkit/zdkit/pkg/zeo/storage"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgsandbox.Main(m)) }
+
+func open(t *testing.T, dsn string, hp bool) *Storage {
+	t.Helper()
+	s, err := Open(context.Background(), Options{DSN: dsn, KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// commit stores the given states in one transaction and returns its tid.
+func commit(t *testing.T, s *Storage, recs map[storage.OID][2]any) tid.TID {
+	t.Helper()
+	tx, err := s.Begin(storage.TxnMeta{User: []byte("u"), Description: []byte("d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for oid, r := range recs {
+		if err := tx.Store(oid, r[0].(tid.TID), r[1].([]byte)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Vote(); err != nil {
+		tx.Abort()
+		t.Fatalf("vote: %v", err)
+	}
+	n, err := tx.Finish()
+	if err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	return n
+}
+
+func TestCommitLoadHistoryHP(t *testing.T) {
+	s := open(t, pgsandbox.NewDatabase(t), true)
+	oid, err := s.NewOID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oid != 16 {
+		t.Fatalf("first oid = %d, want 16 (zoid_seq value 1 stands for oids 16..1)", oid)
+	}
+	t1 := commit(t, s, map[storage.OID][2]any{0: {tid.TID(0), []byte("root v1")}, oid: {tid.TID(0), []byte("obj v1")}})
+	t2 := commit(t, s, map[storage.OID][2]any{oid: {t1, []byte("obj v2")}})
+	if t2 <= t1 {
+		t.Fatalf("tids not increasing: %s then %s", t1, t2)
+	}
+	if got := s.LastTransaction(); got != t2 {
+		t.Fatalf("LastTransaction = %s, want %s", got, t2)
+	}
+	// loadBefore is exact: before t2 gives v1 ending at t2.
+	data, start, end, ok, err := s.LoadBefore(oid, t2)
+	if err != nil || !ok || string(data) != "obj v1" || start != t1 || end != t2 {
+		t.Fatalf("LoadBefore(t2) = %q %s %s %v %v", data, start, end, ok, err)
+	}
+	data, start, end, ok, err = s.LoadBefore(oid, t2+1)
+	if err != nil || !ok || string(data) != "obj v2" || start != t2 || end != 0 {
+		t.Fatalf("LoadBefore(t2+1) = %q %s %s %v %v", data, start, end, ok, err)
+	}
+	if _, _, _, ok, err := s.LoadBefore(oid, t1); ok || err != nil {
+		t.Fatalf("LoadBefore(t1) = ok %v err %v, want no revision", ok, err)
+	}
+	var pk *storage.POSKeyError
+	if _, _, _, _, err := s.LoadBefore(9999, t2+1); !errors.As(err, &pk) {
+		t.Fatalf("LoadBefore(missing) err = %v, want POSKeyError", err)
+	}
+	if d, err := s.LoadSerial(oid, t1); err != nil || string(d) != "obj v1" {
+		t.Fatalf("LoadSerial = %q %v", d, err)
+	}
+	if _, err := s.LoadSerial(oid, t1+1); !errors.As(err, &pk) {
+		t.Fatalf("LoadSerial(no such) err = %v", err)
+	}
+	h, err := s.History(oid, 10)
+	if err != nil || len(h) != 2 || h[0].TID != t2 || h[1].TID != t1 || string(h[0].User) != "u" || h[0].Size != 6 {
+		t.Fatalf("History = %+v %v", h, err)
+	}
+}
+
+func TestConflictsAndReadCurrent(t *testing.T) {
+	for _, hp := range []bool{true, false} {
+		s := open(t, pgsandbox.NewDatabase(t), hp)
+		t1 := commit(t, s, map[storage.OID][2]any{1: {tid.TID(0), []byte("a1")}, 2: {tid.TID(0), []byte("b1")}})
+		t2 := commit(t, s, map[storage.OID][2]any{1: {t1, []byte("a2")}})
+		// A store based on t1 conflicts with t2, reported from vote.
+		tx, _ := s.Begin(storage.TxnMeta{})
+		tx.Store(1, t1, []byte("a3"))
+		err := tx.Vote()
+		tx.Abort()
+		var vc *storage.VoteConflicts
+		if !errors.As(err, &vc) || len(vc.Conflicts) != 1 || vc.Conflicts[0].OID != 1 ||
+			vc.Conflicts[0].Committed != t2 || vc.Conflicts[0].Serial != t1 {
+			t.Fatalf("hp=%v vote err = %#v, want one conflict on oid 1 (committed %s, serial %s)", hp, err, t2, t1)
+		}
+		// readCurrent of oid 1 at t1 while storing oid 2: read conflict.
+		tx, _ = s.Begin(storage.TxnMeta{})
+		tx.CheckCurrent(1, t1)
+		tx.Store(2, t1, []byte("b2"))
+		err = tx.Vote()
+		tx.Abort()
+		var ce *storage.ConflictError
+		if !errors.As(err, &ce) || !ce.Read || ce.OID != 1 || ce.Committed != t2 {
+			t.Fatalf("hp=%v readCurrent vote err = %#v", hp, err)
+		}
+		// The same with the right serial commits.
+		tx, _ = s.Begin(storage.TxnMeta{})
+		tx.CheckCurrent(1, t2)
+		tx.Store(2, t1, []byte("b2"))
+		if err := tx.Vote(); err != nil {
+			t.Fatalf("hp=%v vote: %v", hp, err)
+		}
+		t3, err := tx.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, st, _, ok, err := s.LoadBefore(2, t3+1); err != nil || !ok || string(d) != "b2" || st != t3 {
+			t.Fatalf("hp=%v load after readCurrent commit = %q %s %v %v", hp, d, st, ok, err)
+		}
+	}
+}
+
+// An aborted vote frees its object locks: a second session can lock
+// the same object at once.
+func TestAbortFreesLocks(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	s := open(t, dsn, true)
+	t1 := commit(t, s, map[storage.OID][2]any{1: {tid.TID(0), []byte("a1")}})
+	tx, _ := s.Begin(storage.TxnMeta{})
+	tx.Store(1, t1, []byte("a2"))
+	if err := tx.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var got bool
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(1)`).Scan(&got); err != nil || got {
+		t.Fatalf("object lock 1 free while voted (got %v, err %v)", got, err)
+	}
+	tx.Abort()
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(1)`).Scan(&got); err != nil || !got {
+		t.Fatalf("object lock 1 still held after abort (got %v, err %v)", got, err)
+	}
+}
+
+func TestHistoryFree(t *testing.T) {
+	s := open(t, pgsandbox.NewDatabase(t), false)
+	t1 := commit(t, s, map[storage.OID][2]any{5: {tid.TID(0), []byte("v1")}})
+	t2 := commit(t, s, map[storage.OID][2]any{5: {t1, []byte("v2")}})
+	d, st, end, ok, err := s.LoadBefore(5, t2+1)
+	if err != nil || !ok || !bytes.Equal(d, []byte("v2")) || st != t2 || end != 0 {
+		t.Fatalf("LoadBefore current = %q %s %s %v %v", d, st, end, ok, err)
+	}
+	// The superseded revision is gone: no answer, not a wrong one.
+	if _, _, _, ok, err := s.LoadBefore(5, t2); ok || err != nil {
+		t.Fatalf("LoadBefore(t2) in history-free = ok %v err %v, want no revision", ok, err)
+	}
+	h, err := s.History(5, 10)
+	if err != nil || len(h) != 1 || h[0].TID != t2 {
+		t.Fatalf("History = %+v %v", h, err)
+	}
+}
+
+func TestSchemaRefusal(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	ctx := context.Background()
+	if _, err := Open(ctx, Options{DSN: dsn, KeepHistory: true}); !errors.Is(err, ErrNoSchema) {
+		t.Fatalf("empty database without create-schema: %v, want ErrNoSchema", err)
+	}
+	s := open(t, dsn, false)
+	s.Close()
+	_, err := Open(ctx, Options{DSN: dsn, KeepHistory: true, CreateSchema: true})
+	if !errors.Is(err, ErrHistoryMode) {
+		t.Fatalf("HP open of an HF schema: %v, want ErrHistoryMode", err)
+	}
+	t.Logf("refused: %v", err)
+	// A pre-3.5 schema: the vote function locks rows, not advisory locks.
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE OR REPLACE FUNCTION lock_objects_and_detect_conflicts(
+		read_current_oids BIGINT[], read_current_tids BIGINT[])
+		RETURNS TABLE(zoid BIGINT, tid BIGINT, prev_tid BIGINT, committed_state BYTEA) AS $$
+		BEGIN PERFORM 1 FROM object_state FOR UPDATE; END; $$ LANGUAGE plpgsql`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, Options{DSN: dsn, KeepHistory: false})
+	if !errors.Is(err, ErrOldSchema) {
+		t.Fatalf("pre-3.5 schema: %v, want ErrOldSchema", err)
+	}
+	if _, err := c.Exec(ctx, `DROP FUNCTION lock_and_choose_tid_and_move(bigint, boolean)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, Options{DSN: dsn, KeepHistory: false})
+	if !errors.Is(err, ErrOldSchema) || !bytes.Contains([]byte(err.Error()), []byte("lock_and_choose_tid_and_move(bigint, boolean)")) {
+		t.Fatalf("missing function: %v", err)
+	}
+}
+
+// Two storages on one database: commits of one are polled by the
+// other in tid order, and a commit's prior commits come with it.
+func TestPollAndPrior(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	a, b := open(t, dsn, true), open(t, dsn, true)
+	woke := make(chan struct{}, 100)
+	b.WatchCommits(func() {
+		select {
+		case woke <- struct{}{}:
+		default:
+		}
+	})
+	t1 := commit(t, a, map[storage.OID][2]any{1: {tid.TID(0), []byte("x")}})
+	t2 := commit(t, a, map[storage.OID][2]any{2: {tid.TID(0), []byte("y")}})
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b was not woken by a's commits")
+	}
+	invs, err := b.PollCommits()
+	if err != nil || len(invs) != 2 || invs[0].TID != t1 || invs[1].TID != t2 || invs[0].OIDs[0] != 1 {
+		t.Fatalf("PollCommits = %+v %v", invs, err)
+	}
+	if b.LastTransaction() != t2 {
+		t.Fatalf("b.LastTransaction = %s, want %s", b.LastTransaction(), t2)
+	}
+	t3 := commit(t, a, map[storage.OID][2]any{3: {tid.TID(0), []byte("z")}})
+	tx, _ := b.Begin(storage.TxnMeta{})
+	tx.Store(4, 0, []byte("w"))
+	if err := tx.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	t4, err := tx.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior := tx.(storage.PriorCommits).PriorCommits()
+	if len(prior) != 1 || prior[0].TID != t3 || t4 <= t3 {
+		t.Fatalf("prior commits = %+v (t3 %s, t4 %s)", prior, t3, t4)
+	}
+	if invs, err := b.PollCommits(); err != nil || len(invs) != 0 {
+		t.Fatalf("poll after own commit = %+v %v, want nothing", invs, err)
+	}
+}
