@@ -240,9 +240,12 @@ var shared struct {
 	err error
 }
 
+// Runner is what Main runs: *testing.M, or a wrapper of it.
+type Runner interface{ Run() int }
+
 // Main runs a test binary's tests and then stops the shared server, if
 // one was started. Call it from TestMain: os.Exit(pgsandbox.Main(m)).
-func Main(m *testing.M) int {
+func Main(m Runner) int {
 	code := m.Run()
 	shared.mu.Lock()
 	if shared.srv != nil {
@@ -270,6 +273,15 @@ func Shared(t testing.TB) *Server {
 	}
 	return shared.srv
 }
+
+// WithServer wraps a test runner so that the shared server stops after
+// the tests (for TestMains that hand m to another runner, such as
+// testscript.Main).
+func WithServer(m Runner) Runner { return runnerFunc(func() int { return Main(m) }) }
+
+type runnerFunc func() int
+
+func (f runnerFunc) Run() int { return f() }
 
 // NewDatabase creates a fresh database on the shared server, dropped
 // when t ends, and returns a DSN for it.

@@ -294,8 +294,14 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				ReadOnly: fs.Bool("read-only"), Quota: fs.Bytes("quota"),
 				PackGC: fs.Bool("pack-gc"), PackKeepOld: fs.Bool("pack-keep-old"), Packer: fs.String("packer"),
 			}))
+		case "relstorage":
+			spec, err := relStorageSpec(st)
+			if err != nil {
+				return err
+			}
+			s.storages = append(s.storages, spec)
 		default:
-			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage)", st.Pos, st.Type)
+			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage, relstorage with postgresql)", st.Pos, st.Type)
 		}
 	}
 	if ev := cfg.Section("eventlog"); ev != nil {
