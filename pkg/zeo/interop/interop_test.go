@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/pgsandbox"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
+	"github.com/zdkit/zdkit/pkg/zeo/pgstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/server"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -165,4 +167,27 @@ func TestPythonClientTransactionTimeout(t *testing.T) {
 func TestPythonClientCopyTransactions(t *testing.T) {
 	python(t)
 	runClient(t, serve(t, openFS(t), server.Options{}, "tcp"), "copy")
+}
+
+// openPG opens a fresh PostgreSQL database in RelStorage's schema.
+func openPG(t *testing.T, hp bool) *pgstorage.Storage {
+	t.Helper()
+	st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: pgsandbox.NewDatabase(t),
+		KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Unchanged Python ZEO clients against PostgreSQL: the FileStorage
+// scenarios that need no undo, pack or restore.
+func TestPythonClientPostgreSQL(t *testing.T) {
+	python(t)
+	pgScenarios := []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly", "cache"}
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), pgScenarios...)
+		})
+	}
 }

@@ -70,7 +70,12 @@ type Storage struct {
 
 	objects, bytes atomic.Int64 // statistics for get_info
 	closed         atomic.Bool
+
+	revs *revCache // history-free only: recent states for loadSerial
 }
+
+// revCacheBytes bounds the history-free revision cache.
+const revCacheBytes = 16 << 20
 
 var (
 	_ storage.Storage            = (*Storage)(nil)
@@ -109,6 +114,9 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool}
+	if !s.hp {
+		s.revs = newRevCache(revCacheBytes)
+	}
 	var last int64
 	if err := pool.QueryRow(ctx, `SELECT COALESCE(MAX(tid), 0) FROM object_state`).Scan(&last); err != nil {
 		pool.Close()
@@ -225,6 +233,7 @@ func (s *Storage) LoadBefore(oid storage.OID, before tid.TID) ([]byte, tid.TID, 
 	if end != nil {
 		e = tid.TID(*end)
 	}
+	s.revs.put(oid, tid.TID(start), data)
 	return data, tid.TID(start), e, true, nil
 }
 
@@ -234,6 +243,9 @@ func (s *Storage) LoadSerial(oid storage.OID, serial tid.TID) ([]byte, error) {
 	err := s.pool.QueryRow(s.ctx, `SELECT state FROM object_state WHERE zoid = $1 AND tid = $2`,
 		int64(oid), int64(serial)).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && data == nil) {
+		if d, ok := s.revs.get(oid, serial); ok {
+			return d, nil
+		}
 		return nil, &storage.POSKeyError{OID: oid, Serial: &serial}
 	}
 	if err != nil {

@@ -313,6 +313,11 @@ func (t *txn) Finish() (tid.TID, error) {
 	}
 	conn := t.conn
 	t.conn = nil
+	for oid, r := range t.recs {
+		if !r.deleted {
+			t.s.revs.put(oid, tid.TID(newTid), r.data)
+		}
+	}
 	t.prior = t.s.deliverUpTo(conn, tid.TID(newTid))
 	return tid.TID(newTid), nil
 }
