@@ -40,6 +40,10 @@ type Server struct {
 
 	done    chan struct{} // closed when postgres has exited
 	waitErr error
+
+	bin  string
+	args []string
+	cred *syscall.Credential
 }
 
 // findBin returns the directory holding both initdb and postgres.
@@ -145,17 +149,27 @@ func Start(settings ...string) (*Server, error) {
 	for _, kv := range settings {
 		args = append(args, "-c", kv)
 	}
+	s.args, s.bin, s.cred = args, bin, cred
 	s.logf, err = os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
 		return fail(err)
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
-	s.cmd.Dir = dir
-	if err := s.cmd.Start(); err != nil {
+	if err := s.launch(); err != nil {
 		s.logf.Close()
-		return fail(fmt.Errorf("starting postgres: %w", err))
+		return fail(err)
+	}
+	return s, nil
+}
+
+// launch starts postgres on the cluster and waits until it accepts
+// connections.
+func (s *Server) launch() error {
+	s.cmd = exec.Command(filepath.Join(s.bin, "postgres"), s.args...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
+	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
+	s.cmd.Dir = s.dir
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
 	}
 	s.done = make(chan struct{})
 	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
@@ -166,34 +180,24 @@ func Start(settings ...string) (*Server, error) {
 		cancel()
 		if err == nil {
 			c.Close(context.Background())
-			return s, nil
+			return nil
 		}
 		select {
 		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			s.logf.Close()
-			return fail(fmt.Errorf("postgres exited at start (%v):\n%s", s.waitErr, log))
+			log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+			return fmt.Errorf("postgres exited at start (%v):\n%s", s.waitErr, log)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", err)
+			s.halt()
+			return fmt.Errorf("postgres did not accept connections within 30s: %w", err)
 		}
 	}
 }
 
-// DSN is a URL for database db on this server, as the postgres user.
-func (s *Server) DSN(db string) string {
-	return fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", s.Host, s.Port, db)
-}
-
-// Pid is the postmaster's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
-
-// Stop shuts the server down (SIGINT: fast shutdown, which rolls back
-// open transactions; SIGKILL to its process group after 10 s) and
-// removes its directory.
-func (s *Server) Stop() {
+// halt stops the postmaster (fast shutdown; SIGKILL to its process
+// group after 10 s) and waits for it.
+func (s *Server) halt() {
 	select {
 	case <-s.done:
 	default:
@@ -205,6 +209,26 @@ func (s *Server) Stop() {
 			<-s.done
 		}
 	}
+}
+
+// Restart stops the server (every session is cut) and starts it again
+// on the same data and port.
+func (s *Server) Restart() error {
+	s.halt()
+	return s.launch()
+}
+
+// DSN is a URL for database db on this server, as the postgres user.
+func (s *Server) DSN(db string) string {
+	return fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", s.Host, s.Port, db)
+}
+
+// Pid is the postmaster's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Stop shuts the server down and removes its directory.
+func (s *Server) Stop() {
+	s.halt()
 	s.logf.Close()
 	os.RemoveAll(s.dir)
 }
@@ -282,6 +306,21 @@ func WithServer(m Runner) Runner { return runnerFunc(func() int { return Main(m)
 type runnerFunc func() int
 
 func (f runnerFunc) Run() int { return f() }
+
+// Private starts a server of t's own (for tests that restart or stop
+// it), stopped when t ends. Skips like Shared.
+func Private(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	if err != nil {
+		if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") != "true" {
+			t.Skipf("SKIPPING PostgreSQL TEST: %v (install Debian's postgresql package; CI=true makes this a failure)", err)
+		}
+		t.Fatalf("PostgreSQL test server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
 
 // NewDatabase creates a fresh database on the shared server, dropped
 // when t ends, and returns a DSN for it.

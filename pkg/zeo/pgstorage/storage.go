@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,33 @@ func convErr(op string, err error) error {
 	return &storage.StorageError{Msg: fmt.Sprintf("PostgreSQL %s: %v", op, err)}
 }
 
+// sessionLost tells whether err means the connection itself failed (the
+// database restarted, a failover, a network cut) rather than the
+// statement: reads are then worth one retry on fresh connections.
+func sessionLost(err error) bool {
+	if err == nil || errors.Is(err, pgx.ErrNoRows) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 57P01-57P03: the server is shutting down or restarting; 08xxx:
+		// connection exceptions.
+		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+	}
+	return true
+}
+
+// retry runs a read, and once more on fresh connections when the first
+// try lost its session.
+func (s *Storage) retry(read func() error) error {
+	err := read()
+	if sessionLost(err) && s.ctx.Err() == nil {
+		s.pool.Reset() // drop the idle connections of the dead server
+		err = read()
+	}
+	return err
+}
+
 // Info reports the storage for get_info.
 func (s *Storage) Info() storage.Info {
 	name := s.opts.Name
@@ -169,6 +197,10 @@ func (s *Storage) refreshStats(ctx context.Context) {
 	var n, size int64
 	err := s.pool.QueryRow(ctx, `SELECT GREATEST(c.reltuples, 0)::bigint, pg_total_relation_size('object_state')
 		FROM pg_class c WHERE c.oid = $1::regclass`, table).Scan(&n, &size)
+	if err == nil && n < 100000 {
+		// Small (or never analyzed) tables: count exactly, it is cheap.
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+	}
 	if err == nil {
 		s.objects.Store(n)
 		s.bytes.Store(size)
@@ -202,19 +234,21 @@ func (s *Storage) LoadBefore(oid storage.OID, before tid.TID) ([]byte, tid.TID, 
 	var data []byte
 	var start int64
 	var end *int64
-	var err error
-	if s.hp {
-		err = s.pool.QueryRow(ctx, `SELECT o.state, o.tid,
+	err := s.retry(func() error {
+		if s.hp {
+			return s.pool.QueryRow(ctx, `SELECT o.state, o.tid,
 			(SELECT MIN(n.tid) FROM object_state n WHERE n.zoid = $1 AND n.tid > o.tid)
 			FROM object_state o WHERE o.zoid = $1 AND o.tid < $2
 			ORDER BY o.tid DESC LIMIT 1`, int64(oid), int64(before)).Scan(&data, &start, &end)
-	} else {
-		err = s.pool.QueryRow(ctx, `SELECT state, tid, NULL::bigint FROM object_state
+		}
+		return s.pool.QueryRow(ctx, `SELECT state, tid, NULL::bigint FROM object_state
 			WHERE zoid = $1 AND tid < $2`, int64(oid), int64(before)).Scan(&data, &start, &end)
-	}
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM object_state WHERE zoid = $1)`, int64(oid)).Scan(&exists); err != nil {
+		if err := s.retry(func() error {
+			return s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM object_state WHERE zoid = $1)`, int64(oid)).Scan(&exists)
+		}); err != nil {
 			return nil, 0, 0, false, convErr("loadBefore", err)
 		}
 		if !exists {
@@ -240,8 +274,10 @@ func (s *Storage) LoadBefore(oid storage.OID, before tid.TID) ([]byte, tid.TID, 
 // LoadSerial returns the revision of oid written by serial.
 func (s *Storage) LoadSerial(oid storage.OID, serial tid.TID) ([]byte, error) {
 	var data []byte
-	err := s.pool.QueryRow(s.ctx, `SELECT state FROM object_state WHERE zoid = $1 AND tid = $2`,
-		int64(oid), int64(serial)).Scan(&data)
+	err := s.retry(func() error {
+		return s.pool.QueryRow(s.ctx, `SELECT state FROM object_state WHERE zoid = $1 AND tid = $2`,
+			int64(oid), int64(serial)).Scan(&data)
+	})
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && data == nil) {
 		if d, ok := s.revs.get(oid, serial); ok {
 			return d, nil
@@ -303,7 +339,9 @@ func (s *Storage) NewOID() (storage.OID, error) {
 	defer s.oidMu.Unlock()
 	if len(s.oidFree) == 0 {
 		var n int64
-		if err := s.pool.QueryRow(s.ctx, `SELECT nextval('zoid_seq')`).Scan(&n); err != nil {
+		if err := s.retry(func() error {
+			return s.pool.QueryRow(s.ctx, `SELECT nextval('zoid_seq')`).Scan(&n)
+		}); err != nil {
 			return 0, convErr("new_oids", err)
 		}
 		for o := n * 16; o > n*16-16; o-- {

@@ -264,3 +264,48 @@ func TestPollAndPrior(t *testing.T) {
 		t.Fatalf("poll after own commit = %+v %v, want nothing", invs, err)
 	}
 }
+
+// The database restarting under two storages: loads, commits and the
+// fan-out carry on over new sessions, nothing committed is lost.
+func TestDatabaseRestart(t *testing.T) {
+	srv := pgsandbox.Private(t)
+	ctx := context.Background()
+	name, err := srv.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := srv.DSN(name)
+	a, b := open(t, dsn, true), open(t, dsn, true)
+	t1 := commit(t, a, map[storage.OID][2]any{1: {tid.TID(0), []byte("before")}})
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var t2 tid.TID
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tx, _ := a.Begin(storage.TxnMeta{})
+		tx.Store(1, t1, []byte("after"))
+		err := tx.Vote()
+		if err == nil {
+			if t2, err = tx.Finish(); err == nil {
+				break
+			}
+		} else {
+			tx.Abort()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no commit within 30 s of the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d, st, _, ok, err := b.LoadBefore(1, t2+1)
+	if err != nil || !ok || string(d) != "after" || st != t2 {
+		t.Fatalf("load through b after restart = %q %s %v %v", d, st, ok, err)
+	}
+	for b.LastTransaction() < t2 {
+		if _, err := b.PollCommits(); err != nil && time.Now().After(deadline) {
+			t.Fatalf("b cannot poll after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

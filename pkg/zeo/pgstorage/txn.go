@@ -197,15 +197,14 @@ func (t *txn) Vote() error {
 		b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
 	}
 	b.Queue(`SELECT zoid, tid, prev_tid, committed_state FROM lock_objects_and_detect_conflicts($1, $2)`, rcOids, rcTids)
-	t.conn = conn
-	br := conn.SendBatch(ctx, b)
 	type conflictRow struct {
 		zoid, tid int64
 		prev      *int64
 		state     []byte
 	}
 	var found []conflictRow
-	err = func() error {
+	run := func(conn *pgx.Conn) error {
+		br := conn.SendBatch(ctx, b)
 		defer br.Close()
 		for i := 0; i < b.Len()-1; i++ {
 			if _, err := br.Exec(); err != nil {
@@ -224,7 +223,22 @@ func (t *txn) Vote() error {
 			found = append(found, c)
 		}
 		return rows.Err()
-	}()
+	}
+	t.conn = conn
+	err = run(conn)
+	var pe *pgconn.PgError
+	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil {
+		// The session broke (the database restarted, a failover): its
+		// transaction is gone with it, so vote again on a new one.
+		conn.Close(context.Background())
+		t.s.store, t.conn = nil, nil
+		if conn, err = t.s.storeConn(ctx); err != nil {
+			return convErr("vote (reconnecting)", err)
+		}
+		found = nil
+		t.conn = conn
+		err = run(conn)
+	}
 	if err != nil {
 		return t.lockError(err, rcOids)
 	}
@@ -401,7 +415,12 @@ func (s *Storage) PollCommits() ([]storage.Invalidation, error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	last := tid.TID(s.lastDelivered.Load())
-	out, err := s.readCommits(s.ctx, s.pool, last, 0)
+	var out []storage.Invalidation
+	err := s.retry(func() error {
+		var err error
+		out, err = s.readCommits(s.ctx, s.pool, last, 0)
+		return err
+	})
 	if err != nil {
 		return nil, convErr("poll", err)
 	}
