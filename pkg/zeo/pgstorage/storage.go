@@ -57,6 +57,7 @@ type Storage struct {
 	// reconnected after a failure.
 	commitMu sync.Mutex
 	store    *pgx.Conn
+	votes    int // on store, for truncating its temporary tables
 
 	// Delivery: the last tid whose invalidations went out. The server
 	// calls PollCommits and Finish under its visibility lock; deliverMu

@@ -17,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgsandbox.Main(m)) }
 
-func open(t *testing.T, dsn string, hp bool) *Storage {
+func open(t testing.TB, dsn string, hp bool) *Storage {
 	t.Helper()
 	s, err := Open(context.Background(), Options{DSN: dsn, KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
 	if err != nil {

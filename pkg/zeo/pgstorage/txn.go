@@ -130,6 +130,10 @@ func (s *Storage) storeConn(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// truncateEvery is how many votes pass between truncations of the
+// session's temporary tables.
+const truncateEvery = 1000
+
 // rollback ends the database transaction; a session that cannot roll
 // back is closed, which makes the server roll back and free its locks.
 func (t *txn) rollback() {
@@ -185,8 +189,18 @@ func (t *txn) Vote() error {
 		rcOids = append(rcOids, int64(oid))
 		rcTids = append(rcTids, int64(serial))
 	}
+	if t.s.votes++; t.s.votes%truncateEvery == 0 {
+		// Dead rows of the deletes below: give the space back now and then.
+		if _, err := conn.Exec(ctx, `TRUNCATE temp_store, temp_store_replacements, temp_blob_chunk`); err != nil && !sessionLost(err) {
+			return convErr("vote (truncating temporary tables)", err)
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// The rows of the previous transaction on this session (committed,
+	// or restored by a rollback): see sessionDDL.
+	b.Queue(`DELETE FROM temp_store`)
+	b.Queue(`DELETE FROM temp_blob_chunk`)
 	if n > 0 {
 		b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[])`, zoids, prevs, sums, states)

@@ -149,15 +149,16 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 			ss.gwg.Add(1)
 			go ss.committer()
 		}
-		if feed, ok := st.(storage.CommitFeed); ok {
-			ss.startFeed(feed)
-		}
 		if src, ok := st.(storage.InvalidationSource); ok {
 			invs, err := src.LastInvalidations(opts.InvalidationQueueSize)
 			if err != nil {
 				return nil, fmt.Errorf("zeo server: seeding invalidation queue of %q: %w", name, err)
 			}
 			ss.invq = invs
+		}
+		if feed, ok := st.(storage.CommitFeed); ok {
+			// After seeding: the follower appends to the queue.
+			ss.startFeed(feed)
 		}
 		s.stores[name] = ss
 		s.names = append(s.names, name)
