@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/pgsandbox"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
@@ -188,6 +190,49 @@ func TestPythonClientPostgreSQL(t *testing.T) {
 	for _, hp := range []bool{true, false} {
 		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
 			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), pgScenarios...)
+		})
+	}
+}
+
+// Blobs through unchanged Python clients, kept in PostgreSQL large
+// objects with the server's blob directory as a cache: a second server
+// with an empty cache serves them out of the database.
+func TestPythonClientPostgreSQLBlobs(t *testing.T) {
+	python(t)
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			dsn := pgsandbox.NewDatabase(t)
+			openBlobs := func() *pgstorage.BlobStorage {
+				st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: dsn,
+					KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				bs, err := pgstorage.WithBlobs(st, filepath.Join(t.TempDir(), "blobs"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bs
+			}
+			runClient(t, serve(t, openBlobs(), server.Options{}, "tcp"), "root_create", "blobs")
+			runClient(t, serve(t, openBlobs(), server.Options{}, "tcp"), "blobread")
+			// Every blob revision is a large object in the database.
+			c, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			var n int
+			if err := c.QueryRow(context.Background(), `SELECT count(*) FROM blob_chunk b
+				JOIN pg_largeobject_metadata m ON m.oid = b.chunk`).Scan(&n); err != nil || n != map[bool]int{true: 2, false: 1}[hp] {
+				t.Fatalf("blob_chunk rows with a large object: %d %v", n, err)
+			}
+			// History-free replaced the first revision: its large object
+			// went with its row (the blob_chunk_delete trigger).
+			var los int
+			if err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_largeobject_metadata`).Scan(&los); err != nil || los != n {
+				t.Fatalf("%d large objects for %d blob rows (%v)", los, n, err)
+			}
 		})
 	}
 }

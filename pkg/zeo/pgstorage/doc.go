@@ -24,6 +24,9 @@
 // tpc_finish(T) it publishes every commit below T that it had not yet
 // delivered, so no client ever sees its last tid go backwards.
 //
-// What is not here yet: blobs (large objects), iteration, undo, restore
-// (copyTransactionsFrom) and pack.
+// Blobs (BlobStorage, WithBlobs) are large objects in the database,
+// with the blob directory as this server's cache (blob.go).
+//
+// What is not here yet: iteration, undo, restore (copyTransactionsFrom)
+// and pack.
 package pgstorage

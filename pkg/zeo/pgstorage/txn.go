@@ -35,6 +35,9 @@ type txn struct {
 	conn    *pgx.Conn               // set once the database transaction began
 	prior   []storage.Invalidation
 	release func()
+
+	blobs     *BlobStorage           // nil without blobs
+	blobFiles map[storage.OID]string // uploads taken by StoreBlob
 }
 
 var (
@@ -256,6 +259,11 @@ func (t *txn) Vote() error {
 	if err != nil {
 		return t.lockError(err, rcOids)
 	}
+	if len(found) == 0 && len(t.blobFiles) > 0 {
+		if err := t.uploadBlobs(ctx, t.conn); err != nil {
+			return convErr("vote", err)
+		}
+	}
 	var conflicts []storage.ConflictError
 	for _, c := range found {
 		oid := storage.OID(c.zoid)
@@ -336,6 +344,7 @@ func (t *txn) Finish() (tid.TID, error) {
 		err = cerr
 	}
 	if err != nil {
+		t.dropBlobs()
 		t.rollback()
 		return 0, convErr("tpc_finish", err)
 	}
@@ -346,6 +355,9 @@ func (t *txn) Finish() (tid.TID, error) {
 			t.s.revs.put(oid, tid.TID(newTid), r.data)
 		}
 	}
+	if t.blobs != nil {
+		t.placeBlobs(tid.TID(newTid))
+	}
 	t.prior = t.s.deliverUpTo(conn, tid.TID(newTid))
 	return tid.TID(newTid), nil
 }
@@ -355,6 +367,7 @@ func (t *txn) PriorCommits() []storage.Invalidation { return t.prior }
 
 // Abort rolls back, which frees the object locks.
 func (t *txn) Abort() {
+	t.dropBlobs()
 	t.rollback()
 	t.release()
 }

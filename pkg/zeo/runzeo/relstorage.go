@@ -15,7 +15,7 @@ import (
 // this runzeo does not implement yet: given, they stop the start with
 // an error naming them rather than being ignored.
 var relStorageUnsupported = []string{
-	"blob-dir", "blob-cache-size", "blob-cache-size-check", "blob-cache-size-check-external",
+	"blob-cache-size", "blob-cache-size-check", "blob-cache-size-check-external",
 	"blob-chunk-size", "replica-conf", "ro-replica-conf", "replica-timeout", "revert_when_stale",
 	"pack-gc", "pack-prepack-only", "pack-skip-prepack", "pack-batch-timeout", "pack-commit-busy-delay",
 	"cache-servers", "cache-module-name", "cache-prefix", "cache-local-mb", "cache-local-storage",
@@ -33,7 +33,7 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 		}
 	}
 	if st.Bool("shared-blob-dir") {
-		return storageSpec{}, st.ValueError("shared-blob-dir", "<relstorage> shared-blob-dir true is not supported yet by this runzeo (blobs are not served from PostgreSQL yet)")
+		return storageSpec{}, st.ValueError("shared-blob-dir", "<relstorage> shared-blob-dir true (blobs only on the filesystem) is not supported yet by this runzeo; blobs go into the database, with blob-dir as the server's cache")
 	}
 	pg := st.Section("postgresql")
 	if pg == nil {
@@ -56,6 +56,7 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 		}
 		opts.CommitLockTimeout = time.Duration(n) * time.Second
 	}
+	blobDir := st.String("blob-dir")
 	if opts.Name == "" {
 		// RelStorage names itself after the adapter and its DSN; the DSN
 		// may hold a password, so only the database kind is shown.
@@ -64,6 +65,18 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 	return storageSpec{name: st.Name, kind: "RelStorage (PostgreSQL)", open: func() (storage.Storage, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return pgstorage.Open(ctx, opts)
+		s, err := pgstorage.Open(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		if blobDir == "" {
+			return s, nil
+		}
+		bs, err := pgstorage.WithBlobs(s, blobDir)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return bs, nil
 	}}, nil
 }

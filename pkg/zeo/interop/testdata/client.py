@@ -214,6 +214,16 @@ def blobs():
     d.close()
 
 
+def blobread():
+    # After blobs, through another server (with an empty blob cache).
+    import tempfile
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=tempfile.mkdtemp()))
+    with d.transaction() as conn:
+        with conn.root()["blob"].open() as f:
+            assert f.read() == b"changed"
+    d.close()
+
+
 def sharedblobs():
     # shared_blob_dir: the client writes into the server's blob directory
     # and sends storeBlobShared.
