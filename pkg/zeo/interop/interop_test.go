@@ -189,7 +189,11 @@ func TestPythonClientPostgreSQL(t *testing.T) {
 	pgScenarios := []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly", "cache"}
 	for _, hp := range []bool{true, false} {
 		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
-			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), pgScenarios...)
+			scenarios := pgScenarios
+			if hp {
+				scenarios = append(scenarios, "undo")
+			}
+			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), scenarios...)
 		})
 	}
 }

@@ -27,6 +27,6 @@
 // Blobs (BlobStorage, WithBlobs) are large objects in the database,
 // with the blob directory as this server's cache (blob.go).
 //
-// What is not here yet: iteration, undo, restore (copyTransactionsFrom)
-// and pack.
+// Iteration and undo (history-preserving) are in history.go. What is not
+// here yet: restore (copyTransactionsFrom) and pack.
 package pgstorage

@@ -81,6 +81,8 @@ const revCacheBytes = 16 << 20
 
 var (
 	_ storage.Storage            = (*Storage)(nil)
+	_ storage.Iterator           = (*Storage)(nil)
+	_ storage.Undoer             = (*Storage)(nil)
 	_ storage.InvalidationSource = (*Storage)(nil)
 	_ storage.CommitFeed         = (*Storage)(nil)
 )
@@ -177,11 +179,15 @@ func (s *Storage) Info() storage.Info {
 	if name == "" {
 		name = "RelStorage on PostgreSQL"
 	}
-	return storage.Info{Name: name, ReadOnly: s.opts.ReadOnly, Interfaces: []storage.Interface{
-		{Module: "ZODB.interfaces", Name: "IExternalGC"},
-		{Module: "ZODB.interfaces", Name: "IStorage"},
-		{Module: "zope.interface", Name: "Interface"},
-	}}
+	var ifaces []storage.Interface
+	for _, n := range []string{"IStorageIteration", "IStorageUndoable", "IExternalGC", "IStorage"} {
+		if n == "IStorageUndoable" && !s.hp {
+			continue
+		}
+		ifaces = append(ifaces, storage.Interface{Module: "ZODB.interfaces", Name: n})
+	}
+	ifaces = append(ifaces, storage.Interface{Module: "zope.interface", Name: "Interface"})
+	return storage.Info{Name: name, ReadOnly: s.opts.ReadOnly, SupportsUndo: s.hp, Interfaces: ifaces}
 }
 
 // Len and Size are estimates refreshed in the background (a count over

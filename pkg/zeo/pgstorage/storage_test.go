@@ -309,3 +309,47 @@ func TestDatabaseRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestIterateAndUndo(t *testing.T) {
+	s := open(t, pgsandbox.NewDatabase(t), true)
+	t1 := commit(t, s, map[storage.OID][2]any{0: {tid.TID(0), []byte("root")}})
+	t2 := commit(t, s, map[storage.OID][2]any{1: {tid.TID(0), []byte("one")}})
+	t3 := commit(t, s, map[storage.OID][2]any{1: {t2, []byte("two")}})
+	var got []storage.TxnRecord
+	if err := s.Iterate(0, 0, func(r storage.TxnRecord) bool { got = append(got, r); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].TID != t1 || got[2].TID != t3 || len(got[2].Records) != 1 ||
+		string(got[2].Records[0].Data) != "two" || string(got[2].User) != "u" {
+		t.Fatalf("Iterate = %+v", got)
+	}
+	log, err := s.UndoLog(0, 10, nil)
+	if err != nil || len(log) != 3 || log[0].TID != t3 || log[2].TID != t1 {
+		t.Fatalf("UndoLog = %+v %v", log, err)
+	}
+	undo := func(id []byte) error {
+		tx, _ := s.Begin(storage.TxnMeta{})
+		defer tx.Abort()
+		if _, err := tx.Undo(id); err != nil {
+			return err
+		}
+		if err := tx.Vote(); err != nil {
+			return err
+		}
+		_, err := tx.Finish()
+		return err
+	}
+	var mu *storage.MultipleUndoError
+	if err := undo(log[1].ID); !errors.As(err, &mu) || *mu.Errs[0].OID != 1 {
+		t.Fatalf("undo of a transaction modified later: %v", err)
+	}
+	if err := undo(log[2].ID); !errors.As(err, &mu) || *mu.Errs[0].OID != 0 {
+		t.Fatalf("undo of the root's creation: %v", err)
+	}
+	if err := undo(log[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if d, _, _, ok, err := s.LoadBefore(1, tid.TID(1<<63-1)); err != nil || !ok || string(d) != "one" {
+		t.Fatalf("after undo: %q %v %v", d, ok, err)
+	}
+}

@@ -23,6 +23,7 @@ type record struct {
 	serial  tid.TID
 	data    []byte
 	deleted bool
+	undo    bool // staged by Undo: a conflict cannot be resolved by the client
 }
 
 type txn struct {
@@ -36,8 +37,9 @@ type txn struct {
 	prior   []storage.Invalidation
 	release func()
 
-	blobs     *BlobStorage           // nil without blobs
-	blobFiles map[storage.OID]string // uploads taken by StoreBlob
+	blobs      *BlobStorage           // nil without blobs
+	blobFiles  map[storage.OID]string // uploads taken by StoreBlob
+	undoChunks map[storage.OID]uint32 // blobs an undo brings back (shared large objects)
 }
 
 var (
@@ -103,10 +105,6 @@ func (t *txn) CheckCurrent(oid storage.OID, serial tid.TID) error {
 
 func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
 	return &storage.StorageError{Msg: "restore is not supported yet on PostgreSQL"}
-}
-
-func (t *txn) Undo(undoID []byte) ([]storage.OID, error) {
-	return nil, storage.ErrUndoUnsupported
 }
 
 // storeConn returns the commit session, connecting it (with its
@@ -264,6 +262,13 @@ func (t *txn) Vote() error {
 			return convErr("vote", err)
 		}
 	}
+	if len(found) == 0 {
+		for oid, lo := range t.undoChunks {
+			if _, err := t.conn.Exec(ctx, `INSERT INTO temp_blob_chunk (zoid, chunk_num, chunk) VALUES ($1, 0, $2)`, int64(oid), lo); err != nil {
+				return convErr("vote", err)
+			}
+		}
+	}
 	var conflicts []storage.ConflictError
 	for _, c := range found {
 		oid := storage.OID(c.zoid)
@@ -271,8 +276,8 @@ func (t *txn) Vote() error {
 			return &storage.ConflictError{OID: oid, Committed: tid.TID(c.tid), Serial: t.reads[oid], Read: true}
 		}
 		ce := storage.ConflictError{OID: oid, Committed: tid.TID(c.tid), Serial: tid.TID(*c.prev)}
-		if r := t.recs[oid]; r != nil && r.deleted {
-			return &ce // a deletion has no state to resolve
+		if r := t.recs[oid]; r != nil && (r.deleted || r.undo) {
+			return &ce // no state of the client's to resolve
 		}
 		conflicts = append(conflicts, ce)
 	}
