@@ -186,7 +186,7 @@ func openPG(t *testing.T, hp bool) *pgstorage.Storage {
 // scenarios that need no undo, pack or restore.
 func TestPythonClientPostgreSQL(t *testing.T) {
 	python(t)
-	pgScenarios := []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly", "cache"}
+	pgScenarios := []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly", "cache", "pack"}
 	for _, hp := range []bool{true, false} {
 		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
 			scenarios := pgScenarios

@@ -27,6 +27,7 @@
 // Blobs (BlobStorage, WithBlobs) are large objects in the database,
 // with the blob directory as this server's cache (blob.go).
 //
-// Iteration and undo (history-preserving) are in history.go. What is not
-// here yet: restore (copyTransactionsFrom) and pack.
+// Iteration and undo (history-preserving) are in history.go, pack (with
+// garbage collection, under RelStorage's pack lock -2) in pack.go. What
+// is not here yet: restore (copyTransactionsFrom).
 package pgstorage

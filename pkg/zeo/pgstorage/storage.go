@@ -359,9 +359,3 @@ func (s *Storage) NewOID() (storage.OID, error) {
 	s.oidFree = s.oidFree[1:]
 	return o, nil
 }
-
-// Pack is not implemented yet (it needs references read out of pickles
-// and RelStorage's pack lock -2).
-func (s *Storage) Pack(t tid.TID, gc bool) error {
-	return &storage.StorageError{Msg: "pack is not supported yet on PostgreSQL; use RelStorage's zodbpack"}
-}

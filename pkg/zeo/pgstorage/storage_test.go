@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,5 +352,61 @@ func TestIterateAndUndo(t *testing.T) {
 	}
 	if d, _, _, ok, err := s.LoadBefore(1, tid.TID(1<<63-1)); err != nil || !ok || string(d) != "one" {
 		t.Fatalf("after undo: %q %v %v", d, ok, err)
+	}
+}
+
+// refPickle is a ZODB record (class pickle, state pickle) whose state
+// holds persistent references to oids (protocol 3, as ZODB writes).
+func refPickle(oids ...storage.OID) []byte {
+	b := []byte("\x80\x03cpersistent.mapping\nPersistentMapping\nq\x00.\x80\x03]q\x01(")
+	for _, o := range oids {
+		ob := o.Bytes()
+		b = append(b, 'C', 8)
+		b = append(b, ob...)
+		b = append(b, "cpersistent.mapping\nPersistentMapping\n\x86Q"...)
+	}
+	return append(b, "e."...)
+}
+
+func TestPackGC(t *testing.T) {
+	for _, hp := range []bool{true, false} {
+		s := open(t, pgsandbox.NewDatabase(t), hp)
+		// root -> 1 -> 2; 3 is referenced by nobody.
+		t1 := commit(t, s, map[storage.OID][2]any{0: {tid.TID(0), refPickle(1)}, 1: {tid.TID(0), refPickle(2)},
+			2: {tid.TID(0), refPickle()}, 3: {tid.TID(0), refPickle()}})
+		t2 := commit(t, s, map[storage.OID][2]any{1: {t1, refPickle(2)}})
+		// RelStorage's zodbpack holding the pack lock keeps us out.
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, s.opts.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Exec(ctx, `SELECT pg_advisory_lock(-2)`)
+		if err := s.Pack(t2+1, true); err == nil || !strings.Contains(err.Error(), "advisory lock -2") {
+			t.Fatalf("pack beside a held pack lock: %v", err)
+		}
+		c.Exec(ctx, `SELECT pg_advisory_unlock(-2)`)
+		c.Close(ctx)
+		if err := s.Pack(t2+1, true); err != nil {
+			t.Fatalf("hp=%v pack: %v", hp, err)
+		}
+		var pk *storage.POSKeyError
+		if _, _, _, _, err := s.LoadBefore(3, t2+1); !errors.As(err, &pk) {
+			t.Fatalf("hp=%v unreachable oid 3 after pack: %v", hp, err)
+		}
+		for _, o := range []storage.OID{0, 1, 2} {
+			if _, _, _, ok, err := s.LoadBefore(o, t2+1); err != nil || !ok {
+				t.Fatalf("hp=%v reachable %s after pack: %v %v", hp, o, ok, err)
+			}
+		}
+		if hp {
+			// The revision of 1 superseded before the pack time is gone.
+			if _, err := s.LoadSerial(1, t1); !errors.As(err, &pk) {
+				t.Fatalf("old revision after pack: %v", err)
+			}
+			if log, err := s.UndoLog(0, 10, nil); err != nil || len(log) != 0 {
+				t.Fatalf("undoLog after pack = %+v %v, want nothing", log, err)
+			}
+		}
 	}
 }
