@@ -240,3 +240,14 @@ func TestPythonClientPostgreSQLBlobs(t *testing.T) {
 		})
 	}
 }
+
+// copyTransactionsFrom (zodbconvert's path through ZEO) into PostgreSQL:
+// the source's tids and data arrive unchanged.
+func TestPythonClientPostgreSQLCopy(t *testing.T) {
+	python(t)
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), "copy")
+		})
+	}
+}

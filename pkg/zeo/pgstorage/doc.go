@@ -28,6 +28,7 @@
 // with the blob directory as this server's cache (blob.go).
 //
 // Iteration and undo (history-preserving) are in history.go, pack (with
-// garbage collection, under RelStorage's pack lock -2) in pack.go. What
-// is not here yet: restore (copyTransactionsFrom).
+// garbage collection, under RelStorage's pack lock -2) in pack.go;
+// restore (copyTransactionsFrom) is the vote of a transaction with a
+// given tid (txn.go).
 package pgstorage

@@ -180,7 +180,7 @@ func (s *Storage) Info() storage.Info {
 		name = "RelStorage on PostgreSQL"
 	}
 	var ifaces []storage.Interface
-	for _, n := range []string{"IStorageIteration", "IStorageUndoable", "IExternalGC", "IStorage"} {
+	for _, n := range []string{"IStorageRestoreable", "IStorageIteration", "IStorageUndoable", "IExternalGC", "IStorage"} {
 		if n == "IStorageUndoable" && !s.hp {
 			continue
 		}

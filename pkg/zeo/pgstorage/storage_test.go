@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -408,5 +409,41 @@ func TestPackGC(t *testing.T) {
 				t.Fatalf("undoLog after pack = %+v %v, want nothing", log, err)
 			}
 		}
+	}
+}
+
+func TestRestore(t *testing.T) {
+	s := open(t, pgsandbox.NewDatabase(t), true)
+	restore := func(at tid.TID, oid storage.OID, data []byte) error {
+		tx, err := s.Begin(storage.TxnMeta{TID: at, Status: ' ', User: []byte("copier")})
+		if err != nil {
+			return err
+		}
+		defer tx.Abort()
+		if err := tx.Restore(oid, 0, data, 0); err != nil {
+			return err
+		}
+		if err := tx.Vote(); err != nil {
+			return err
+		}
+		got, err := tx.Finish()
+		if err == nil && got != at {
+			return fmt.Errorf("restored at %s, want %s", got, at)
+		}
+		return err
+	}
+	at := tid.TID(0x03c0000000000000)
+	if err := restore(at, 40, []byte("copied")); err != nil {
+		t.Fatal(err)
+	}
+	if d, st, _, ok, err := s.LoadBefore(40, at+1); err != nil || !ok || string(d) != "copied" || st != at {
+		t.Fatalf("restored record = %q %s %v %v", d, st, ok, err)
+	}
+	if err := restore(at-1, 41, []byte("older")); err == nil || !strings.Contains(err.Error(), "not newer") {
+		t.Fatalf("restore below the last tid: %v", err)
+	}
+	// Oids restored are never handed out again.
+	if o, err := s.NewOID(); err != nil || o <= 40 {
+		t.Fatalf("NewOID after restoring oid 40 = %s %v", o, err)
 	}
 }

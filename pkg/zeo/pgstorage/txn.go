@@ -57,9 +57,6 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
 	}
-	if meta.TID != 0 {
-		return nil, &storage.StorageError{Msg: "restoring transactions with given tids (copyTransactionsFrom) is not supported yet on PostgreSQL"}
-	}
 	ext, err := storage.PickleExtension(meta.Extension)
 	if err != nil {
 		return nil, err
@@ -103,8 +100,22 @@ func (t *txn) CheckCurrent(oid storage.OID, serial tid.TID) error {
 	return nil
 }
 
+// Restore copies a record with the transaction's given tid
+// (copyTransactionsFrom, zodbconvert): no conflict check; data nil with
+// prevTxn is a backpointer to that transaction's state of oid.
 func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
-	return &storage.StorageError{Msg: "restore is not supported yet on PostgreSQL"}
+	if t.meta.TID == 0 {
+		return &storage.StorageError{Msg: "restore in a transaction without a given tid"}
+	}
+	if data == nil && prevTxn != 0 {
+		d, err := t.s.LoadSerial(oid, prevTxn)
+		if err != nil {
+			return err
+		}
+		data = d
+	}
+	t.put(oid, &record{serial: serial, data: data, deleted: data == nil})
+	return nil
 }
 
 // storeConn returns the commit session, connecting it (with its
@@ -178,7 +189,7 @@ func (t *txn) Vote() error {
 		}
 		sums = append(sums, sum)
 		states = append(states, r.data)
-		if r.serial == 0 && int64(oid) > maxNew {
+		if (r.serial == 0 || t.meta.TID != 0) && int64(oid) > maxNew {
 			maxNew = int64(oid)
 		}
 	}
@@ -202,6 +213,9 @@ func (t *txn) Vote() error {
 	// or restored by a rollback): see sessionDDL.
 	b.Queue(`DELETE FROM temp_store`)
 	b.Queue(`DELETE FROM temp_blob_chunk`)
+	if t.meta.TID != 0 {
+		return t.voteRestore(ctx, conn, b, zoids, sums, states, maxNew)
+	}
 	if n > 0 {
 		b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[])`, zoids, prevs, sums, states)
@@ -287,6 +301,72 @@ func (t *txn) Vote() error {
 	return nil
 }
 
+// voteRestore is the vote of a transaction with a given tid (RelStorage
+// 4.2 storage/tpc/restore.py): it takes the commit lock at once, refuses
+// a tid that is not newer than every committed one, and writes the
+// transaction row (history-preserving) and the states, each based on the
+// object's current tid.
+func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoids []int64, sums []*string, states [][]byte, maxNew int64) error {
+	current, last := "object_state", "object_state"
+	if t.s.hp {
+		current, last = "current_object", `"transaction"`
+	}
+	b.Queue(`SELECT pg_advisory_xact_lock(-1)`)
+	// RelStorage's restore path locks this row instead of lock -1.
+	b.Queue(`SELECT tid FROM commit_row_lock FOR UPDATE`)
+	b.Queue(`SELECT COALESCE(MAX(tid), 0) FROM ` + last)
+	b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
+		SELECT u.zoid, COALESCE(c.tid, 0), u.md5, u.state
+		FROM unnest($1::bigint[], $2::text[], $3::bytea[]) AS u(zoid, md5, state)
+		LEFT JOIN `+current+` c ON c.zoid = u.zoid`, zoids, sums, states)
+	if maxNew > 0 {
+		b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
+	}
+	if t.s.hp {
+		user, desc := t.meta.User, t.meta.Description
+		if user == nil {
+			user = []byte{}
+		}
+		if desc == nil {
+			desc = []byte{}
+		}
+		b.Queue(`INSERT INTO "transaction" (tid, packed, username, description, extension) VALUES ($1, $2, $3, $4, $5)`,
+			int64(t.meta.TID), t.meta.Status == 'p', user, desc, t.ext)
+	}
+	t.conn = conn
+	br := conn.SendBatch(ctx, b)
+	err := func() error {
+		defer br.Close()
+		for i := 0; i < 4; i++ { // BEGIN, the two deletes, lock -1
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		var lockedRow int64
+		if err := br.QueryRow().Scan(&lockedRow); err != nil {
+			return err
+		}
+		var newest int64
+		if err := br.QueryRow().Scan(&newest); err != nil {
+			return err
+		}
+		if newest >= int64(t.meta.TID) {
+			return &storage.StorageError{Msg: fmt.Sprintf("restore: tid %s is not newer than the last transaction %s", t.meta.TID, tid.TID(newest))}
+		}
+		for i := 6; i < b.Len(); i++ {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	var se *storage.StorageError
+	if errors.As(err, &se) {
+		return se
+	}
+	return convErr("vote (restore)", err)
+}
+
 // lockError translates a failure of the vote's statements.
 func (t *txn) lockError(err error, rcOids []int64) error {
 	var pe *pgconn.PgError
@@ -320,6 +400,10 @@ func (t *txn) Finish() (tid.TID, error) {
 		return 0, &storage.StorageError{Msg: "tpc_finish without a successful vote"}
 	}
 	ctx := t.s.ctx
+	var given any // NULL: choose the tid under the commit lock
+	if t.meta.TID != 0 {
+		given = int64(t.meta.TID)
+	}
 	b := &pgx.Batch{}
 	if t.s.hp {
 		user, desc := t.meta.User, t.meta.Description
@@ -329,10 +413,10 @@ func (t *txn) Finish() (tid.TID, error) {
 		if desc == nil {
 			desc = []byte{}
 		}
-		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move(NULL, TRUE, $1, $2, $3)::text, TRUE)::bigint`,
-			user, desc, t.ext)
+		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move($4, TRUE, $1, $2, $3)::text, TRUE)::bigint`,
+			user, desc, t.ext, given)
 	} else {
-		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move(NULL, TRUE)::text, TRUE)::bigint`)
+		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move($1, TRUE)::text, TRUE)::bigint`, given)
 	}
 	b.Queue(`SELECT pg_notify('` + notifyChannel + `', current_setting('zdkit.tid'))`)
 	b.Queue("COMMIT")
