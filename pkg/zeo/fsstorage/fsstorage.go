@@ -391,22 +391,10 @@ func (t *txn) Store(oid storage.OID, serial tid.TID, data []byte) error {
 // prev_txn backpointer hint is not used, so the data is written out
 // again; a nil data (an undone creation) becomes a deletion record.
 func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
-	cur, err := t.s.fs.GetTid(filestorage.Oid(oid))
-	exists := err == nil
-	if err != nil {
-		var ke *filestorage.KeyError
-		if !errors.As(err, &ke) && !errors.Is(err, filestorage.ErrPOSKey) {
-			return convErr(err)
-		}
-		cur = 0
-	}
-	if data == nil {
-		if !exists {
-			return nil
-		}
-		return convErr(t.x.DeleteObject(filestorage.Oid(oid), cur))
-	}
-	return convErr(t.x.Store(filestorage.Oid(oid), cur, data))
+	// ZODB 6 FileStorage.restore: no conflict check, so an object whose
+	// creation was undone (a deletion record) can be restored again, and
+	// a backpointer stays a backpointer.
+	return convErr(t.x.Restore(filestorage.Oid(oid), t.x.TID(), data, prevTxn))
 }
 
 func (t *txn) Delete(oid storage.OID, serial tid.TID) error {

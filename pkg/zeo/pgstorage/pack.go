@@ -208,3 +208,46 @@ func (s *Storage) removeObjects(ctx context.Context, conn *pgx.Conn, oids []int6
 	}
 	return nil
 }
+
+// Zap empties the database and keeps its schema (RelStorage's zap_all,
+// zodbconvert --clear): every table, the large objects of the blobs and
+// the oid sequence; history-preserving databases get their tid 0 row
+// back. It takes the commit and pack locks first.
+func (s *Storage) Zap(ctx context.Context) error {
+	if s.opts.ReadOnly {
+		return storage.ErrReadOnly
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return convErr("zap", err)
+	}
+	defer tx.Rollback(ctx)
+	stmts := []string{
+		`SELECT pg_advisory_xact_lock(-2), pg_advisory_xact_lock(-1)`,
+		`SELECT lo_unlink(l.oid) FROM pg_largeobject_metadata l WHERE l.oid IN (SELECT chunk FROM blob_chunk)`,
+	}
+	tables := "object_state, blob_chunk, object_ref, object_refs_added, pack_object"
+	if s.hp {
+		tables += `, current_object, "transaction", pack_state, pack_state_tid`
+	}
+	stmts = append(stmts, `TRUNCATE `+tables, `ALTER SEQUENCE zoid_seq RESTART WITH 1`)
+	if s.hp {
+		stmts = append(stmts, `INSERT INTO "transaction" (tid, username, description)
+			VALUES (0, 'system'::bytea, 'special transaction for object creation'::bytea)`)
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return convErr("zap", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return convErr("zap", err)
+	}
+	s.deliverMu.Lock()
+	s.lastDelivered.Store(0)
+	s.deliverMu.Unlock()
+	s.oidMu.Lock()
+	s.oidFree = nil
+	s.oidMu.Unlock()
+	return nil
+}
