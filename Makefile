@@ -6,7 +6,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet
+.PHONY: all build test demo demo-pg demo-stop bench bench-report fuzz stress clean vet
 
 all: build
 
@@ -26,8 +26,13 @@ test: vet
 demo: build
 	./scripts/demo.sh
 
+# Two runzeo front ends on one local PostgreSQL (docs/postgresql.md).
+demo-pg: build
+	./scripts/demo-pg.sh
+
 demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
+	@./scripts/demo-pg-stop.sh
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
 # (issue 7): every figure beside its target, on stdout. Changes no file;
@@ -61,5 +66,5 @@ stress:
 	@cat stress-figures.txt
 
 clean:
-	rm -rf $(BIN) demo stress-figures.txt
+	rm -rf $(BIN) demo demo-pg stress-figures.txt
 	$(GO) clean -testcache
