@@ -419,12 +419,27 @@ func (t *txn) Finish() (tid.TID, error) {
 		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move($1, TRUE)::text, TRUE)::bigint`, given)
 	}
 	b.Queue(`SELECT pg_notify('` + notifyChannel + `', current_setting('zdkit.tid'))`)
+	// The commits made elsewhere below ours, read in the same round
+	// trip: holding lock -1, this statement's snapshot has every commit
+	// with a smaller tid (they committed before we got the lock).
+	t.s.deliverMu.Lock()
+	defer t.s.deliverMu.Unlock()
+	last := tid.TID(t.s.lastDelivered.Load())
+	b.Queue(`SELECT tid, zoid FROM object_state WHERE tid > $1 AND tid < current_setting('zdkit.tid')::bigint
+		ORDER BY tid, zoid`, int64(last))
 	b.Queue("COMMIT")
 	br := t.conn.SendBatch(ctx, b)
 	var newTid int64
+	var prior []storage.Invalidation
 	err := br.QueryRow().Scan(&newTid)
 	if err == nil {
 		_, err = br.Exec()
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			prior, err = groupByTid(rows)
+		}
 	}
 	if err == nil {
 		_, err = br.Exec()
@@ -437,7 +452,6 @@ func (t *txn) Finish() (tid.TID, error) {
 		t.rollback()
 		return 0, convErr("tpc_finish", err)
 	}
-	conn := t.conn
 	t.conn = nil
 	for oid, r := range t.recs {
 		if !r.deleted {
@@ -447,7 +461,10 @@ func (t *txn) Finish() (tid.TID, error) {
 	if t.blobs != nil {
 		t.placeBlobs(tid.TID(newTid))
 	}
-	t.prior = t.s.deliverUpTo(conn, tid.TID(newTid))
+	if tid.TID(newTid) > last {
+		t.s.lastDelivered.Store(uint64(newTid))
+	}
+	t.prior = prior
 	return tid.TID(newTid), nil
 }
 
@@ -459,35 +476,6 @@ func (t *txn) Abort() {
 	t.dropBlobs()
 	t.rollback()
 	t.release()
-}
-
-// deliverUpTo reads, on the session that just committed t, the commits
-// made elsewhere between the last delivered tid and t, and counts
-// everything up to t as delivered.
-func (s *Storage) deliverUpTo(conn *pgx.Conn, t tid.TID) []storage.Invalidation {
-	s.deliverMu.Lock()
-	defer s.deliverMu.Unlock()
-	last := tid.TID(s.lastDelivered.Load())
-	var out []storage.Invalidation
-	if t > last+1 {
-		var err error
-		for try := 0; try < 3; try++ {
-			out, err = s.readCommits(s.ctx, conn, last, t)
-			if err == nil {
-				break
-			}
-		}
-		if err != nil {
-			// Nothing better is possible: the tids below t cannot be
-			// published after t. Clients that miss them keep stale cache
-			// entries until their next verification.
-			out = nil
-		}
-	}
-	if t > last {
-		s.lastDelivered.Store(uint64(t))
-	}
-	return out
 }
 
 // querier is what readCommits needs of a connection or pool.
@@ -510,6 +498,12 @@ func (s *Storage) readCommits(ctx context.Context, q querier, after, before tid.
 	if err != nil {
 		return nil, err
 	}
+	return groupByTid(rows)
+}
+
+// groupByTid reads (tid, zoid) rows in tid order into one invalidation
+// per tid, and closes rows.
+func groupByTid(rows pgx.Rows) ([]storage.Invalidation, error) {
 	defer rows.Close()
 	var out []storage.Invalidation
 	for rows.Next() {
@@ -564,23 +558,13 @@ func (s *Storage) LastInvalidations(n int) ([]storage.Invalidation, error) {
 	if err != nil {
 		return nil, convErr("reading the last transactions", err)
 	}
-	defer rows.Close()
-	var desc []storage.Invalidation
-	count := 0
-	for rows.Next() {
-		var t, z int64
-		if err := rows.Scan(&t, &z); err != nil {
-			return nil, convErr("reading the last transactions", err)
-		}
-		count++
-		if len(desc) == 0 || desc[len(desc)-1].TID != tid.TID(t) {
-			desc = append(desc, storage.Invalidation{TID: tid.TID(t)})
-		}
-		last := &desc[len(desc)-1]
-		last.OIDs = append(last.OIDs, storage.OID(z))
-	}
-	if err := rows.Err(); err != nil {
+	desc, err := groupByTid(rows)
+	if err != nil {
 		return nil, convErr("reading the last transactions", err)
+	}
+	count := 0
+	for _, inv := range desc {
+		count += len(inv.OIDs)
 	}
 	if count == maxRows && len(desc) > 0 {
 		desc = desc[:len(desc)-1] // possibly cut short
