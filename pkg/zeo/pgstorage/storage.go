@@ -39,6 +39,10 @@ type Options struct {
 	CommitLockTimeout time.Duration
 }
 
+// maxSessions bounds the store sessions (transactions between vote and
+// finish) of one storage; more wait at Begin.
+const maxSessions = 16
+
 // notifyChannel is the LISTEN/NOTIFY channel commits are announced on.
 const notifyChannel = "zodb_commit"
 
@@ -51,13 +55,12 @@ type Storage struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	// The commit path: the server runs one storage transaction at a
-	// time; commitMu is held from Begin to Finish or Abort. store is
-	// the dedicated session (its temporary tables live there),
-	// reconnected after a failure.
-	commitMu sync.Mutex
-	store    *pgx.Conn
-	votes    int // on store, for truncating its temporary tables
+	// The commit path: each open transaction has a store session of its
+	// own (its temporary tables live there), taken from idle at Begin
+	// and given back at Finish or Abort; slots bounds how many exist.
+	sessMu sync.Mutex
+	idle   []*session
+	slots  chan struct{}
 
 	// Delivery: the last tid whose invalidations went out. The server
 	// calls PollCommits and Finish under its visibility lock; deliverMu
@@ -80,11 +83,12 @@ type Storage struct {
 const revCacheBytes = 16 << 20
 
 var (
-	_ storage.Storage            = (*Storage)(nil)
-	_ storage.Iterator           = (*Storage)(nil)
-	_ storage.Undoer             = (*Storage)(nil)
-	_ storage.InvalidationSource = (*Storage)(nil)
-	_ storage.CommitFeed         = (*Storage)(nil)
+	_ storage.ConcurrentCommitter = (*Storage)(nil)
+	_ storage.Storage             = (*Storage)(nil)
+	_ storage.Iterator            = (*Storage)(nil)
+	_ storage.Undoer              = (*Storage)(nil)
+	_ storage.InvalidationSource  = (*Storage)(nil)
+	_ storage.CommitFeed          = (*Storage)(nil)
 )
 
 // Open connects, creates the schema if asked to and checks it, and
@@ -117,7 +121,7 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
-	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool}
+	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool, slots: make(chan struct{}, maxSessions)}
 	if !s.hp {
 		s.revs = newRevCache(revCacheBytes)
 	}
@@ -222,12 +226,12 @@ func (s *Storage) Close() error {
 	}
 	s.stop()
 	s.wg.Wait()
-	s.commitMu.Lock()
-	if s.store != nil {
-		s.store.Close(context.Background())
-		s.store = nil
+	s.sessMu.Lock()
+	for _, ss := range s.idle {
+		ss.close()
 	}
-	s.commitMu.Unlock()
+	s.idle = nil
+	s.sessMu.Unlock()
 	s.pool.Close()
 	return nil
 }

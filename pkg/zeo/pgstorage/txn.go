@@ -33,6 +33,7 @@ type txn struct {
 	order   []storage.OID // first store order
 	recs    map[storage.OID]*record
 	reads   map[storage.OID]tid.TID // readCurrent
+	sess    *session                // the store session of this transaction
 	conn    *pgx.Conn               // set once the database transaction began
 	prior   []storage.Invalidation
 	release func()
@@ -61,9 +62,10 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.commitMu.Lock()
-	return &txn{s: s, meta: meta, ext: ext, recs: map[storage.OID]*record{},
-		release: sync.OnceFunc(s.commitMu.Unlock)}, nil
+	ss := s.takeSession()
+	t := &txn{s: s, sess: ss, meta: meta, ext: ext, recs: map[storage.OID]*record{}}
+	t.release = sync.OnceFunc(func() { s.giveSession(ss) })
+	return t, nil
 }
 
 func (t *txn) put(oid storage.OID, r *record) {
@@ -118,13 +120,55 @@ func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.
 	return nil
 }
 
-// storeConn returns the commit session, connecting it (with its
-// temporary tables and lock timeout) when there is none or it broke.
-func (s *Storage) storeConn(ctx context.Context) (*pgx.Conn, error) {
-	if s.store != nil && !s.store.IsClosed() {
-		return s.store, nil
+// session is one store connection with its temporary tables.
+type session struct {
+	conn  *pgx.Conn // nil until first used, or after it broke
+	votes int       // for truncating its temporary tables
+}
+
+func (ss *session) close() {
+	if ss.conn != nil {
+		ss.conn.Close(context.Background())
+		ss.conn = nil
 	}
-	s.store = nil
+}
+
+// ConcurrentCommits: see storage.ConcurrentCommitter. Object locks are
+// PostgreSQL's, shared with every other process on the database.
+func (s *Storage) ConcurrentCommits() {}
+
+// takeSession waits for a free slot and returns an idle session or a
+// new (unconnected) one.
+func (s *Storage) takeSession() *session {
+	s.slots <- struct{}{}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if n := len(s.idle); n > 0 {
+		ss := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return ss
+	}
+	return &session{}
+}
+
+func (s *Storage) giveSession(ss *session) {
+	s.sessMu.Lock()
+	if s.closed.Load() {
+		ss.close()
+	} else {
+		s.idle = append(s.idle, ss)
+	}
+	s.sessMu.Unlock()
+	<-s.slots
+}
+
+// storeConn returns the session's connection, connecting it (with its
+// temporary tables and lock timeout) when there is none or it broke.
+func (s *Storage) storeConn(ctx context.Context, ss *session) (*pgx.Conn, error) {
+	if ss.conn != nil && !ss.conn.IsClosed() {
+		return ss.conn, nil
+	}
+	ss.close()
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
@@ -138,7 +182,7 @@ func (s *Storage) storeConn(ctx context.Context) (*pgx.Conn, error) {
 			return nil, err
 		}
 	}
-	s.store = conn
+	ss.conn, ss.votes = conn, 0
 	return conn, nil
 }
 
@@ -155,8 +199,7 @@ func (t *txn) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
-		t.conn.Close(context.Background())
-		t.s.store = nil
+		t.sess.close()
 	}
 	t.conn = nil
 }
@@ -167,7 +210,7 @@ func (t *txn) rollback() {
 // until Finish or Abort.
 func (t *txn) Vote() error {
 	ctx := t.s.ctx
-	conn, err := t.s.storeConn(ctx)
+	conn, err := t.s.storeConn(ctx, t.sess)
 	if err != nil {
 		return convErr("vote (connecting)", err)
 	}
@@ -201,7 +244,7 @@ func (t *txn) Vote() error {
 		rcOids = append(rcOids, int64(oid))
 		rcTids = append(rcTids, int64(serial))
 	}
-	if t.s.votes++; t.s.votes%truncateEvery == 0 {
+	if t.sess.votes++; t.sess.votes%truncateEvery == 0 {
 		// Dead rows of the deletes below: give the space back now and then.
 		if _, err := conn.Exec(ctx, `TRUNCATE temp_store, temp_store_replacements, temp_blob_chunk`); err != nil && !sessionLost(err) {
 			return convErr("vote (truncating temporary tables)", err)
@@ -259,9 +302,9 @@ func (t *txn) Vote() error {
 	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil {
 		// The session broke (the database restarted, a failover): its
 		// transaction is gone with it, so vote again on a new one.
-		conn.Close(context.Background())
-		t.s.store, t.conn = nil, nil
-		if conn, err = t.s.storeConn(ctx); err != nil {
+		t.sess.close()
+		t.conn = nil
+		if conn, err = t.s.storeConn(ctx, t.sess); err != nil {
 			return convErr("vote (reconnecting)", err)
 		}
 		found = nil

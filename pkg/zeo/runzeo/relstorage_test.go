@@ -334,3 +334,49 @@ func TestRelStorageUnsupportedKey(t *testing.T) {
 		t.Fatalf("without %%import: exit %d, output %q", code, out.String())
 	}
 }
+
+// One front end holds several transactions between vote and finish: a
+// client's vote on other objects does not wait for another client's
+// tpc_finish (the object locks are the database's).
+func TestRelStorageConcurrentVotes(t *testing.T) {
+	fe := startFrontEnd(t, pgsandbox.NewDatabase(t), "")
+	a, b := dialWatcher(t, fe), dialWatcher(t, fe)
+	oids, _ := a.NewOIDs(2)
+	ta, err := a.Begin("u", "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.Store(oids[0], 0, []byte("a"))
+	if c, _, err := ta.Vote(); err != nil || len(c) > 0 {
+		t.Fatalf("vote a: %v %v", c, err)
+	}
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() {
+		tb, err := b.Begin("u", "b", nil)
+		if err == nil {
+			tb.Store(oids[1], 0, []byte("b"))
+			_, _, err = tb.Vote()
+			if err == nil {
+				_, err = tb.Finish()
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("b committed in %s while a was voted", time.Since(began))
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's commit waited for a's tpc_finish")
+	}
+	tidA, err := ta.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, s, err := b.Load(oids[0]); err != nil || string(d) != "a" || s != tidA {
+		t.Fatalf("load of a's object = %q %s %v", d, s, err)
+	}
+}

@@ -268,6 +268,13 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 	t.voted = c.srv.obsStart()
 	st := c.store
 	t.shared, t.lockOIDs = false, nil
+	if st.concurrent {
+		// The storage locks the objects itself, for every process that
+		// shares it: no server lock, the vote runs now (and may wait in
+		// the storage for another transaction's objects).
+		c.doVoteLocked(t, id)
+		return nil, errNoReply
+	}
 	if st.group != nil && groupable(t) {
 		t.shared = true
 		seen := make(map[storage.OID]bool, len(t.ops))

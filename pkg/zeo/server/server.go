@@ -142,6 +142,7 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		ro := opts.ReadOnly || st.Info().ReadOnly
 		ss := &store{srv: s, name: name, st: st, readOnly: ro, conns: map[*conn]bool{},
 			shared: map[*ztxn]bool{}, oidOwner: map[storage.OID]*ztxn{}}
+		_, ss.concurrent = st.(storage.ConcurrentCommitter)
 		if gc, ok := st.(storage.GroupCommitter); ok && !ro && !opts.NoGroupCommit {
 			ss.group = gc
 			ss.gsig = make(chan struct{}, 1)
@@ -418,6 +419,10 @@ type store struct {
 	gsig     chan struct{}
 	gdone    chan struct{}
 	gwg      sync.WaitGroup
+
+	// concurrent: the storage locks objects itself
+	// (storage.ConcurrentCommitter); votes take no server lock.
+	concurrent bool
 
 	// Commits made elsewhere on a shared storage (feed.go).
 	feed     storage.CommitFeed

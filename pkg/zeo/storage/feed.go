@@ -37,3 +37,14 @@ type VoteConflicts struct {
 func (e *VoteConflicts) Error() string {
 	return "database conflict error"
 }
+
+// ConcurrentCommitter is implemented by storages that lock the objects a
+// transaction writes themselves, at vote, and can hold several
+// transactions between vote and finish at once (PostgreSQL's advisory
+// locks, shared by every process on the database). The server then
+// takes no storage-wide commit lock: votes run at once, waiting for
+// object locks in the storage, and tpc_finish stays ordered by the
+// server's visibility lock.
+type ConcurrentCommitter interface {
+	ConcurrentCommits()
+}
