@@ -366,13 +366,7 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 		b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
 	}
 	if t.s.hp {
-		user, desc := t.meta.User, t.meta.Description
-		if user == nil {
-			user = []byte{}
-		}
-		if desc == nil {
-			desc = []byte{}
-		}
+		user, desc := t.userDesc()
 		b.Queue(`INSERT INTO "transaction" (tid, packed, username, description, extension) VALUES ($1, $2, $3, $4, $5)`,
 			int64(t.meta.TID), t.meta.Status == 'p', user, desc, t.ext)
 	}
@@ -408,6 +402,19 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 		return se
 	}
 	return convErr("vote (restore)", err)
+}
+
+// userDesc are the transaction's user and description for the NOT NULL
+// columns of the transaction table.
+func (t *txn) userDesc() (user, desc []byte) {
+	user, desc = t.meta.User, t.meta.Description
+	if user == nil {
+		user = []byte{}
+	}
+	if desc == nil {
+		desc = []byte{}
+	}
+	return user, desc
 }
 
 // lockError translates a failure of the vote's statements.
@@ -449,13 +456,7 @@ func (t *txn) Finish() (tid.TID, error) {
 	}
 	b := &pgx.Batch{}
 	if t.s.hp {
-		user, desc := t.meta.User, t.meta.Description
-		if user == nil {
-			user = []byte{}
-		}
-		if desc == nil {
-			desc = []byte{}
-		}
+		user, desc := t.userDesc()
 		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move($4, TRUE, $1, $2, $3)::text, TRUE)::bigint`,
 			user, desc, t.ext, given)
 	} else {
