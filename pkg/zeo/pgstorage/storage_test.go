@@ -447,3 +447,34 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("NewOID after restoring oid 40 = %s %v", o, err)
 	}
 }
+
+func TestReadOnly(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	ctx := context.Background()
+	// Read-only never creates the schema.
+	if _, err := Open(ctx, Options{DSN: dsn, KeepHistory: true, CreateSchema: true, ReadOnly: true}); !errors.Is(err, ErrNoSchema) {
+		t.Fatalf("read-only open of an empty database: %v", err)
+	}
+	w := open(t, dsn, true)
+	t1 := commit(t, w, map[storage.OID][2]any{0: {tid.TID(0), []byte("root")}})
+	ro, err := Open(ctx, Options{DSN: dsn, KeepHistory: true, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if !ro.Info().ReadOnly {
+		t.Fatal("Info().ReadOnly is false")
+	}
+	if _, err := ro.Begin(storage.TxnMeta{}); !errors.Is(err, storage.ErrReadOnly) {
+		t.Fatalf("Begin: %v", err)
+	}
+	if _, err := ro.NewOID(); !errors.Is(err, storage.ErrReadOnly) {
+		t.Fatalf("NewOID: %v", err)
+	}
+	if err := ro.Pack(t1, true); !errors.Is(err, storage.ErrReadOnly) {
+		t.Fatalf("Pack: %v", err)
+	}
+	if d, _, _, ok, err := ro.LoadBefore(0, t1+1); err != nil || !ok || string(d) != "root" {
+		t.Fatalf("LoadBefore: %q %v %v", d, ok, err)
+	}
+}
