@@ -163,6 +163,9 @@ func TestPythonClientTransactionTimeout(t *testing.T) {
 	python(t)
 	addr := serve(t, openFS(t), server.Options{TransactionTimeout: time.Second}, "tcp")
 	runClient(t, addr, "timeout")
+	// On PostgreSQL the timeout's ROLLBACK frees the object locks.
+	addr = serve(t, openPG(t, true), server.Options{TransactionTimeout: time.Second}, "tcp")
+	runClient(t, addr, "timeout")
 }
 
 // copyTransactionsFrom into a FileStorage served by us (restorea).
