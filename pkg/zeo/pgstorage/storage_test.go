@@ -478,3 +478,39 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("LoadBefore: %q %v %v", d, ok, err)
 	}
 }
+
+// The store session dropped between vote and finish (a database
+// failover, an administrator): tpc_finish reports it, nothing is half
+// committed, no lock stays behind and the next commit reconnects.
+func TestSessionDroppedMidCommit(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	s := open(t, dsn, true)
+	t1 := commit(t, s, map[storage.OID][2]any{1: {tid.TID(0), []byte("v1")}})
+	tx, _ := s.Begin(storage.TxnMeta{})
+	tx.Store(1, t1, []byte("lost"))
+	if err := tx.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'idle in transaction'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminated %d voted sessions (%v), want 1", n, err)
+	}
+	if _, err := tx.Finish(); err == nil {
+		t.Fatal("tpc_finish on a dropped session succeeded")
+	}
+	tx.Abort()
+	t2 := commit(t, s, map[storage.OID][2]any{1: {t1, []byte("v2")}})
+	if d, st, _, ok, err := s.LoadBefore(1, t2+1); err != nil || !ok || string(d) != "v2" || st != t2 {
+		t.Fatalf("after the dropped session: %q %s %v %v", d, st, ok, err)
+	}
+	if h, err := s.History(1, 10); err != nil || len(h) != 2 || h[0].TID != t2 || h[1].TID != t1 {
+		t.Fatalf("history = %+v %v, want t2 and t1 only", h, err)
+	}
+}
