@@ -16,6 +16,7 @@
 // Sources and destinations are <filestorage> and <relstorage> (with
 // <postgresql>) sections. --dry-run opens both and copies nothing,
 // --clear empties a PostgreSQL destination first, --incremental copies
-// only the transactions after the destination's last one. Blobs are not
-// copied yet. Exit status: 0 done, 1 a failure, 2 usage.
+// only the transactions after the destination's last one. Blobs are
+// copied when both sections have a blob-dir. Exit status: 0 done, 1 a
+// failure, 2 usage.
 package zodbconvert

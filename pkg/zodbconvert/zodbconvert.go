@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -151,14 +152,14 @@ func Run(ctx context.Context, cfg *zconfig.Node, opts Options) error {
 		fmt.Fprintln(opts.Out, "Dry run mode: not changing the destination.")
 		return nil
 	}
-	return copyTransactions(it, dst, start, opts)
+	return copyTransactions(src, it, dst, start, opts)
 }
 
 // open opens a <filestorage> or <relstorage> section.
 func open(ctx context.Context, n *zconfig.Node, source bool) (storage.Storage, error) {
 	switch n.Type {
 	case "filestorage":
-		return fsstorage.OpenWithBlobs(n.String("path"), "", filestorage.Options{
+		return fsstorage.OpenWithBlobs(n.String("path"), n.String("blob-dir"), filestorage.Options{
 			Create: n.Bool("create") && !source, ReadOnly: n.Bool("read-only") || source})
 	case "relstorage":
 		c, err := pgstorage.ConfigFromNode(n)
@@ -175,7 +176,9 @@ func open(ctx context.Context, n *zconfig.Node, source bool) (storage.Storage, e
 
 // copyTransactions restores every transaction of it from start on into
 // dst, reporting progress.
-func copyTransactions(it storage.Iterator, dst storage.Storage, start tid.TID, opts Options) error {
+func copyTransactions(src storage.Storage, it storage.Iterator, dst storage.Storage, start tid.TID, opts Options) error {
+	srcBlobs, _ := src.(storage.BlobStorage)
+	dstBlobs, _ := dst.(storage.BlobStorage)
 	every := opts.Every
 	if every <= 0 {
 		every = time.Second
@@ -185,7 +188,7 @@ func copyTransactions(it storage.Iterator, dst storage.Storage, start tid.TID, o
 	var txns, objs int
 	var ferr error
 	err := it.Iterate(start, 0, func(r storage.TxnRecord) bool {
-		ferr = restoreOne(dst, r)
+		ferr = restoreOne(dst, r, srcBlobs, dstBlobs)
 		if ferr != nil {
 			ferr = fmt.Errorf("copying transaction %s: %w", r.TID, ferr)
 			return false
@@ -210,14 +213,14 @@ func copyTransactions(it storage.Iterator, dst storage.Storage, start tid.TID, o
 	return nil
 }
 
-func restoreOne(dst storage.Storage, r storage.TxnRecord) error {
+func restoreOne(dst storage.Storage, r storage.TxnRecord, srcBlobs, dstBlobs storage.BlobStorage) error {
 	tx, err := dst.Begin(storage.TxnMeta{User: r.User, Description: r.Description, Extension: r.Extension,
 		TID: r.TID, Status: r.Status})
 	if err != nil {
 		return err
 	}
 	for _, d := range r.Records {
-		if err := tx.Restore(d.OID, d.TID, d.Data, d.DataTxn); err != nil {
+		if err := restoreRecord(tx, d, srcBlobs, dstBlobs); err != nil {
 			tx.Abort()
 			return err
 		}
@@ -228,4 +231,53 @@ func restoreOne(dst storage.Storage, r storage.TxnRecord) error {
 	}
 	_, err = tx.Finish()
 	return err
+}
+
+// restoreRecord restores one record, with its blob when the source has
+// one for it (a ZODB.blob.Blob record whose file the source serves).
+func restoreRecord(tx storage.Transaction, d storage.DataRecord, srcBlobs, dstBlobs storage.BlobStorage) error {
+	if srcBlobs == nil || d.Data == nil || !filestorage.IsBlobRecord(d.Data) {
+		return tx.Restore(d.OID, d.TID, d.Data, d.DataTxn)
+	}
+	from, err := srcBlobs.LoadBlob(d.OID, d.TID)
+	var pk *storage.POSKeyError
+	if errors.As(err, &pk) {
+		return tx.Restore(d.OID, d.TID, d.Data, d.DataTxn) // a blob record without its file
+	}
+	if err != nil {
+		return err
+	}
+	br, ok := tx.(storage.BlobRestorer)
+	if dstBlobs == nil || !ok {
+		return fmt.Errorf("object %s has a blob and the destination takes none (give it a blob-dir)", d.OID)
+	}
+	// The destination takes the file: give it a copy in its own
+	// temporary directory (same filesystem as its blobs).
+	tmp, err := copyToDir(from, dstBlobs.TemporaryDirectory())
+	if err != nil {
+		return err
+	}
+	return br.RestoreBlob(d.OID, d.TID, d.Data, tmp, d.DataTxn)
+}
+
+func copyToDir(from, dir string) (string, error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, "zodbconvert-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return "", err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
 }

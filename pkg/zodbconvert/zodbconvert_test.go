@@ -14,6 +14,7 @@ import (
 
 	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/pgsandbox"
+	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
@@ -195,5 +196,70 @@ func BenchmarkFileStorageToPostgreSQL(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Log(strings.TrimSpace(out.String()))
+	}
+}
+
+// blobRecord is a ZODB.blob.Blob record (class pickle, state None).
+var blobRecord = []byte("\x80\x03cZODB.blob\nBlob\nq\x00.\x80\x03N.")
+
+// Blobs go along: a Data.fs with a blob directory into PostgreSQL (large
+// objects) and back into a new Data.fs and blob directory.
+func TestBlobsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	src, srcBlobs := filepath.Join(dir, "src.fs"), filepath.Join(dir, "src-blobs")
+	fs, err := fsstorage.OpenWithBlobs(src, srcBlobs, filestorage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tids []tid.TID
+	for i, content := range []string{"first blob", "second blob"} {
+		tx, err := fs.Begin(storage.TxnMeta{Description: []byte("blob " + content)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := filepath.Join(fs.TemporaryDirectory(), fmt.Sprintf("up%d.tmp", i))
+		os.WriteFile(up, []byte(content), 0o600)
+		var prev tid.TID
+		if i > 0 {
+			prev = tids[i-1]
+		}
+		if err := tx.(storage.BlobTransaction).StoreBlob(5, prev, blobRecord, up); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := tx.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tids = append(tids, n)
+	}
+	fs.Close()
+
+	dsn := pgsandbox.NewDatabase(t)
+	pg := fmt.Sprintf("<relstorage %%s>\n blob-dir %s\n <postgresql>\n  dsn %s\n </postgresql>\n</relstorage>\n", filepath.Join(dir, "pg-cache"), dsn)
+	cfg := config(t, "%import relstorage\n<filestorage source>\n path "+src+"\n blob-dir "+srcBlobs+"\n</filestorage>\n"+fmt.Sprintf(pg, "destination"))
+	if err := Run(context.Background(), cfg, Options{Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	back, backBlobs := filepath.Join(dir, "back.fs"), filepath.Join(dir, "back-blobs")
+	cfg = config(t, "%import relstorage\n"+fmt.Sprintf(pg, "source")+"<filestorage destination>\n path "+back+"\n blob-dir "+backBlobs+"\n</filestorage>\n")
+	if err := Run(context.Background(), cfg, Options{Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fsstorage.OpenWithBlobs(back, backBlobs, filestorage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i, want := range []string{"first blob", "second blob"} {
+		p, err := b.LoadBlob(5, tids[i])
+		if err != nil {
+			t.Fatalf("blob of revision %d: %v", i, err)
+		}
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Fatalf("blob of revision %d = %q %v, want %q", i, got, err, want)
+		}
 	}
 }

@@ -163,7 +163,10 @@ func (s *BlobStorage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 // blobTxn is a transaction of a BlobStorage.
 type blobTxn struct{ *txn }
 
-var _ storage.BlobTransaction = (*blobTxn)(nil)
+var (
+	_ storage.BlobTransaction = (*blobTxn)(nil)
+	_ storage.BlobRestorer    = (*blobTxn)(nil)
+)
 
 // StoreBlob stores the state and takes the uploaded file, which goes
 // into the database at vote and into the cache after finish.
@@ -172,14 +175,29 @@ func (t *blobTxn) StoreBlob(oid storage.OID, serial tid.TID, data []byte, blobPa
 		os.Remove(blobPath)
 		return err
 	}
+	t.takeBlob(oid, blobPath)
+	return nil
+}
+
+// RestoreBlob implements storage.BlobRestorer.
+func (t *blobTxn) RestoreBlob(oid storage.OID, serial tid.TID, data []byte, blobPath string, prevTxn tid.TID) error {
+	if err := t.Restore(oid, serial, data, prevTxn); err != nil {
+		os.Remove(blobPath)
+		return err
+	}
+	t.takeBlob(oid, blobPath)
+	return nil
+}
+
+// takeBlob makes the file at p the blob of oid in this transaction.
+func (t *txn) takeBlob(oid storage.OID, p string) {
 	if old, ok := t.blobFiles[oid]; ok {
 		os.Remove(old)
 	}
 	if t.blobFiles == nil {
 		t.blobFiles = map[storage.OID]string{}
 	}
-	t.blobFiles[oid] = blobPath
-	return nil
+	t.blobFiles[oid] = p
 }
 
 // uploadBlobs writes the transaction's blobs into large objects and

@@ -397,6 +397,9 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 		}
 		return nil
 	}()
+	if err == nil && len(t.blobFiles) > 0 {
+		err = t.uploadBlobs(ctx, conn)
+	}
 	var se *storage.StorageError
 	if errors.As(err, &se) {
 		return se

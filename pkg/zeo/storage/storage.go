@@ -316,3 +316,11 @@ type GroupCommitter interface {
 	// PublishGroup makes the durable transactions up to t visible.
 	PublishGroup(t tid.TID)
 }
+
+// BlobRestorer is implemented by the Transactions of a BlobStorage that
+// restore blobs (ZODB's IBlobStorageRestoreable.restoreBlob, what
+// copyTransactionsFrom and zodbconvert use): Restore, and take the file
+// at blobPath as the record's blob.
+type BlobRestorer interface {
+	RestoreBlob(oid OID, serial tid.TID, data []byte, blobPath string, prevTxn tid.TID) error
+}
