@@ -345,17 +345,19 @@ func (t *txn) Vote() error {
 }
 
 // voteRestore is the vote of a transaction with a given tid (RelStorage
-// 4.2 storage/tpc/restore.py): it takes the commit lock at once, refuses
-// a tid that is not newer than every committed one, and writes the
-// transaction row (history-preserving) and the states, each based on the
-// object's current tid.
+// 4.2 storage/tpc/restore.py): it refuses a tid that is not newer than
+// every committed one (checked again under lock -1 at finish), and
+// writes the transaction row (history-preserving) and the states, each
+// based on the object's current tid.
 func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoids []int64, sums []*string, states [][]byte, maxNew int64) error {
 	current, last := "object_state", "object_state"
 	if t.s.hp {
 		current, last = "current_object", `"transaction"`
 	}
-	b.Queue(`SELECT pg_advisory_xact_lock(-1)`)
-	// RelStorage's restore path locks this row instead of lock -1.
+	// RelStorage's restore path locks this row (until finish), so two
+	// restores exclude each other; lock -1 is taken at finish, as every
+	// commit does, so a restore never holds it while waiting for its
+	// client.
 	b.Queue(`SELECT tid FROM commit_row_lock FOR UPDATE`)
 	b.Queue(`SELECT COALESCE(MAX(tid), 0) FROM ` + last)
 	b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
@@ -374,7 +376,7 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 	br := conn.SendBatch(ctx, b)
 	err := func() error {
 		defer br.Close()
-		for i := 0; i < 4; i++ { // BEGIN, the two deletes, lock -1
+		for i := 0; i < 3; i++ { // BEGIN, the two deletes
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -390,7 +392,7 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 		if newest >= int64(t.meta.TID) {
 			return &storage.StorageError{Msg: fmt.Sprintf("restore: tid %s is not newer than the last transaction %s", t.meta.TID, tid.TID(newest))}
 		}
-		for i := 6; i < b.Len(); i++ {
+		for i := 5; i < b.Len(); i++ {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -405,6 +407,27 @@ func (t *txn) voteRestore(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, zoi
 		return se
 	}
 	return convErr("vote (restore)", err)
+}
+
+// lockForRestore takes the commit lock for a transaction with a given
+// tid (lock_and_choose_tid_and_move takes it only when it chooses the
+// tid) and checks, under it, that the tid is still the newest.
+func (t *txn) lockForRestore(ctx context.Context) error {
+	last := "object_state"
+	if t.s.hp {
+		last = `"transaction"`
+	}
+	if _, err := t.conn.Exec(ctx, `SELECT pg_advisory_xact_lock(-1)`); err != nil {
+		return convErr("tpc_finish (restore)", err)
+	}
+	var newest int64
+	if err := t.conn.QueryRow(ctx, `SELECT COALESCE(MAX(tid), 0) FROM `+last+` WHERE tid <> $1`, int64(t.meta.TID)).Scan(&newest); err != nil {
+		return convErr("tpc_finish (restore)", err)
+	}
+	if newest >= int64(t.meta.TID) {
+		return &storage.StorageError{Msg: fmt.Sprintf("restore: tid %s is not newer than the last transaction %s", t.meta.TID, tid.TID(newest))}
+	}
+	return nil
 }
 
 // userDesc are the transaction's user and description for the NOT NULL
@@ -456,6 +479,11 @@ func (t *txn) Finish() (tid.TID, error) {
 	var given any // NULL: choose the tid under the commit lock
 	if t.meta.TID != 0 {
 		given = int64(t.meta.TID)
+		if err := t.lockForRestore(ctx); err != nil {
+			t.dropBlobs()
+			t.rollback()
+			return 0, err
+		}
 	}
 	b := &pgx.Batch{}
 	if t.s.hp {
