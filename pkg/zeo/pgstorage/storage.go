@@ -77,6 +77,8 @@ type Storage struct {
 	closed         atomic.Bool
 
 	revs *revCache // history-free only: recent states for loadSerial
+
+	namedByDSN bool // the DSN sets application_name: keep it everywhere
 }
 
 // revCacheBytes bounds the history-free revision cache.
@@ -117,11 +119,15 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 	if err := checkSchema(ctx, conn, opts.KeepHistory); err != nil {
 		return nil, err
 	}
+	namedByDSN := cfg.ConnConfig.RuntimeParams["application_name"] != ""
+	if !namedByDSN {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "runzeo"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
-	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool, slots: make(chan struct{}, maxSessions)}
+	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool, slots: make(chan struct{}, maxSessions), namedByDSN: namedByDSN}
 	if !s.hp {
 		s.revs = newRevCache(revCacheBytes)
 	}
@@ -148,6 +154,17 @@ func convErr(op string, err error) error {
 		return &storage.StorageError{Msg: fmt.Sprintf("PostgreSQL %s: %s (SQLSTATE %s)", op, pe.Message, pe.Code)}
 	}
 	return &storage.StorageError{Msg: fmt.Sprintf("PostgreSQL %s: %v", op, err)}
+}
+
+// connConfig is the configuration of a dedicated session; role names it
+// in pg_stat_activity (application_name "runzeo store", "runzeo listen")
+// unless the DSN sets an application_name.
+func (s *Storage) connConfig(role string) *pgx.ConnConfig {
+	c := s.pool.Config().ConnConfig.Copy()
+	if !s.namedByDSN {
+		c.RuntimeParams["application_name"] = "runzeo " + role
+	}
+	return c
 }
 
 // sessionLost tells whether err means the connection itself failed (the

@@ -513,4 +513,11 @@ func TestSessionDroppedMidCommit(t *testing.T) {
 	if h, err := s.History(1, 10); err != nil || len(h) != 2 || h[0].TID != t2 || h[1].TID != t1 {
 		t.Fatalf("history = %+v %v, want t2 and t1 only", h, err)
 	}
+	// An idle store session cut between transactions: the next vote
+	// notices and votes again on a new session, the client sees nothing.
+	if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'runzeo store'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminated %d store sessions (%v)", n, err)
+	}
+	commit(t, s, map[storage.OID][2]any{1: {t2, []byte("v3")}})
 }

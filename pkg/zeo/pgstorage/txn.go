@@ -171,7 +171,7 @@ func (s *Storage) storeConn(ctx context.Context, ss *session) (*pgx.Conn, error)
 	ss.close()
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	conn, err := pgx.ConnectConfig(cctx, s.connConfig("store"))
 	if err != nil {
 		return nil, err
 	}
@@ -250,25 +250,20 @@ func (t *txn) Vote() error {
 			return convErr("vote (truncating temporary tables)", err)
 		}
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	// The rows of the previous transaction on this session (committed,
-	// or restored by a rollback): see sessionDDL.
-	b.Queue(`DELETE FROM temp_store`)
-	b.Queue(`DELETE FROM temp_blob_chunk`)
+	// A batch is bound to the connection it ran on (its prepared
+	// statements), so a retry on a new session builds a new one.
+	newBatch := func() *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		// The rows of the previous transaction on this session
+		// (committed, or restored by a rollback): see sessionDDL.
+		b.Queue(`DELETE FROM temp_store`)
+		b.Queue(`DELETE FROM temp_blob_chunk`)
+		return b
+	}
 	if t.meta.TID != 0 {
-		return t.voteRestore(ctx, conn, b, zoids, sums, states, maxNew)
+		return t.voteRestore(ctx, conn, newBatch(), zoids, sums, states, maxNew)
 	}
-	if n > 0 {
-		b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[])`, zoids, prevs, sums, states)
-	}
-	if maxNew > 0 {
-		// RelStorage's set_min_oid: oids allocated elsewhere (a restore)
-		// must never be handed out again.
-		b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
-	}
-	b.Queue(`SELECT zoid, tid, prev_tid, committed_state FROM lock_objects_and_detect_conflicts($1, $2)`, rcOids, rcTids)
 	type conflictRow struct {
 		zoid, tid int64
 		prev      *int64
@@ -276,6 +271,17 @@ func (t *txn) Vote() error {
 	}
 	var found []conflictRow
 	run := func(conn *pgx.Conn) error {
+		b := newBatch()
+		if n > 0 {
+			b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[])`, zoids, prevs, sums, states)
+		}
+		if maxNew > 0 {
+			// RelStorage's set_min_oid: oids allocated elsewhere (a
+			// restore) must never be handed out again.
+			b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
+		}
+		b.Queue(`SELECT zoid, tid, prev_tid, committed_state FROM lock_objects_and_detect_conflicts($1, $2)`, rcOids, rcTids)
 		br := conn.SendBatch(ctx, b)
 		defer br.Close()
 		for i := 0; i < b.Len()-1; i++ {
@@ -298,8 +304,7 @@ func (t *txn) Vote() error {
 	}
 	t.conn = conn
 	err = run(conn)
-	var pe *pgconn.PgError
-	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil {
+	if sessionLost(err) && ctx.Err() == nil {
 		// The session broke (the database restarted, a failover): its
 		// transaction is gone with it, so vote again on a new one.
 		t.sess.close()
@@ -664,7 +669,7 @@ func (s *Storage) listen() {
 	statsEvery := 10 * time.Second
 	nextStats := time.Now().Add(statsEvery)
 	for ctx.Err() == nil {
-		conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+		conn, err := pgx.ConnectConfig(ctx, s.connConfig("listen"))
 		if err == nil {
 			_, err = conn.Exec(ctx, "LISTEN "+notifyChannel)
 			if err != nil {
