@@ -254,3 +254,23 @@ func TestPythonClientPostgreSQLCopy(t *testing.T) {
 		})
 	}
 }
+
+// Two servers on one PostgreSQL database, unchanged Python clients on
+// both: commits are seen across them, and conflict resolution
+// (BTrees.Length) across them counts exactly.
+func TestPythonClientPostgreSQLFrontEnds(t *testing.T) {
+	python(t)
+	dsn := pgsandbox.NewDatabase(t)
+	openOn := func() *pgstorage.Storage {
+		st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: dsn,
+			KeepHistory: true, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := serve(t, openOn(), server.Options{}, "tcp")
+	b := serve(t, openOn(), server.Options{}, "tcp")
+	runClient(t, a, "root_create")
+	runClientEnv(t, a, []string{"ZDKIT_ADDR2=" + b}, "frontends")
+}
