@@ -43,6 +43,9 @@ type Options struct {
 // finish) of one storage; more wait at Begin.
 const maxSessions = 16
 
+// loadConns is the load pool's size unless the DSN sets pool_max_conns.
+const loadConns = 16
+
 // notifyChannel is the LISTEN/NOTIFY channel commits are announced on.
 const notifyChannel = "zodb_commit"
 
@@ -118,6 +121,11 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 	}
 	if err := checkSchema(ctx, conn, opts.KeepHistory); err != nil {
 		return nil, err
+	}
+	if !strings.Contains(opts.DSN, "pool_max_conns") {
+		// pgxpool's default (4 on this machine class) would queue the
+		// loads of more than four clients; PostgreSQL serves more.
+		cfg.MaxConns = loadConns
 	}
 	namedByDSN := cfg.ConnConfig.RuntimeParams["application_name"] != ""
 	if !namedByDSN {
