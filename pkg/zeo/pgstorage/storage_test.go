@@ -521,3 +521,40 @@ func TestSessionDroppedMidCommit(t *testing.T) {
 	}
 	commit(t, s, map[storage.OID][2]any{1: {t2, []byte("v3")}})
 }
+
+// deleteObject: history-preserving writes a revision without state
+// (RelStorage 4.0), history-free removes the row.
+func TestDeleteObject(t *testing.T) {
+	for _, hp := range []bool{true, false} {
+		s := open(t, pgsandbox.NewDatabase(t), hp)
+		t1 := commit(t, s, map[storage.OID][2]any{9: {tid.TID(0), []byte("doomed")}})
+		tx, _ := s.Begin(storage.TxnMeta{})
+		tx.Delete(9, t1)
+		if err := tx.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		t2, err := tx.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pk *storage.POSKeyError
+		if _, _, _, _, err := s.LoadBefore(9, t2+1); !errors.As(err, &pk) {
+			t.Fatalf("hp=%v load after delete: %v", hp, err)
+		}
+		var rows int
+		c, err := pgx.Connect(context.Background(), s.opts.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.QueryRow(context.Background(), `SELECT count(*) FROM object_state WHERE zoid = 9`).Scan(&rows)
+		c.Close(context.Background())
+		if want := map[bool]int{true: 2, false: 0}[hp]; rows != want {
+			t.Fatalf("hp=%v: %d rows of the deleted object, want %d", hp, rows, want)
+		}
+		if hp {
+			if d, err := s.LoadSerial(9, t1); err != nil || string(d) != "doomed" {
+				t.Fatalf("old revision after delete: %q %v", d, err)
+			}
+		}
+	}
+}

@@ -499,6 +499,19 @@ func (t *txn) Finish() (tid.TID, error) {
 		b.Queue(`SELECT set_config('zdkit.tid', lock_and_choose_tid_and_move($1, TRUE)::text, TRUE)::bigint`, given)
 	}
 	b.Queue(`SELECT pg_notify('` + notifyChannel + `', current_setting('zdkit.tid'))`)
+	// History-free deleteObject removes the row, as RelStorage 4.2's
+	// HistoryFreePackUndo.deleteObject does (its blob rows cascade).
+	var gone []int64
+	if !t.s.hp {
+		for oid, r := range t.recs {
+			if r.deleted {
+				gone = append(gone, int64(oid))
+			}
+		}
+	}
+	if len(gone) > 0 {
+		b.Queue(`DELETE FROM object_state WHERE zoid = ANY($1) AND state IS NULL`, gone)
+	}
 	// The commits made elsewhere below ours, read in the same round
 	// trip: holding lock -1, this statement's snapshot has every commit
 	// with a smaller tid (they committed before we got the lock).
@@ -513,6 +526,9 @@ func (t *txn) Finish() (tid.TID, error) {
 	var prior []storage.Invalidation
 	err := br.QueryRow().Scan(&newTid)
 	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil && len(gone) > 0 {
 		_, err = br.Exec()
 	}
 	if err == nil {
