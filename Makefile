@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zeo interop-suites-zdaemon
+.PHONY: all build test demo demo-pg demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zeo interop-suites-zdaemon
 
 all: build
 
@@ -34,8 +34,13 @@ test: vet lint
 demo: build
 	./scripts/demo.sh
 
+# Two runzeo front ends on one local PostgreSQL (docs/postgresql.md).
+demo-pg: build
+	./scripts/demo-pg.sh
+
 demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
+	@./scripts/demo-pg-stop.sh
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
 # (docs/performance.md): every figure beside its target, on stdout. Changes no file;
@@ -81,7 +86,7 @@ interop-suites-zeo:
 	./interop/suites/run-zeo-suite.sh
 
 clean:
-	rm -rf $(BIN) demo stress-figures.txt
+	rm -rf $(BIN) demo demo-pg stress-figures.txt
 	$(GO) clean -testcache
 
 # zdaemon 5.2.1's own process-level tests (26), unchanged, against the

@@ -13,7 +13,7 @@ import (
 // docstring, which lists the files it creates).
 const UsageDoc = `mkzeoinst -- create a ZEO instance.
 
-Usage: mkzeoinst [--force] [--systemd] home [port]
+Usage: mkzeoinst [--force] [--systemd] [--postgresql DSN] home [port]
 
 Given an "instance home directory" <home> and an optional port (default
 9999; also HOST:PORT, or a path containing "/" for a Unix socket),
@@ -31,6 +31,8 @@ create the following:
 The script will not overwrite existing files; instead, it will issue a
 warning if an existing file is found that differs from the file that
 would be written if it didn't exist.  --force rewrites such files.
+--postgresql DSN makes the server serve that PostgreSQL database (in
+RelStorage's schema) instead of <home>/var/Data.fs.
 
 The zdkit programs zdctl, zdrun and runzeo are looked up in the directory
 of the mkzeoinst executable first, then on $PATH.
@@ -44,7 +46,7 @@ const (
 )
 
 // LongOptions are mkzeoinst's long options (the only short one is -h).
-var LongOptions = []string{"help", "force", "systemd"}
+var LongOptions = []string{"help", "force", "systemd", "postgresql"}
 
 // Main is the whole mkzeoinst command: args are os.Args; it returns the
 // exit status.
@@ -65,11 +67,24 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			pos = append(pos, rest[i+1:]...)
 			i = len(rest)
 		case strings.HasPrefix(a, "--"):
-			name, _, hasArg := strings.Cut(a[2:], "=")
+			name, value, hasArg := strings.Cut(a[2:], "=")
 			full, err := matchLong(name, LongOptions)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return ExitUsage
+			}
+			if full == "postgresql" {
+				// The one option with an argument (a zdkit addition).
+				if !hasArg {
+					if i+1 >= len(rest) {
+						fmt.Fprintf(stdout, "option --%s requires argument\n", full)
+						return ExitUsage
+					}
+					i++
+					value = rest[i]
+				}
+				o.PostgreSQL = value
+				continue
 			}
 			if hasArg {
 				fmt.Fprintf(stdout, "option --%s must not have an argument\n", full)

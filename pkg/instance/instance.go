@@ -152,6 +152,16 @@ type File struct {
 // them: etc/zeo.conf, etc/zeoctl.conf, bin/zeoctl, bin/runzeo, then
 // etc/zeo.service when systemd is set.
 func Render(home, address string, progs Programs, systemd bool) ([]File, error) {
+	return RenderPostgreSQL(home, address, progs, systemd, "")
+}
+
+// RenderPostgreSQL is Render for an instance whose storage is a
+// PostgreSQL database in RelStorage's schema (dsn, a libpq connection
+// string or URL) instead of var/Data.fs.
+func RenderPostgreSQL(home, address string, progs Programs, systemd bool, dsn string) ([]File, error) {
+	if strings.ContainsAny(dsn, "\r\n") {
+		return nil, fmt.Errorf("%w: the PostgreSQL DSN %s contains a line break, which zeo.conf cannot express", ErrBadHome, pyrepr.Str(dsn))
+	}
 	for _, p := range []string{home, progs.Zdctl, progs.Zdrun, progs.Runzeo} {
 		// ZConfig splits the program line on white space and has no
 		// quoting, so such a path cannot be written at all.
@@ -162,6 +172,7 @@ func Render(home, address string, progs Programs, systemd bool) ([]File, error) 
 	data := map[string]string{
 		"Home": home, "Address": address,
 		"Zdctl": progs.Zdctl, "Zdrun": progs.Zdrun, "Runzeo": progs.Runzeo,
+		"PostgreSQL": dsn,
 	}
 	list := []File{
 		{Path: "etc/zeo.conf"},
@@ -225,9 +236,12 @@ type Options struct {
 	Address string // as ParseAddress returns it; "" means DefaultPort
 	Force   bool   // rewrite files whose content differs
 	Systemd bool   // also write etc/zeo.service
-	ExeDir  string // searched for the programs before PathEnv
-	PathEnv string // the PATH to search
-	Out     io.Writer
+	// PostgreSQL, when set, is the DSN of the database the instance
+	// serves (a <relstorage> section) instead of var/Data.fs.
+	PostgreSQL string
+	ExeDir     string // searched for the programs before PathEnv
+	PathEnv    string // the PATH to search
+	Out        io.Writer
 }
 
 // Make creates or completes the instance, printing what it does to
@@ -246,7 +260,7 @@ func Make(o Options) error {
 	if err != nil {
 		return err
 	}
-	files, err := Render(home, addr, progs, o.Systemd)
+	files, err := RenderPostgreSQL(home, addr, progs, o.Systemd, o.PostgreSQL)
 	if err != nil {
 		return err
 	}

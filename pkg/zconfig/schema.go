@@ -50,6 +50,10 @@ type SectionType struct {
 	// Check, if set, runs after the section's keys are converted; it is
 	// where constraints between keys live.
 	Check func(*Node) error
+	// Package, when set, is the %import that makes the type known (a
+	// ZConfig component outside ZODB and ZEO, such as relstorage);
+	// without that import ZConfig does not know the type.
+	Package string
 }
 
 // Schema is the top of a configuration: the root section type plus the
@@ -158,7 +162,11 @@ func (s *Schema) Check(root *Section, overrides ...string) (*Node, error) {
 	}
 	known := map[string]bool{}
 	collectTypes(s.Root, known)
-	n, err := match(s.Root, root, ovs, ignore, known)
+	imported := map[string]bool{}
+	for _, p := range root.Imports {
+		imported[p] = true
+	}
+	n, err := match(s.Root, root, ovs, ignore, known, imported)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +183,7 @@ func (s *Schema) Check(root *Section, overrides ...string) (*Node, error) {
 
 // match checks one section against its type. ovs are the overrides whose
 // path, relative to this section, is still to be consumed.
-func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[string]bool) (*Node, error) {
+func match(st *SectionType, sec *Section, ovs []*Override, ignore, known, imported map[string]bool) (*Node, error) {
 	n := &Node{Type: sec.Type, Name: sec.Name, Pos: sec.Pos, st: st, entries: map[string]*entry{}}
 	keys := map[string]Key{}
 	for _, k := range st.Keys {
@@ -283,6 +291,12 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 			e.After = allowedTypes(st)
 			return nil, e
 		}
+		if ct.Package != "" && !imported[ct.Package] {
+			e := syntaxError(ErrUnknownSection, child.Pos, "unknown type name: %s", pyrepr.Str(child.Type))
+			e.Key = child.Type
+			e.After = fmt.Sprintf("the type comes from %%import %s, which this file lacks", ct.Package)
+			return nil, e
+		}
 		sl := st.Sections[slot]
 		if child.Name == "" && sl.Names == NameRequired {
 			e := syntaxError(ErrSyntax, child.Pos, "%s sections must be named", pyrepr.Str(child.Type))
@@ -322,7 +336,7 @@ func match(st *SectionType, sec *Section, ovs []*Override, ignore, known map[str
 		}
 		// Only top-level sections are ignored: a <zeo> inside <runner>
 		// is as wrong for runzeo as for zdctl.
-		cn, err := match(ct, child, sub, nil, known)
+		cn, err := match(ct, child, sub, nil, known, imported)
 		if err != nil {
 			return nil, err
 		}

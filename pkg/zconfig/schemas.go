@@ -235,9 +235,61 @@ var (
 	)}
 	ClientStorageType = &SectionType{Name: "clientstorage", Keys: clientStorageKeys}
 
+	// PostgreSQLType is RelStorage's <postgresql> adapter section
+	// (RelStorage 4.2 component.xml); driver is accepted and ignored.
+	PostgreSQLType = &SectionType{Name: "postgresql", Package: "relstorage",
+		Keys: []Key{
+			{Name: "driver", Type: String, Default: "auto"},
+			{Name: "dsn", Type: String, Default: ""},
+		},
+	}
+	// RelStorageType is RelStorage's <relstorage> section (RelStorage 4.2
+	// component.xml), every key it knows; runzeo refuses, naming them,
+	// those it does not implement.
+	RelStorageType = &SectionType{Name: "relstorage", Package: "relstorage",
+		Keys: []Key{
+			{Name: "name", Type: String},
+			{Name: "read-only", Type: Boolean, Default: "false"},
+			{Name: "blob-dir", Type: String},
+			{Name: "shared-blob-dir", Type: Boolean, Default: "false"},
+			{Name: "blob-cache-size", Type: ByteSize},
+			{Name: "blob-cache-size-check", Type: Integer},
+			{Name: "blob-cache-size-check-external", Type: Boolean, Default: "false"},
+			{Name: "blob-chunk-size", Type: ByteSize},
+			{Name: "keep-history", Type: Boolean, Default: "true"},
+			{Name: "replica-conf", Type: String},
+			{Name: "ro-replica-conf", Type: String},
+			{Name: "replica-timeout", Type: Float, Default: "600.0"},
+			{Name: "revert_when_stale", Type: Boolean, Default: "false"},
+			{Name: "poll-interval", Type: Float},
+			{Name: "pack-gc", Type: Boolean, Default: "true"},
+			{Name: "pack-prepack-only", Type: Boolean, Default: "false"},
+			{Name: "pack-skip-prepack", Type: Boolean, Default: "false"},
+			{Name: "pack-batch-timeout", Type: Float},
+			{Name: "pack-commit-busy-delay", Type: Float},
+			{Name: "cache-servers", Type: String},
+			{Name: "cache-module-name", Type: String},
+			{Name: "cache-prefix", Type: String},
+			{Name: "cache-local-mb", Type: Integer},
+			{Name: "cache-local-storage", Type: String},
+			{Name: "cache-local-dir", Type: String},
+			{Name: "cache-local-dir-count", Type: Integer},
+			{Name: "cache-local-dir-read-count", Type: Integer},
+			{Name: "cache-local-dir-compress", Type: Boolean},
+			{Name: "cache-local-dir-write-max-size", Type: ByteSize},
+			{Name: "cache-local-object-max", Type: ByteSize},
+			{Name: "cache-local-compression", Type: String},
+			{Name: "cache-delta-size-limit", Type: Integer},
+			{Name: "commit-lock-timeout", Type: Integer},
+			{Name: "commit-lock-id", Type: Integer},
+			{Name: "create-schema", Type: Boolean, Default: "true"},
+		},
+		Sections: []Slot{{Types: []*SectionType{PostgreSQLType}, Abstract: "relstorage.adapter"}},
+	}
+
 	// StorageTypes are the section types of the abstract ZODB.storage.
 	StorageTypes = []*SectionType{FileStorageType, MappingStorageType, DemoStorageType,
-		BlobStorageType, ZEOClientType, ClientStorageType}
+		BlobStorageType, ZEOClientType, ClientStorageType, RelStorageType}
 )
 
 // StorageAbstract is the name of ZODB's abstract storage section type.
@@ -262,7 +314,7 @@ func init() {
 // zeoSections are the section types of a combined zeo.conf that zdctl
 // and zdrun accept and skip.
 var zeoSections = []string{"zeo", "filestorage", "mappingstorage", "demostorage",
-	"blobstorage", "zeoclient", "clientstorage"}
+	"blobstorage", "zeoclient", "clientstorage", "relstorage"}
 
 // ZDaemonSchema is zdaemon's schema.xml for zdctl and zdrun: <runner>
 // (required), <environment> and <eventlog>. The <zeo> and storage

@@ -101,6 +101,21 @@ func (t *blobTxn) StoreBlob(oid storage.OID, serial tid.TID, data []byte, blobPa
 		os.Remove(blobPath)
 		return err
 	}
+	return t.place(oid, blobPath)
+}
+
+// RestoreBlob implements storage.BlobRestorer: the record, and the file
+// moved into place under the transaction's (given) tid.
+func (t *blobTxn) RestoreBlob(oid storage.OID, serial tid.TID, data []byte, blobPath string, prevTxn tid.TID) error {
+	if err := t.Restore(oid, serial, data, prevTxn); err != nil {
+		os.Remove(blobPath)
+		return err
+	}
+	return t.place(oid, blobPath)
+}
+
+// place moves an upload into the blob tree under the transaction's tid.
+func (t *blobTxn) place(oid storage.OID, blobPath string) error {
 	dst := t.dir.path(oid, t.x.TID())
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		os.Remove(blobPath)

@@ -13,7 +13,6 @@ import (
 	"github.com/zdkit/zdkit/pkg/filestorage"
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
-	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
 // Storage serves one Data.fs.
@@ -120,7 +119,7 @@ func (s *Storage) CommitGroup(meta storage.TxnMeta, recs []storage.GroupRecord) 
 	if s.group == nil {
 		return 0, storage.ErrReadOnly
 	}
-	extBytes, err := extPickle(meta.Extension)
+	extBytes, err := storage.PickleExtension(meta.Extension)
 	if err != nil {
 		return 0, err
 	}
@@ -229,29 +228,6 @@ func (s *Storage) LoadSerial(oid storage.OID, serial tid.TID) ([]byte, error) {
 	return d, convErr(err)
 }
 
-// ext decodes a stored extension pickle into items (best effort: a
-// damaged one yields no items rather than failing the read).
-func ext(b []byte) []storage.ExtItem {
-	if len(b) == 0 {
-		return nil
-	}
-	v, err := wire.DecodePickle(b)
-	if err != nil {
-		return nil
-	}
-	d, ok := v.(*wire.Dict)
-	if !ok {
-		return nil
-	}
-	var out []storage.ExtItem
-	for _, it := range d.Items {
-		if k, ok := wire.AsString(it.Key); ok {
-			out = append(out, storage.ExtItem{Key: k, Value: it.Value})
-		}
-	}
-	return out
-}
-
 func (s *Storage) History(oid storage.OID, size int) ([]storage.HistoryEntry, error) {
 	h, err := s.fs.History(filestorage.Oid(oid), size)
 	if err != nil {
@@ -260,7 +236,7 @@ func (s *Storage) History(oid storage.OID, size int) ([]storage.HistoryEntry, er
 	out := make([]storage.HistoryEntry, len(h))
 	for i, e := range h {
 		out[i] = storage.HistoryEntry{TID: e.TID, Time: e.Time, User: e.UserName, Description: e.Description,
-			Size: int(e.Size), Extension: ext(e.Extension)}
+			Size: int(e.Size), Extension: storage.ExtensionItems(e.Extension)}
 	}
 	return out, nil
 }
@@ -276,7 +252,7 @@ func (s *Storage) NewOID() (storage.OID, error) {
 // Begin encodes the extension as FileStorage keeps it: a protocol-3
 // pickle of the dict, or nothing when it is empty (ZODB's rule).
 func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
-	extBytes, err := extPickle(meta.Extension)
+	extBytes, err := storage.PickleExtension(meta.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -301,23 +277,6 @@ func (s *Storage) Begin(meta storage.TxnMeta) (storage.Transaction, error) {
 	return &txn{x: x, s: s, unlock: unlock}, nil
 }
 
-// extPickle encodes the extension as FileStorage keeps it: a protocol-3
-// pickle of the dict, or nothing when it is empty (ZODB's rule).
-func extPickle(items []storage.ExtItem) ([]byte, error) {
-	if len(items) == 0 {
-		return nil, nil
-	}
-	d := &wire.Dict{}
-	for _, it := range items {
-		d.Set(it.Key, it.Value)
-	}
-	b, err := wire.EncodePickleMemo(d) // memoized like zodbpickle dumps (interop finding 6)
-	if err != nil {
-		return nil, &storage.StorageError{Msg: fmt.Sprintf("transaction extension cannot be stored: %v", err)}
-	}
-	return b, nil
-}
-
 // Pack packs Data.fs, then removes the blob files of revisions the pack
 // dropped.
 func (s *Storage) Pack(t tid.TID, gc bool) error {
@@ -334,7 +293,7 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 func (s *Storage) UndoLog(first, last int, filter func(storage.UndoEntry) bool) ([]storage.UndoEntry, error) {
 	conv := func(e *filestorage.UndoEntry) storage.UndoEntry {
 		return storage.UndoEntry{ID: []byte(e.ID), TID: e.TID, Time: e.Time, User: e.UserName,
-			Description: e.Description, Size: int(e.Size), Extension: ext(e.Extension)}
+			Description: e.Description, Size: int(e.Size), Extension: storage.ExtensionItems(e.Extension)}
 	}
 	var f func(*filestorage.UndoEntry) bool
 	if filter != nil {
@@ -368,7 +327,7 @@ func (s *Storage) Iterate(start, stop tid.TID, fn func(storage.TxnRecord) bool) 
 }
 
 func txnRecord(r *filestorage.TxnRecord) storage.TxnRecord {
-	tr := storage.TxnRecord{TID: r.TID, Status: r.Status, User: r.User, Description: r.Description, Extension: ext(r.Extension)}
+	tr := storage.TxnRecord{TID: r.TID, Status: r.Status, User: r.User, Description: r.Description, Extension: storage.ExtensionItems(r.Extension)}
 	for _, d := range r.Records {
 		tr.Records = append(tr.Records, storage.DataRecord{OID: storage.OID(d.Oid), TID: d.TID, Data: d.Data, DataTxn: d.DataTID})
 	}
@@ -432,22 +391,10 @@ func (t *txn) Store(oid storage.OID, serial tid.TID, data []byte) error {
 // prev_txn backpointer hint is not used, so the data is written out
 // again; a nil data (an undone creation) becomes a deletion record.
 func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.TID) error {
-	cur, err := t.s.fs.GetTid(filestorage.Oid(oid))
-	exists := err == nil
-	if err != nil {
-		var ke *filestorage.KeyError
-		if !errors.As(err, &ke) && !errors.Is(err, filestorage.ErrPOSKey) {
-			return convErr(err)
-		}
-		cur = 0
-	}
-	if data == nil {
-		if !exists {
-			return nil
-		}
-		return convErr(t.x.DeleteObject(filestorage.Oid(oid), cur))
-	}
-	return convErr(t.x.Store(filestorage.Oid(oid), cur, data))
+	// ZODB 6 FileStorage.restore: no conflict check, so an object whose
+	// creation was undone (a deletion record) can be restored again, and
+	// a backpointer stays a backpointer.
+	return convErr(t.x.Restore(filestorage.Oid(oid), t.x.TID(), data, prevTxn))
 }
 
 func (t *txn) Delete(oid storage.OID, serial tid.TID) error {

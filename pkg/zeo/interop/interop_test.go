@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zdkit/zdkit/pkg/filestorage"
+	"github.com/zdkit/zdkit/pkg/pgsandbox"
 	"github.com/zdkit/zdkit/pkg/zeo/fsstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/mappingstorage"
+	"github.com/zdkit/zdkit/pkg/zeo/pgstorage"
 	"github.com/zdkit/zdkit/pkg/zeo/server"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -159,10 +163,114 @@ func TestPythonClientTransactionTimeout(t *testing.T) {
 	python(t)
 	addr := serve(t, openFS(t), server.Options{TransactionTimeout: time.Second}, "tcp")
 	runClient(t, addr, "timeout")
+	// On PostgreSQL the timeout's ROLLBACK frees the object locks.
+	addr = serve(t, openPG(t, true), server.Options{TransactionTimeout: time.Second}, "tcp")
+	runClient(t, addr, "timeout")
 }
 
 // copyTransactionsFrom into a FileStorage served by us (restorea).
 func TestPythonClientCopyTransactions(t *testing.T) {
 	python(t)
 	runClient(t, serve(t, openFS(t), server.Options{}, "tcp"), "copy")
+}
+
+// openPG opens a fresh PostgreSQL database in RelStorage's schema.
+func openPG(t *testing.T, hp bool) *pgstorage.Storage {
+	t.Helper()
+	st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: pgsandbox.NewDatabase(t),
+		KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Unchanged Python ZEO clients against PostgreSQL: the FileStorage
+// scenarios that need no undo, pack or restore.
+func TestPythonClientPostgreSQL(t *testing.T) {
+	python(t)
+	pgScenarios := []string{"root_create", "invalidation", "resolve", "conflict", "readcurrent", "poskey", "readonly", "cache", "pack"}
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			scenarios := pgScenarios
+			if hp {
+				scenarios = append(scenarios, "undo")
+			}
+			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), scenarios...)
+		})
+	}
+}
+
+// Blobs through unchanged Python clients, kept in PostgreSQL large
+// objects with the server's blob directory as a cache: a second server
+// with an empty cache serves them out of the database.
+func TestPythonClientPostgreSQLBlobs(t *testing.T) {
+	python(t)
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			dsn := pgsandbox.NewDatabase(t)
+			openBlobs := func() *pgstorage.BlobStorage {
+				st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: dsn,
+					KeepHistory: hp, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				bs, err := pgstorage.WithBlobs(st, filepath.Join(t.TempDir(), "blobs"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bs
+			}
+			runClient(t, serve(t, openBlobs(), server.Options{}, "tcp"), "root_create", "blobs")
+			runClient(t, serve(t, openBlobs(), server.Options{}, "tcp"), "blobread")
+			// Every blob revision is a large object in the database.
+			c, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			var n int
+			if err := c.QueryRow(context.Background(), `SELECT count(*) FROM blob_chunk b
+				JOIN pg_largeobject_metadata m ON m.oid = b.chunk`).Scan(&n); err != nil || n != map[bool]int{true: 2, false: 1}[hp] {
+				t.Fatalf("blob_chunk rows with a large object: %d %v", n, err)
+			}
+			// History-free replaced the first revision: its large object
+			// went with its row (the blob_chunk_delete trigger).
+			var los int
+			if err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_largeobject_metadata`).Scan(&los); err != nil || los != n {
+				t.Fatalf("%d large objects for %d blob rows (%v)", los, n, err)
+			}
+		})
+	}
+}
+
+// copyTransactionsFrom (zodbconvert's path through ZEO) into PostgreSQL:
+// the source's tids and data arrive unchanged.
+func TestPythonClientPostgreSQLCopy(t *testing.T) {
+	python(t)
+	for _, hp := range []bool{true, false} {
+		t.Run(map[bool]string{true: "history-preserving", false: "history-free"}[hp], func(t *testing.T) {
+			runClient(t, serve(t, openPG(t, hp), server.Options{}, "tcp"), "copy")
+		})
+	}
+}
+
+// Two servers on one PostgreSQL database, unchanged Python clients on
+// both: commits are seen across them, and conflict resolution
+// (BTrees.Length) across them counts exactly.
+func TestPythonClientPostgreSQLFrontEnds(t *testing.T) {
+	python(t)
+	dsn := pgsandbox.NewDatabase(t)
+	openOn := func() *pgstorage.Storage {
+		st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: dsn,
+			KeepHistory: true, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := serve(t, openOn(), server.Options{}, "tcp")
+	b := serve(t, openOn(), server.Options{}, "tcp")
+	runClient(t, a, "root_create")
+	runClientEnv(t, a, []string{"ZDKIT_ADDR2=" + b}, "frontends")
 }

@@ -310,8 +310,14 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return err
 			}
 			s.storages = append(s.storages, spec)
+		case "relstorage":
+			spec, err := relStorageSpec(st)
+			if err != nil {
+				return err
+			}
+			s.storages = append(s.storages, spec)
 		default:
-			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage, zeoclient)", st.Pos, st.Type)
+			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage, zeoclient, relstorage with postgresql)", st.Pos, st.Type)
 		}
 	}
 	if ev := cfg.Section("eventlog"); ev != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/zdkit/zdkit/pkg/pgsandbox"
 	"github.com/zdkit/zdkit/pkg/zeo/zeopack"
 	"github.com/zdkit/zdkit/pkg/zeo/zeoup"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(runzeoChildEnv)
 		os.Exit(Main(append([]string{"runzeo"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgsandbox.WithServer(m), map[string]func(){
 		"runzeo":  func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr)) },
 		"zeoup":   func() { os.Exit(zeoup.Main(os.Args, os.Stdout, os.Stderr)) },
 		"zeopack": func() { os.Exit(zeopack.Main(os.Args, os.Stdout, os.Stderr, nil)) },

@@ -340,6 +340,13 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 	t.voted = c.srv.obsStart()
 	st := c.store
 	t.shared, t.lockOIDs = false, nil
+	if st.concurrent {
+		// The storage locks the objects itself, for every process that
+		// shares it: no server lock, the vote runs now (and may wait in
+		// the storage for another transaction's objects).
+		c.doVoteLocked(t, id)
+		return nil, errNoReply
+	}
 	if st.group != nil && groupable(t) {
 		t.shared = true
 		seen := make(map[storage.OID]bool, len(t.ops))
@@ -468,6 +475,11 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 	}
 	if err := stxn.Vote(); err != nil {
 		stxn.Abort()
+		var vc *storage.VoteConflicts
+		if errors.As(err, &vc) && len(vc.Conflicts) > 0 {
+			c.voteConflictsLocked(t, msgID, vc)
+			return
+		}
 		c.failVoteLocked(t, msgID, err)
 		return
 	}
@@ -482,6 +494,33 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 		out[i] = o.Bytes()
 	}
 	c.reply(msgID, out, nil)
+}
+
+// voteConflictsLocked hands the conflicts a storage found at vote back to
+// the client for resolution, as doVoteLocked does those of Store, with
+// the data the client stored last for each object.
+func (c *conn) voteConflictsLocked(t *ztxn, msgID any, vc *storage.VoteConflicts) {
+	data := make(map[storage.OID][]byte, len(t.ops))
+	for _, op := range t.ops {
+		if op.kind == opStore {
+			data[op.oid] = op.data
+		}
+	}
+	conflicts := make(wire.List, 0, len(vc.Conflicts))
+	for _, ce := range vc.Conflicts {
+		conflicts = append(conflicts, wire.NewDict(
+			"oid", ce.OID.Bytes(),
+			"serials", wire.Tuple{storage.TIDBytes(ce.Committed), storage.TIDBytes(ce.Serial)},
+			"data", data[ce.OID]))
+	}
+	c.store.conflicts.Add(1)
+	if t.voteRounds >= maxVoteRounds {
+		first := vc.Conflicts[0]
+		c.failVoteLocked(t, msgID, &first)
+		return
+	}
+	t.state = tResolving
+	c.reply(msgID, conflicts, nil)
 }
 
 // doGroupVoteLocked is the vote of a group-commit transaction: with its
@@ -683,6 +722,11 @@ func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
 		t.stxn = nil
 		c.abortLocked(t)
 		return nil, err
+	}
+	if pc, ok := t.stxn.(storage.PriorCommits); ok {
+		// Commits made elsewhere below ours go out first, to the
+		// committer too, so that no client's last tid goes backwards.
+		st.publishForeign(pc.PriorCommits())
 	}
 	st.publish(c, newTid, oids)
 	c.callAsync("info", wire.Tuple{st.infoDict()})

@@ -224,6 +224,7 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 		ro := opts.ReadOnly || st.Info().ReadOnly
 		ss := &store{srv: s, name: name, st: st, readOnly: ro, conns: map[*conn]bool{},
 			shared: map[*ztxn]bool{}, oidOwner: map[storage.OID]*ztxn{}}
+		_, ss.concurrent = st.(storage.ConcurrentCommitter)
 		if gc, ok := st.(storage.GroupCommitter); ok && !ro && !opts.NoGroupCommit {
 			ss.group = gc
 			ss.gsig = make(chan struct{}, 1)
@@ -237,6 +238,10 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 				return nil, fmt.Errorf("zeo server: seeding invalidation queue of %q: %w", name, err)
 			}
 			ss.invq = invs
+		}
+		if feed, ok := st.(storage.CommitFeed); ok {
+			// After seeding: the follower appends to the queue.
+			ss.startFeed(feed)
 		}
 		s.stores[name] = ss
 		s.names = append(s.names, name)
@@ -377,6 +382,7 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	for _, n := range s.names {
 		s.stores[n].stopCommitter()
+		s.stores[n].stopFeed()
 	}
 	var first error
 	for _, n := range s.names {
@@ -585,6 +591,16 @@ type store struct {
 	gsig     chan struct{}
 	gdone    chan struct{}
 	gwg      sync.WaitGroup
+
+	// concurrent: the storage locks objects itself
+	// (storage.ConcurrentCommitter); votes take no server lock.
+	concurrent bool
+
+	// Commits made elsewhere on a shared storage (feed.go).
+	feed     storage.CommitFeed
+	feedWake chan struct{}
+	feedDone chan struct{}
+	feedWG   sync.WaitGroup
 
 	loads, stores, commits, aborts, conflicts, activeTxns atomic.Int64
 }

@@ -350,3 +350,11 @@ type Relay interface {
 	// what ClientStorage asks for whenever it (re)connects.
 	DropClients()
 }
+
+// BlobRestorer is implemented by the Transactions of a BlobStorage that
+// restore blobs (ZODB's IBlobStorageRestoreable.restoreBlob, what
+// copyTransactionsFrom and zodbconvert use): Restore, and take the file
+// at blobPath as the record's blob.
+type BlobRestorer interface {
+	RestoreBlob(oid OID, serial tid.TID, data []byte, blobPath string, prevTxn tid.TID) error
+}

@@ -214,6 +214,73 @@ def blobs():
     d.close()
 
 
+def blobread():
+    # After blobs, through another server (with an empty blob cache).
+    import tempfile
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=tempfile.mkdtemp()))
+    with d.transaction() as conn:
+        with conn.root()["blob"].open() as f:
+            assert f.read() == b"changed"
+    d.close()
+
+
+def frontends():
+    # Two servers on one database (ZDKIT_ADDR2 is the second): a commit
+    # through one is seen through the other, and BTrees.Length
+    # increments from clients of both count exactly.
+    import os
+    addr2 = addr_of(os.environ["ZDKIT_ADDR2"])
+    a = ZODB.DB(ClientStorage(ADDR, wait_timeout=10))
+    b = ZODB.DB(ClientStorage(addr2, wait_timeout=10))
+    with a.transaction() as conn:
+        conn.root()["fe"] = Length()
+    tm = transaction.TransactionManager()
+    cb = b.open(tm)
+    deadline = time.time() + 10
+    while "fe" not in cb.root():
+        assert time.time() < deadline, "the second server never showed the commit"
+        time.sleep(0.05)
+        tm.begin()
+    cb.close()
+    n, per = 4, 15
+    errors = []
+
+    def work(d):
+        tm = transaction.TransactionManager()
+        conn = d.open(tm)
+        try:
+            for _ in range(per):
+                for attempt in range(50):
+                    try:
+                        conn.root()["fe"].change(1)
+                        tm.commit()
+                        break
+                    except ZODB.POSException.ConflictError:
+                        tm.abort()
+                else:
+                    errors.append("gave up")
+        except Exception as e:
+            errors.append(repr(e))
+        finally:
+            conn.close()
+
+    dbs = [ZODB.DB(ClientStorage(ADDR if i % 2 else addr2, wait_timeout=10)) for i in range(n)]
+    ts = [threading.Thread(target=work, args=(d,)) for d in dbs]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert not errors, errors
+    for d in (a, b):
+        tm = transaction.TransactionManager()
+        conn = d.open(tm)
+        deadline = time.time() + 10
+        while conn.root()["fe"]() != n * per:
+            assert time.time() < deadline, conn.root()["fe"]()
+            time.sleep(0.05)
+            tm.begin()
+        conn.close()
+    [x.close() for x in dbs + [a, b]]
+
+
 def sharedblobs():
     # shared_blob_dir: the client writes into the server's blob directory
     # and sends storeBlobShared.
