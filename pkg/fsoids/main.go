@@ -49,6 +49,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	opts, files, err := getopt.Scan(args, "f:", nil)
 	if err == nil && len(files) == 0 {
 		fmt.Fprint(stdout, usage+"\n")
+		//lint:ignore ST1005 ZODB 6.3 fsoids.py's message, printed as it is
 		err = fmt.Errorf("Must specify a FileStorage")
 	}
 	if err != nil {

@@ -198,12 +198,11 @@ func (t *txn) Undo(id []byte) ([]storage.OID, error) {
 		return nil, err
 	}
 	type undoRow struct {
-		zoid, cur    int64
-		same         bool
-		prevTid      int64
-		state        []byte
-		chunk        *uint32
-		packedOrGone bool
+		zoid, cur int64
+		same      bool
+		prevTid   int64
+		state     []byte
+		chunk     *uint32
 	}
 	var rows []undoRow
 	err = t.s.retry(func() error {
