@@ -83,22 +83,6 @@ func (c *conn) storeBlobEnd(id any, args wire.Tuple) (any, error) {
 	if c.readOnly {
 		return nil, storage.ErrReadOnly
 	}
-	oid, err := argOID(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := argSerial(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	data, err := argBytes(args, 2, "data")
-	if err != nil {
-		return nil, err
-	}
-	txnID, err := arg(args, 3, "txn")
-	if err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	f := c.blobUp
 	c.blobUp = nil
@@ -106,11 +90,21 @@ func (c *conn) storeBlobEnd(id any, args wire.Tuple) (any, error) {
 	if f == nil {
 		return nil, stErr("storeBlobEnd without storeBlobStart")
 	}
-	if err := f.Close(); err != nil {
+	closeErr := f.Close()
+	// The rest is storea's, with the upload as the blob (ZEO 6.0
+	// ZEOStorage.storeBlobEnd checks the transaction, then logs the
+	// arguments for the vote).
+	var op txnOp
+	ok, err := c.oneWayArgs(args, 4, func() error { return storeArgs(args, &op) })
+	if err == nil {
+		err = closeErr
+	}
+	if !ok || err != nil {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	if err := c.addOp(txnID, txnOp{kind: opStore, oid: oid, serial: serial, data: nz(data), blob: f.Name()}); err != nil {
+	op.blob = f.Name()
+	if err := c.addOp(args[3], op); err != nil {
 		os.Remove(f.Name())
 		return nil, err
 	}
@@ -129,16 +123,9 @@ func (c *conn) storeBlobShared(id any, args wire.Tuple) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	oid, err := argOID(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := argSerial(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	data, err := argBytes(args, 2, "data")
-	if err != nil {
+	var op txnOp
+	ok, err := c.oneWayArgs(args, 5, func() error { return storeArgs(args, &op) })
+	if !ok {
 		return nil, err
 	}
 	nameV, err := arg(args, 3, "filename")
@@ -146,21 +133,17 @@ func (c *conn) storeBlobShared(id any, args wire.Tuple) (any, error) {
 		return nil, err
 	}
 	name, _ := wire.AsString(nameV)
-	txnID, err := arg(args, 4, "txn")
-	if err != nil {
-		return nil, err
-	}
 	base := filepath.Base(name)
 	if base != name || strings.ContainsAny(name, `/\`) || name == ".." ||
 		!(strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name[:max(len(name)-1, 0)], ".tmp")) {
 		c.srv.log.critical("ZEO.StorageServer", "(%s) We're under attack! (bad blob file name %s)", c.logName(), pyQuote(name))
 		return nil, valueError("bad blob file name %s", name)
 	}
-	path := filepath.Join(bs.SharedBlobPath(oid), name)
-	if _, err := os.Stat(path); err != nil {
+	op.blob = filepath.Join(bs.SharedBlobPath(op.oid), name)
+	if _, err := os.Stat(op.blob); err != nil {
 		return nil, err
 	}
-	return nil, c.addOp(txnID, txnOp{kind: opStore, oid: oid, serial: serial, data: nz(data), blob: path})
+	return nil, c.addOp(args[4], op)
 }
 
 // storeBlobInto hands the storage its own link to the upload so that the

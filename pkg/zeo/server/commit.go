@@ -221,20 +221,24 @@ func argSerial(args wire.Tuple, i int) (tid.TID, error) {
 	return argTID(args, i, "serial")
 }
 
+// storeArgs reads the (oid, serial, data) that storea, storeBlobEnd and
+// storeBlobShared start with into a store operation.
+func storeArgs(args wire.Tuple, op *txnOp) (err error) {
+	op.kind = opStore
+	if op.oid, err = argOID(args, 0); err != nil {
+		return err
+	}
+	if op.serial, err = argSerial(args, 1); err != nil {
+		return err
+	}
+	data, err := argBytes(args, 2, "data")
+	op.data = nz(data)
+	return err
+}
+
 func (c *conn) storea(id any, args wire.Tuple) (any, error) {
 	var op txnOp
-	ok, err := c.oneWayArgs(args, 4, func() (err error) {
-		op.kind = opStore
-		if op.oid, err = argOID(args, 0); err != nil {
-			return err
-		}
-		if op.serial, err = argSerial(args, 1); err != nil {
-			return err
-		}
-		data, err := argBytes(args, 2, "data")
-		op.data = nz(data)
-		return err
-	})
+	ok, err := c.oneWayArgs(args, 4, func() error { return storeArgs(args, &op) })
 	if !ok {
 		return nil, err
 	}

@@ -263,3 +263,33 @@ func TestStoreBlobSerialNone(t *testing.T) {
 		t.Fatalf("blob %q, %v", got, err)
 	}
 }
+
+// storeBlobEnd shares storea's argument handling: a bad value fails the
+// vote with a TypeError (the connection stays open) and the upload is
+// removed, as ZEO 6.0's storeBlobEnd only logs its arguments for the vote.
+func TestStoreBlobEndBadArgumentFailsVote(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := fsstorage.OpenWithBlobs(filepath.Join(dir, "Data.fs"), filepath.Join(dir, "blobs"), filestorage.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, map[string]storage.Storage{"1": fs}, Options{})
+	c := dial(t, addr, client.Options{})
+	rawTxn(t, c, 5)
+	for _, call := range [][]any{{"storeBlobStart"}, {"storeBlobChunk", []byte("blob bytes")},
+		{"storeBlobEnd", storage.OID(1).Bytes(), []byte("short"), []byte("record"), int64(5)}} {
+		if err := c.CallAsync(call[0].(string), call[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Call("vote", int64(5)); !client.IsClass(err, "TypeError") {
+		t.Fatalf("vote error %v, want a TypeError", err)
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatalf("connection closed after a bad storeBlobEnd value: %v", err)
+	}
+	uploads, _ := filepath.Glob(filepath.Join(dir, "blobs", "tmp", "zeo-upload-*"))
+	if len(uploads) != 0 {
+		t.Errorf("uploads left behind: %q", uploads)
+	}
+}
