@@ -36,6 +36,7 @@ demo: build
 
 # Two runzeo front ends on one local PostgreSQL (docs/postgresql.md).
 demo-pg: build
+	./scripts/ensure-packages.sh postgresql
 	./scripts/demo-pg.sh
 
 demo-stop:
