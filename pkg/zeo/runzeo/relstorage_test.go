@@ -243,22 +243,22 @@ func TestRelStorageVanishedCommitterFreesLocks(t *testing.T) {
 	}
 }
 
-// Writers on both front ends increment one counter: every increment
-// that was acknowledged is counted exactly once, and no client sees a
-// tid go backwards.
+// Writers on three front ends increment one counter: every increment
+// that was acknowledged is counted exactly once, each sees the others'
+// commits, and no client sees a tid go backwards.
 func TestRelStorageCountUnderContention(t *testing.T) {
 	dsn := pgsandbox.NewDatabase(t)
-	fes := []*frontEnd{startFrontEnd(t, dsn, ""), startFrontEnd(t, dsn, "")}
+	fes := []*frontEnd{startFrontEnd(t, dsn, ""), startFrontEnd(t, dsn, ""), startFrontEnd(t, dsn, "")}
 	w0 := dialWatcher(t, fes[0])
 	oids, _ := w0.NewOIDs(1)
 	counter := oids[0]
 	commitOne(t, w0.Client, counter, 0, "0")
-	const perWriter = 15
+	const writers, perWriter = 6, 10
 	var wg sync.WaitGroup
 	var ws []*watcher
-	errs := make(chan error, 8)
-	for i := 0; i < 4; i++ {
-		w := dialWatcher(t, fes[i%2])
+	errs := make(chan error, writers*2)
+	for i := 0; i < writers; i++ {
+		w := dialWatcher(t, fes[i%len(fes)])
 		ws = append(ws, w)
 		wg.Add(1)
 		go func() {
@@ -311,8 +311,15 @@ func TestRelStorageCountUnderContention(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _, err := w0.Load(counter)
-	if err != nil || string(data) != strconv.Itoa(4*perWriter) {
-		t.Fatalf("counter = %q %v, want %d", data, err, 4*perWriter)
+	if err != nil || string(data) != strconv.Itoa(writers*perWriter) {
+		t.Fatalf("counter = %q %v, want %d", data, err, writers*perWriter)
+	}
+	// Every front end serves the final value.
+	for i, fe := range fes {
+		w := dialWatcher(t, fe)
+		if d, _, err := w.Load(counter); err != nil || string(d) != strconv.Itoa(writers*perWriter) {
+			t.Errorf("front end %d: counter = %q %v", i, d, err)
+		}
 	}
 	for _, w := range ws {
 		w.increasing(t)
