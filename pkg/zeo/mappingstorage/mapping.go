@@ -24,7 +24,12 @@ type Storage struct {
 	last    tid.TID
 	nextOID storage.OID
 	size    int64
-	closed  bool
+	// live counts the oids whose newest revision is not a deletion, kept
+	// up to date by Finish and Pack so that Len (asked by the server at
+	// every tpc_finish for the info message) costs O(1), not a walk of
+	// the whole map.
+	live   int
+	closed bool
 }
 
 var (
@@ -65,13 +70,7 @@ func (s *Storage) Info() storage.Info {
 func (s *Storage) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := 0
-	for _, r := range s.revs {
-		if r[len(r)-1].data != nil {
-			n++
-		}
-	}
-	return n
+	return s.live
 }
 
 // Size is the total size of all kept revisions.
@@ -207,6 +206,7 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 		}
 		dropped[oid] = d
 		if keepFrom == len(revs) {
+			// only an oid deleted as of t goes: it did not count as live
 			delete(s.revs, oid)
 		} else {
 			s.revs[oid] = append([]revision(nil), revs[keepFrom:]...)
@@ -379,7 +379,16 @@ func (t *txn) Finish() (tid.TID, error) {
 	}
 	for _, r := range t.records {
 		r.TID = newTid
-		s.revs[r.OID] = append(s.revs[r.OID], revision{tid: newTid, data: r.Data})
+		revs := s.revs[r.OID]
+		wasLive := len(revs) > 0 && revs[len(revs)-1].data != nil
+		if isLive := r.Data != nil; isLive != wasLive {
+			if isLive {
+				s.live++
+			} else {
+				s.live--
+			}
+		}
+		s.revs[r.OID] = append(revs, revision{tid: newTid, data: r.Data})
 		s.size += int64(len(r.Data))
 		if r.OID >= s.nextOID {
 			s.nextOID = r.OID + 1
