@@ -286,17 +286,23 @@ func FormatReport(figs []Figure, machine string, runs int, when time.Time) strin
 // UpdateReport replaces the block between ReportBegin and ReportEnd in
 // the file at path with block.
 func UpdateReport(path, block string) error {
+	return UpdateReportBlock(path, ReportBegin, ReportEnd, block)
+}
+
+// UpdateReportBlock replaces what lies between the markers begin and end
+// in the file at path with block.
+func UpdateReportBlock(path, begin, end, block string) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	i := bytes.Index(old, []byte(ReportBegin))
-	j := bytes.Index(old, []byte(ReportEnd))
+	i := bytes.Index(old, []byte(begin))
+	j := bytes.Index(old, []byte(end))
 	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %s ... %s block to replace", path, ReportBegin, ReportEnd)
+		return fmt.Errorf("%s: no %s ... %s block to replace", path, begin, end)
 	}
 	var out bytes.Buffer
-	out.Write(old[:i+len(ReportBegin)])
+	out.Write(old[:i+len(begin)])
 	out.WriteString("\n")
 	out.WriteString(block)
 	out.Write(old[j:])
