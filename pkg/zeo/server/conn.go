@@ -68,7 +68,10 @@ type ztxn struct {
 	// and locks only lockOIDs (see store.acquire).
 	shared   bool
 	lockOIDs []storage.OID
-	voted    time.Time // first vote, for Observer.Commit (observe.go)
+	// written: the group-commit transaction was written at vote with
+	// this tid and awaits tpc_finish or tpc_abort (0: not written).
+	written tid.TID
+	voted   time.Time // first vote, for Observer.Commit (observe.go)
 	// overLimit is set once the transaction exceeded
 	// Options.MaxPendingStores: its ops are dropped and vote answers
 	// this error (issue 8).

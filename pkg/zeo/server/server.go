@@ -1,12 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -403,16 +405,15 @@ type store struct {
 	lockTime time.Time
 	waiters  []*ztxn
 
-	// Group commit: tpc_finish commits through group (under finishMu, so
-	// the queue is in tid order) and queues the reply in gq; the
-	// committer goroutine makes each batch durable, then publishes it.
-	group    storage.GroupCommitter
-	finishMu sync.Mutex
-	gqMu     sync.Mutex
-	gq       []*finished
-	gsig     chan struct{}
-	gdone    chan struct{}
-	gwg      sync.WaitGroup
+	// Group commit: vote writes the transaction, tpc_finish queues its
+	// reply in gq; the committer goroutine makes each batch durable, then
+	// publishes it.
+	group storage.GroupCommitter
+	gqMu  sync.Mutex
+	gq    []*finished
+	gsig  chan struct{}
+	gdone chan struct{}
+	gwg   sync.WaitGroup
 
 	loads, stores, commits, aborts, conflicts, activeTxns atomic.Int64
 }
@@ -562,10 +563,23 @@ type finished struct {
 	voted time.Time // first vote, for Observer.Commit
 }
 
-func (st *store) enqueueFinished(f *finished) {
+// finishAndEnqueue marks a transaction written at vote as finished and
+// queues its reply, in one step under gqMu (see commitBatches).
+func (st *store) finishAndEnqueue(f *finished) error {
 	st.gqMu.Lock()
-	st.gq = append(st.gq, f)
+	err := st.group.FinishGroup(f.tid)
+	if err == nil {
+		st.gq = append(st.gq, f)
+	}
 	st.gqMu.Unlock()
+	st.signalCommitter()
+	return err
+}
+
+// signalCommitter wakes the committer: a transaction was written (its
+// data fsync can start), finished, or aborted (the finished ones after
+// it can go).
+func (st *store) signalCommitter() {
 	select {
 	case st.gsig <- struct{}{}:
 	default:
@@ -573,10 +587,12 @@ func (st *store) enqueueFinished(f *finished) {
 }
 
 // committer makes batches durable (the storage's two fsyncs once per
-// batch), then, under the exclusive visibility lock, publishes them and
-// queues each transaction's invalidations, info and reply in tid order
-// (zeo-protocol.md §4.6, §5.1 rules 1-3). Transactions finished while a
-// batch syncs form the next batch.
+// batch, the first of them usually done already by SyncGroupData since
+// the vote), then, under the exclusive visibility lock, publishes them
+// and queues each transaction's invalidations, info and reply in tid
+// order (zeo-protocol.md §4.6, §5.1 rules 1-3). Transactions finished
+// while a batch syncs form the next batch. With nothing finished it
+// fsyncs the data of the transactions written at vote.
 func (st *store) committer() {
 	defer st.gwg.Done()
 	for {
@@ -593,21 +609,52 @@ func (st *store) committer() {
 func (st *store) commitBatches() {
 	for {
 		st.gqMu.Lock()
-		batch := st.gq
-		st.gq = nil
+		queued := len(st.gq)
 		st.gqMu.Unlock()
-		if len(batch) == 0 {
-			return
+		if queued == 0 {
+			if err := st.group.SyncGroupData(); err != nil {
+				st.srv.log.critical("ZEO.StorageServer", "(%s) group commit failed: %v", st.name, err)
+			}
+			st.gqMu.Lock()
+			queued = len(st.gq)
+			st.gqMu.Unlock()
+			if queued == 0 {
+				return
+			}
 		}
 		syncStart := st.srv.obsStart()
-		_, err := st.group.SyncGroup()
+		durable, err := st.group.SyncGroup()
+		// The batch is taken after the sync: a transaction is finished
+		// and queued under gqMu in one step, so every transaction the
+		// sync made durable is in the queue now and goes out in this
+		// batch, in tid order with the others.
+		st.gqMu.Lock()
+		batch := st.gq
+		st.gq = nil
 		if err == nil {
-			st.observeSync(syncStart, len(batch))
+			// Finishes arrive in any order; tids were assigned at vote. A
+			// transaction written before some of these and not yet
+			// finished or aborted holds them back (status bytes flip in
+			// file order): they wait for the next signal.
+			slices.SortFunc(batch, func(a, b *finished) int { return cmp.Compare(a.tid, b.tid) })
+			n := 0
+			for n < len(batch) && batch[n].tid <= durable {
+				n++
+			}
+			st.gq = append(st.gq, batch[n:]...)
+			batch = batch[:n]
 		}
+		st.gqMu.Unlock()
 		if err != nil {
 			// Python closes a storage whose tpc_finish failed; the group
 			// refuses further commits and nobody is told "committed".
 			st.srv.log.critical("ZEO.StorageServer", "(%s) group commit failed: %v", st.name, err)
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if err == nil {
+			st.observeSync(syncStart, len(batch))
 		}
 		st.vis.Lock()
 		if err == nil {
