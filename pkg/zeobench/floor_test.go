@@ -42,12 +42,12 @@ func TestPyReportRatios(t *testing.T) {
 				PyResult{Server: PyServerMapping, Op: op, Clients: n, PerSec: 300, ServerCPUUs: 60})
 		}
 	}
-	out := PyReport(rs, Floor{EchoServerCPUUs: 10}, "test machine", 3, time.Unix(0, 0))
+	out := PyReport(rs, Floor{EchoServerCPUUs: 5, EchoPacedServerCPUUs: 10}, "test machine", 3, time.Unix(0, 0))
 	for _, want := range []string{
 		"| commit | 1 | 100 (600) | 150 (150) | 300 (60) | 1.50x |",
 		"≥ 3x Python's runzeo | 1.50x |",
 		"≤ 1/3 of Python's | 0.25 of Python's (150 / 600 µs) |",
-		"≤ 1.5x the echo floor | 15.00x (150.0 / 10.0 µs) |",
+		"≤ 1.5x the echo floor (paced as a Python client) | 15.00x (150.0 / 10.0 µs) |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
