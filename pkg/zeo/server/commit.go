@@ -285,6 +285,7 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 			st.release(t)
 			return
 		}
+		t.granted = true
 		c.doVoteLocked(t, id)
 	})
 	if granted {
@@ -493,9 +494,17 @@ func (c *conn) doGroupVoteLocked(t *ztxn, msgID any) {
 		return
 	}
 	t.written = newTid
-	st.signalCommitter() // the data fsync starts now
 	t.state = tVoted
 	c.reply(msgID, wire.List{}, nil)
+	// The data fsync starts as soon as the reply is written: on the
+	// reader goroutine, or, for a vote granted later (acquire's grant
+	// runs on its own goroutine), on the committer goroutine.
+	if t.granted {
+		st.signalCommitter()
+	} else {
+		st.workArrived()
+		c.driveCommit = true
+	}
 }
 
 // finishGroupLocked is tpc_finish of a group-commit transaction: mark
@@ -506,6 +515,7 @@ func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
 	err := c.store.finishAndEnqueue(&finished{conn: c, msgID: id, tid: t.written, oids: oids, voted: t.voted})
 	if err == nil {
 		t.written = 0
+		c.driveCommit = true // tpc_finish runs on the reader goroutine
 	}
 	c.abortLocked(t) // releases the object locks and forgets the txn
 	return err
