@@ -61,6 +61,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
 	}
+	if *python && *runzeo == "" {
+		fmt.Fprintln(stderr, "zeobench: -python needs -runzeo")
+		return 2
+	}
 	var floor Floor
 	if *floorOnly || *suite || *python {
 		exe, _ := os.Executable()
@@ -248,10 +252,6 @@ func Median(rs []*Result) *Result {
 // pythonMain runs the Python-client benchmark; without a Python ZEO it
 // says so and succeeds (make bench runs it on every machine).
 func pythonMain(runzeo, conns string, runs int, d time.Duration, report string, floor Floor, stdout, stderr io.Writer) int {
-	if runzeo == "" {
-		fmt.Fprintln(stderr, "zeobench: -python needs -runzeo")
-		return 2
-	}
 	pc, err := PyConfigFromEnv(PyConfig{Runzeo: runzeo, Runs: runs, Duration: d, Log: stderr})
 	if err != nil {
 		fmt.Fprintf(stdout, "skipped: %v\n", err)
