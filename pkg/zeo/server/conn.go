@@ -349,6 +349,11 @@ func (c *conn) serve() {
 					return
 				}
 			}
+		} else if c.driveCommit {
+			// More requests are waiting (a pipelining client): the
+			// committer goroutine does it rather than wait for a pause.
+			c.driveCommit = false
+			c.store.signalCommitter()
 		}
 	}
 }
