@@ -24,15 +24,22 @@ func snapshotFile(t *testing.T, from, to string) {
 	}
 }
 
-func TestGroupCommitVisibility(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Data.fs")
+// openGroup opens a new Data.fs in a temporary directory, closed at the
+// end of the test, and its group-commit pipeline.
+func openGroup(t *testing.T) (dir, path string, s *FileStorage, g *Group) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "Data.fs")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	g := s.NewGroup()
+	t.Cleanup(func() { s.Close() })
+	return dir, path, s, s.NewGroup()
+}
+
+func TestGroupCommitVisibility(t *testing.T) {
+	_, path, s, g := openGroup(t)
 	t1, err := g.Commit(TxnMeta{User: []byte("u")}, []GroupRecord{{Oid: 1, Data: []byte("one")}, {Oid: 2, Data: []byte("two")}})
 	if err != nil {
 		t.Fatal(err)
@@ -111,14 +118,7 @@ func TestGroupCommitVisibility(t *testing.T) {
 // transactions are 'c' and the open cuts them off; after Sync they are
 // all there, published or not.
 func TestGroupCrashStates(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Data.fs")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	g := s.NewGroup()
+	dir, path, s, g := openGroup(t)
 	t1, _ := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 1, Data: []byte("a")}})
 	if _, err := g.Sync(); err != nil {
 		t.Fatal(err)
@@ -175,14 +175,7 @@ func TestGroupCrashStates(t *testing.T) {
 // file reads as if it had never been written (Python and Go open, the
 // iterator, fstest), and a crash before the sync keeps nothing unsynced.
 func TestGroupWriteAbortMovesFollowers(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Data.fs")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	g := s.NewGroup()
+	dir, path, s, g := openGroup(t)
 	t0, err := g.Commit(TxnMeta{}, []GroupRecord{{Oid: 1, Data: []byte("one")}, {Oid: 2, Data: []byte("two")}})
 	if err != nil {
 		t.Fatal(err)

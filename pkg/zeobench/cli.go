@@ -11,7 +11,6 @@ import (
 	_ "net/http/pprof" // -pprof serves the profiles (issue 7: "expose profiles")
 	"os"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -223,17 +222,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // rs (counts and the rest come from the first run).
 func Median(rs []*Result) *Result {
 	m := *rs[0]
-	med := func(get func(*Result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = get(r)
-		}
-		sort.Float64s(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
+	med := func(get func(*Result) float64) float64 { return medianFloat(rs, get) }
 	m.LoadsPerSec = med(func(r *Result) float64 { return r.LoadsPerSec })
 	m.CommitsPerSec = med(func(r *Result) float64 { return r.CommitsPerSec })
 	m.LoadP50us = med(func(r *Result) float64 { return r.LoadP50us })

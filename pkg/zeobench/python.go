@@ -192,33 +192,8 @@ func (pc PyConfig) startServer(ctx context.Context, which, dir string) (string, 
 		}
 		cmd = exec.CommandContext(ctx, pc.Runzeo, "-C", conf)
 	}
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
-	}
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr, cmd.Process.Pid, stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", 0, nil, fmt.Errorf("did not listen on %s: %w", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pid, stop, err := startListening(cmd, addr, 60*time.Second)
+	return addr, pid, stop, err
 }
 
 // load runs n Python client processes doing op for pc.Duration, all
