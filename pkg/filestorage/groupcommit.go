@@ -442,9 +442,17 @@ func (g *Group) Sync() (tid.TID, error) {
 			return 0, g.fail(fmt.Errorf("%s: finishing transaction at %d: %w", s.path, gt.pos, err))
 		}
 	}
+	// The second fsync also makes durable the data of every transaction
+	// written by now (each is in pending only once its bytes are
+	// written): those voted while this batch synced need no fsync of
+	// their own before their status byte.
+	g.mu.Lock()
+	covered := g.unsyncedDataLocked()
+	g.mu.Unlock()
 	if err := s.sync(); err != nil {
 		return 0, g.fail(err)
 	}
+	g.markDataSynced(covered)
 	g.mu.Lock()
 	g.durable += len(todo)
 	g.mu.Unlock()
