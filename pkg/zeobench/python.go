@@ -108,17 +108,36 @@ func PyBench(ctx context.Context, pc PyConfig) ([]PyResult, error) {
 	}
 	samples := map[key][]PyResult{}
 	servers := []string{PyServerPython, PyServerOurs, PyServerMapping}
+	// The three servers run side by side and take turns for each
+	// measurement, so that a change in what the rest of the machine
+	// does affects the three alike and the ratios stay comparable.
+	type running struct {
+		addr string
+		pid  int
+	}
 	for run := 0; run < pc.Runs; run++ {
+		live := map[string]running{}
+		var stops []func()
+		stopAll := func() {
+			for _, stop := range stops {
+				stop()
+			}
+		}
 		for _, srv := range servers {
 			addr, pid, stop, err := pc.startServer(ctx, srv, filepath.Join(dir, fmt.Sprintf("run%d", run)))
 			if err != nil {
+				stopAll()
 				return nil, fmt.Errorf("%s: %w", srv, err)
 			}
-			for _, n := range pc.Clients {
-				for _, op := range []string{"commit", "loadBefore"} {
-					r, err := pc.load(ctx, script, addr, pid, op, n)
+			live[srv] = running{addr, pid}
+			stops = append(stops, stop)
+		}
+		for _, n := range pc.Clients {
+			for _, op := range []string{"commit", "loadBefore"} {
+				for _, srv := range servers {
+					r, err := pc.load(ctx, script, live[srv].addr, live[srv].pid, op, n)
 					if err != nil {
-						stop()
+						stopAll()
 						return nil, fmt.Errorf("%s, %d %s clients: %w", srv, n, op, err)
 					}
 					r.Server = srv
@@ -128,8 +147,8 @@ func PyBench(ctx context.Context, pc PyConfig) ([]PyResult, error) {
 					samples[k] = append(samples[k], r)
 				}
 			}
-			stop()
 		}
+		stopAll()
 	}
 	var out []PyResult
 	for _, op := range []string{"commit", "loadBefore"} {
