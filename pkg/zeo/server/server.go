@@ -570,7 +570,7 @@ type finished struct {
 }
 
 // finishAndEnqueue marks a transaction written at vote as finished and
-// queues its reply, in one step under gqMu (see commitBatches).
+// queues its reply, in one step under gqMu (see commitRound).
 func (st *store) finishAndEnqueue(f *finished) error {
 	st.gqMu.Lock()
 	err := st.group.FinishGroup(f.tid)
