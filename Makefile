@@ -46,6 +46,9 @@ demo-stop:
 # Go benchmarks, then zeobench's standard set against a runzeo process
 # (docs/performance.md): every figure beside its target, on stdout. Changes no file;
 # `make bench-report` writes the figures into docs/performance.md.
+# The Python-client benchmark (real ClientStorage processes against
+# Python's runzeo and ours) runs when ZDKIT_PYREF names a PYTHONPATH with
+# ZEO and ZODB (ZDKIT_PYTHON the interpreter), and says "skipped" otherwise.
 # BenchmarkRespawnAfterKill9 waits 1.1 s untimed before each kill (the
 # program must have lived past backoff-limit), so b.N sized from the timed
 # part would take minutes: it runs a fixed five respawns instead.
@@ -53,9 +56,11 @@ bench: build
 	$(GO) test -run '^$$' -bench . -skip 'RespawnAfterKill9' -benchmem -benchtime $(BENCHTIME) ./...
 	$(GO) test -run '^$$' -bench 'RespawnAfterKill9' -benchtime 5x ./pkg/supervisor
 	$(BIN)/zeobench -suite -big -runzeo $(BIN)/runzeo -runs 3 -d 2s
+	$(BIN)/zeobench -python -runzeo $(BIN)/runzeo -c 1,4 -runs 3 -d 3s
 
 bench-report: build
 	$(BIN)/zeobench -suite -big -runzeo $(BIN)/runzeo -runs 3 -d 3s -report docs/performance.md
+	$(BIN)/zeobench -python -runzeo $(BIN)/runzeo -c 1,4 -runs 3 -d 3s -report docs/performance.md
 
 # Every Fuzz* function in every package, each for FUZZTIME.
 fuzz:

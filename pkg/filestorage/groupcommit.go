@@ -9,20 +9,36 @@ import (
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
-// Group commit (docs/design/commit.md). Transactions that are ready together become
-// durable together: each is appended to Data.fs with status 'c' as soon
-// as it commits, and Sync pays the two fsyncs of a commit (data, then
-// the flipped status bytes) once for every transaction appended since
-// the last Sync. Publish then makes them visible to readers.
+// Group commit (docs/design/commit.md). Transactions that are ready together become durable
+// together, and the fsync of a transaction's data starts before its
+// client asks to finish it:
 //
-// Crash safety follows from the open-time scan (ZODB 6.3 FileStorage.read_index), in Python
-// and here: the scan stops at the first 'c' transaction and cuts it and
-// everything after it off. Before Sync's second fsync returns, a pending
-// transaction may be cut off; the caller acknowledges nothing before
-// that. After it, every synced transaction reads ' ' on disk and its
-// data was on disk before the status byte was written.
+//  1. Write (at vote) appends a transaction with a new tid and status 'c',
+//     as ZODB 6.3 FileStorage.tpc_vote writes it (under its commit lock;
+//     here only the transaction's objects are locked, by the caller).
+//     SyncData may then fsync the data at once, while the vote's reply
+//     travels and the client turns around.
+//  2. Finish (tpc_finish) marks it committed. Abort (tpc_abort after the
+//     vote) removes it from the file, as Python's FileStorage._abort
+//     truncates it: the transactions written after it are moved down
+//     over it (they are all still 'c', since it held them back).
+//  3. Sync makes the finished prefix of the written transactions
+//     durable: fsync the data if SyncData has not covered it yet, flip
+//     each status byte from 'c' to ' ', fsync again. Publish then makes
+//     them visible to readers.
 //
-// While transactions are pending (committed, not yet published), the
+// The data of a transaction is durable before the status byte that
+// commits it is written (stricter than Python's single fsync). Crash
+// safety follows from the open-time scan, in Python
+// (FileStorage.read_index) and here: the scan stops at the first 'c'
+// transaction, cutting it and everything after it off. Sync flips status
+// bytes in file order only (a finished transaction after a written one
+// waits for it), so before Sync's second fsync returns a crash loses
+// only transactions nobody was told are committed, and after it every
+// synced transaction reads ' ' on disk. No 'u' transaction is ever
+// written: Python's FileIterator mishandles them.
+//
+// While transactions are pending (written, not yet published), the
 // ordinary Begin/Pack paths must not run: they write at the visible end
 // of the file. The caller (pkg/zeo/fsstorage) excludes them and waits
 // with Drain.
@@ -61,6 +77,13 @@ type groupTxn struct {
 	tid      tid.TID
 	pos, end int64
 	recs     []txnRec
+	// prevs[i]: the record of recs[i].oid before this transaction's (0:
+	// none), what the oid's overlay entry goes back to on Abort.
+	prevs    []int64
+	finished bool
+	// dataSynced: an fsync that started after the transaction was
+	// written (at its current position) has returned.
+	dataSynced bool
 }
 
 // NewGroup returns the group-commit pipeline for s. Use one per storage.
@@ -104,12 +127,21 @@ func (g *Group) endLocked() int64 {
 	return g.end
 }
 
-// Commit appends a transaction of plain stores and deletions with a new
-// tid and status 'c', without fsync. It is neither durable nor visible
-// until Sync and Publish. The caller has checked the serials (with
-// CurrentSerial) and keeps other transactions off these oids until
-// Commit returns; each oid should appear once.
+// Commit is Write followed by Finish.
 func (g *Group) Commit(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
+	t, err := g.Write(meta, recs)
+	if err != nil {
+		return 0, err
+	}
+	return t, g.Finish(t)
+}
+
+// Write appends a transaction of plain stores and deletions with a new
+// tid and status 'c', without fsync. It is neither durable nor visible
+// until Finish (or Abort), Sync and Publish. The caller has checked the
+// serials (with CurrentSerial) and keeps other transactions off these
+// oids until it calls Finish or Abort; each oid should appear once.
+func (g *Group) Write(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
 	for _, f := range []struct {
 		n string
 		b []byte
@@ -150,7 +182,7 @@ func (g *Group) Commit(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
 		size += DataHeaderLen + max(int64(len(r.Data)), 8)
 	}
 	buf := make([]byte, hl, size)
-	gt := &groupTxn{tid: t, pos: pos, recs: make([]txnRec, 0, len(recs))}
+	gt := &groupTxn{tid: t, pos: pos, recs: make([]txnRec, 0, len(recs)), prevs: make([]int64, 0, len(recs))}
 	var maxOid Oid
 	for _, r := range recs {
 		prev, inPending := g.overlay[r.Oid]
@@ -160,6 +192,7 @@ func (g *Group) Commit(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
 		rpos := pos + int64(len(buf))
 		buf = appendDataRecord(buf, r.Oid, t, prev, pos, r.Data, 0)
 		gt.recs = append(gt.recs, txnRec{oid: r.Oid, pos: rpos, plen: int64(len(r.Data))})
+		gt.prevs = append(gt.prevs, prev)
 		maxOid = max(maxOid, r.Oid)
 	}
 	if maxOid > s.maxOid {
@@ -190,11 +223,173 @@ func (g *Group) Commit(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
 	return t, nil
 }
 
-// Sync makes every transaction committed so far durable: fsync (their
-// data), flip each status byte from 'c' to ' ', fsync again. It returns
-// the tid of the newest durable transaction. A failure is sticky: the
-// pipeline refuses further commits, as Python closes a storage whose
-// tpc_finish failed.
+// Finish marks a written transaction as committed: the next Sync that
+// reaches it makes it durable.
+func (g *Group) Finish(t tid.TID) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i := g.writtenLocked(t)
+	if i < 0 {
+		return fmt.Errorf("%w: no written transaction %s to finish", ErrTransaction, t)
+	}
+	g.pending[i].finished = true
+	return nil
+}
+
+// Abort removes a written transaction: the newest record of its oids
+// is again the one before it, and the file loses its bytes, as Python's
+// FileStorage._abort truncates them. Transactions written after it
+// (none of them can be durable: it holds them back) are moved down over
+// it, their record positions (tloc, and prev where it points into a
+// moved transaction) adjusted; their data needs a new fsync. The caller
+// has kept other transactions off its oids, so no later record points
+// into it.
+func (g *Group) Abort(t tid.TID) error {
+	s := g.s
+	g.syncMu.Lock() // no fsync in flight that would mark moved bytes synced
+	defer g.syncMu.Unlock()
+	s.commitMu.Lock() // no Write in flight into the tail
+	defer s.commitMu.Unlock()
+	s.mu.Lock() // no reader of pending records
+	defer s.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i := g.writtenLocked(t)
+	if i < 0 {
+		return fmt.Errorf("%w: no written transaction %s to abort", ErrTransaction, t)
+	}
+	gt := g.pending[i]
+	for k, r := range gt.recs {
+		if g.overlay[r.oid] != r.pos {
+			continue
+		}
+		if p := gt.prevs[k]; p != 0 && p >= s.pos {
+			g.overlay[r.oid] = p // an earlier pending transaction's record
+		} else {
+			delete(g.overlay, r.oid)
+		}
+	}
+	shift := gt.end - gt.pos
+	end := g.endLocked()
+	followers := g.pending[i+1:]
+	if len(followers) > 0 {
+		tail := make([]byte, end-gt.end)
+		if _, err := s.f.ReadAt(tail, gt.end); err != nil {
+			return g.failLocked(fmt.Errorf("%s: reading the transactions after an aborted one at %d: %w", s.path, gt.pos, err))
+		}
+		for _, f := range followers {
+			for k, r := range f.recs {
+				h := tail[r.pos-gt.end:]
+				prev := int64(binary.BigEndian.Uint64(h[16:24]))
+				if prev >= gt.pos && prev < gt.end {
+					return g.failLocked(fmt.Errorf("%w: transaction %s has a record of oid %d after the aborted transaction %s", ErrTransaction, f.tid, r.oid, t))
+				}
+				if prev >= gt.end {
+					prev -= shift
+					binary.BigEndian.PutUint64(h[16:24], uint64(prev))
+					f.prevs[k] = prev
+				}
+				binary.BigEndian.PutUint64(h[24:32], uint64(f.pos-shift))
+				if g.overlay[r.oid] == r.pos {
+					g.overlay[r.oid] = r.pos - shift
+				}
+				f.recs[k].pos -= shift
+			}
+			f.pos -= shift
+			f.end -= shift
+			f.dataSynced = false
+		}
+		if _, err := s.f.WriteAt(tail, gt.pos); err != nil {
+			return g.failLocked(fmt.Errorf("%s: moving the transactions after an aborted one to %d: %w", s.path, gt.pos, err))
+		}
+	}
+	if err := s.f.Truncate(end - shift); err != nil {
+		return g.failLocked(fmt.Errorf("%s: truncating an aborted transaction: %w", s.path, err))
+	}
+	g.pending = append(g.pending[:i], g.pending[i+1:]...)
+	if len(g.pending) == 0 {
+		g.end = 0
+		g.drained.Broadcast()
+	} else {
+		g.end = end - shift
+	}
+	return nil
+}
+
+// writtenLocked is the index in pending of the written, unfinished
+// transaction t, or -1.
+func (g *Group) writtenLocked(t tid.TID) int {
+	for i := g.durable; i < len(g.pending); i++ {
+		if gt := g.pending[i]; gt.tid == t && !gt.finished {
+			return i
+		}
+	}
+	return -1
+}
+
+// SyncData fsyncs the transactions written so far whose data no fsync
+// has covered yet, so that a later Sync needs only its second fsync.
+func (g *Group) SyncData() error {
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	g.mu.Lock()
+	if g.err != nil {
+		err := g.err
+		g.mu.Unlock()
+		return err
+	}
+	todo := g.unsyncedDataLocked()
+	g.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := g.s.sync(); err != nil {
+		return g.fail(err)
+	}
+	g.markDataSynced(todo)
+	return nil
+}
+
+// unsyncedDataLocked: the pending transactions an fsync would cover
+// that no fsync has covered yet.
+func (g *Group) unsyncedDataLocked() []*groupTxn {
+	var out []*groupTxn
+	for _, gt := range g.pending[g.durable:] {
+		if !gt.dataSynced {
+			out = append(out, gt)
+		}
+	}
+	return out
+}
+
+func (g *Group) markDataSynced(txns []*groupTxn) {
+	g.mu.Lock()
+	for _, gt := range txns {
+		gt.dataSynced = true
+	}
+	g.mu.Unlock()
+}
+
+// fail makes err sticky: the pipeline refuses further commits, as
+// Python closes a storage whose tpc_finish failed.
+func (g *Group) fail(err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failLocked(err)
+}
+
+func (g *Group) failLocked(err error) error {
+	g.err = err
+	g.drained.Broadcast()
+	return err
+}
+
+// Sync makes the finished transactions that precede every transaction
+// still only written durable: fsync their data (unless SyncData did),
+// flip each status byte to ' ', fsync again. It
+// returns the tid of the newest durable transaction. A failure is
+// sticky: the pipeline refuses further commits, as Python closes a
+// storage whose tpc_finish failed.
 func (g *Group) Sync() (tid.TID, error) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
@@ -205,16 +400,28 @@ func (g *Group) Sync() (tid.TID, error) {
 		g.mu.Unlock()
 		return 0, err
 	}
-	todo := append([]*groupTxn(nil), g.pending[g.durable:]...)
+	k := g.durable
+	for k < len(g.pending) && g.pending[k].finished {
+		k++
+	}
+	todo := append([]*groupTxn(nil), g.pending[g.durable:k]...)
 	var last tid.TID
 	if g.durable > 0 {
 		last = g.pending[g.durable-1].tid
+	}
+	needData := false
+	for _, gt := range todo {
+		needData = needData || !gt.dataSynced
+	}
+	var unsynced []*groupTxn
+	if needData {
+		unsynced = g.unsyncedDataLocked()
 	}
 	g.mu.Unlock()
 	if len(todo) == 0 {
 		return last, nil
 	}
-	// s.mu is not held across the fsyncs: Commit needs it (exclusively,
+	// s.mu is not held across the fsyncs: Write needs it (exclusively,
 	// briefly) to append the next transactions meanwhile, and a waiting
 	// writer would block every load behind it.
 	s.mu.RLock()
@@ -223,25 +430,29 @@ func (g *Group) Sync() (tid.TID, error) {
 	if closed {
 		return 0, ErrClosed
 	}
-	fail := func(err error) (tid.TID, error) {
-		g.mu.Lock()
-		g.err = err
-		g.drained.Broadcast()
-		g.mu.Unlock()
-		return 0, err
-	}
-	if err := s.sync(); err != nil {
-		return fail(err)
+	if needData {
+		if err := s.sync(); err != nil {
+			return 0, g.fail(err)
+		}
+		g.markDataSynced(unsynced)
 	}
 	status := []byte{StatusNormal}
 	for _, gt := range todo {
 		if _, err := s.f.WriteAt(status, gt.pos+16); err != nil {
-			return fail(fmt.Errorf("%s: finishing transaction at %d: %w", s.path, gt.pos, err))
+			return 0, g.fail(fmt.Errorf("%s: finishing transaction at %d: %w", s.path, gt.pos, err))
 		}
 	}
+	// The second fsync also makes durable the data of every transaction
+	// written by now (each is in pending only once its bytes are
+	// written): those voted while this batch synced need no fsync of
+	// their own before their status byte.
+	g.mu.Lock()
+	covered := g.unsyncedDataLocked()
+	g.mu.Unlock()
 	if err := s.sync(); err != nil {
-		return fail(err)
+		return 0, g.fail(err)
 	}
+	g.markDataSynced(covered)
 	g.mu.Lock()
 	g.durable += len(todo)
 	g.mu.Unlock()
@@ -284,15 +495,15 @@ func (g *Group) Publish(upTo tid.TID) {
 	}
 }
 
-// Pending is the number of committed transactions not yet published.
+// Pending is the number of written transactions not yet published.
 func (g *Group) Pending() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.pending)
 }
 
-// Drain waits until every committed transaction has been published (by
-// whoever runs Sync and Publish).
+// Drain waits until every written transaction has been aborted, or
+// finished and published (by whoever runs Sync and Publish).
 func (g *Group) Drain() {
 	g.mu.Lock()
 	for len(g.pending) > 0 && g.err == nil {

@@ -11,7 +11,6 @@ import (
 	_ "net/http/pprof" // -pprof serves the profiles
 	"os"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +21,13 @@ import (
 // -json, the results as a JSON array. It returns the exit status:
 // 0 ok, 1 a run failed, 2 usage.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[1] == echoServerFlag {
+		if err := ServeEcho(os.Stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "zeobench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	fl := flag.NewFlagSet("zeobench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var cfg Config
@@ -49,8 +55,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	suite := fl.Bool("suite", false, "run the standard set (uses -runzeo, -runs, -d) and print each figure beside its target")
 	big := fl.Bool("big", false, "with -suite: also the 1M-object RSS and 3M-object startup figures (writes ~470 MB of temporary files)")
 	report := fl.String("report", "", "with -suite: replace the figures block of this markdown file (docs/performance.md)")
+	floorOnly := fl.Bool("floor", false, "measure this machine's floor (echo round trip, write+fsync) and exit; it is also printed before every suite")
+	python := fl.Bool("python", false, "the Python-client benchmark (real ClientStorage processes against Python's runzeo and -runzeo on FileStorage and <mappingstorage>; env ZDKIT_PYREF, ZDKIT_PYTHON); -c client counts (default 1,4), -runs, -d, -report")
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *python && *runzeo == "" {
+		fmt.Fprintln(stderr, "zeobench: -python needs -runzeo")
+		return 2
+	}
+	var floor Floor
+	if *floorOnly || *suite || *python {
+		exe, _ := os.Executable()
+		var err error
+		if floor, err = MeasureFloor(context.Background(), exe, time.Second); err != nil {
+			fmt.Fprintf(stderr, "zeobench: floor: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s\n\n", floor)
+		if *floorOnly {
+			return 0
+		}
+	}
+	if *python {
+		return pythonMain(*runzeo, *conns, *runs, cfg.Duration, *report, floor, stdout, stderr)
 	}
 	if *suite {
 		if *big && *runzeo == "" {
@@ -65,6 +93,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		block := FormatReport(figs, machine, max(*runs, 1), when)
 		fmt.Fprint(stdout, block)
+		block += "\nThe " + floor.String() + ".\n"
+
 		if *report != "" {
 			if err := UpdateReport(*report, block); err != nil {
 				fmt.Fprintf(stderr, "zeobench: %v\n", err)
@@ -192,17 +222,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // rs (counts and the rest come from the first run).
 func Median(rs []*Result) *Result {
 	m := *rs[0]
-	med := func(get func(*Result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = get(r)
-		}
-		sort.Float64s(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
+	med := func(get func(*Result) float64) float64 { return medianFloat(rs, get) }
 	m.LoadsPerSec = med(func(r *Result) float64 { return r.LoadsPerSec })
 	m.CommitsPerSec = med(func(r *Result) float64 { return r.CommitsPerSec })
 	m.LoadP50us = med(func(r *Result) float64 { return r.LoadP50us })
@@ -216,4 +236,40 @@ func Median(rs []*Result) *Result {
 	m.CommitsPerSync = med(func(r *Result) float64 { return r.CommitsPerSync })
 	m.Median = true
 	return &m
+}
+
+// pythonMain runs the Python-client benchmark; without a Python ZEO it
+// says so and succeeds (make bench runs it on every machine).
+func pythonMain(runzeo, conns string, runs int, d time.Duration, report string, floor Floor, stdout, stderr io.Writer) int {
+	pc, err := PyConfigFromEnv(PyConfig{Runzeo: runzeo, Runs: runs, Duration: d, Log: stderr})
+	if err != nil {
+		fmt.Fprintf(stdout, "skipped: %v\n", err)
+		return 0
+	}
+	if conns != "1" {
+		for _, f := range strings.Split(conns, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "zeobench: -c: bad client count %q\n", f)
+				return 2
+			}
+			pc.Clients = append(pc.Clients, n)
+		}
+	}
+	when := time.Now()
+	machine := MachineInfo()
+	rs, err := PyBench(context.Background(), pc)
+	if err != nil {
+		fmt.Fprintf(stderr, "zeobench: %v\n", err)
+		return 1
+	}
+	block := PyReport(rs, floor, machine, max(pc.Runs, 1), when)
+	fmt.Fprint(stdout, block)
+	if report != "" {
+		if err := UpdateReportBlock(report, PyReportBegin, PyReportEnd, block); err != nil {
+			fmt.Fprintf(stderr, "zeobench: %v\n", err)
+			return 1
+		}
+	}
+	return 0
 }

@@ -179,9 +179,9 @@ func Suite(ctx context.Context, sc SuiteConfig) ([]Figure, string, error) {
 				fmt.Fprintf(logw, "  served after %.3f s, RSS %.1f MiB, after 10000 loads %.1f MiB\n", s.Seconds, s.RSSMiB, s.LoadedRSSMiB)
 				best = append(best, s)
 			}
-			sec := medianOf(best, func(s *Startup) float64 { return s.Seconds })
-			rss := medianOf(best, func(s *Startup) float64 { return s.RSSMiB })
-			lrss := medianOf(best, func(s *Startup) float64 { return s.LoadedRSSMiB })
+			sec := medianFloat(best, func(s *Startup) float64 { return s.Seconds })
+			rss := medianFloat(best, func(s *Startup) float64 { return s.RSSMiB })
+			lrss := medianFloat(best, func(s *Startup) float64 { return s.LoadedRSSMiB })
 			if n == 1000000 {
 				figs = append(figs, Figure{"runzeo RSS, 1M objects indexed", "≤ 32 MB (30.5 MiB)",
 					fmt.Sprintf("%.1f MiB", rss), fmt.Sprintf("%.1f MiB after 10,000 loads spread over all objects", lrss)})
@@ -196,14 +196,6 @@ func Suite(ctx context.Context, sc SuiteConfig) ([]Figure, string, error) {
 	return figs, machine, nil
 }
 
-func medianOf[T any](xs []T, f func(T) float64) float64 {
-	rs := make([]*Result, len(xs))
-	for i, x := range xs {
-		rs[i] = &Result{LoadsPerSec: f(x)}
-	}
-	return Median(rs).LoadsPerSec
-}
-
 // startRunzeo runs a runzeo on a fresh Data.fs for the load and commit
 // runs and returns its address and pid.
 func startRunzeo(ctx context.Context, bin, datafs string) (string, int, func(), error) {
@@ -214,8 +206,16 @@ func startRunzeo(ctx context.Context, bin, datafs string) (string, int, func(), 
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.CommandContext(ctx, bin, "-a", addr, "-f", datafs)
+	pid, stop, err := startListening(cmd, addr, 30*time.Second)
+	return addr, pid, stop, err
+}
+
+// startListening starts a server command and waits until it accepts
+// connections on addr (at most wait). stop interrupts it and waits for
+// it to exit (killing it after 10 s).
+func startListening(cmd *exec.Cmd, addr string, wait time.Duration) (int, func(), error) {
 	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
+		return 0, nil, err
 	}
 	stop := func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -223,23 +223,23 @@ func startRunzeo(ctx context.Context, bin, datafs string) (string, int, func(), 
 		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-done
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return addr, cmd.Process.Pid, stop, nil
+			return cmd.Process.Pid, stop, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", 0, nil, fmt.Errorf("runzeo did not listen on %s: %w", addr, err)
+			return 0, nil, fmt.Errorf("%s did not listen on %s: %w", cmd.Path, addr, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -287,17 +287,23 @@ func FormatReport(figs []Figure, machine string, runs int, when time.Time) strin
 // UpdateReport replaces the block between ReportBegin and ReportEnd in
 // the file at path with block.
 func UpdateReport(path, block string) error {
+	return UpdateReportBlock(path, ReportBegin, ReportEnd, block)
+}
+
+// UpdateReportBlock replaces what lies between the markers begin and end
+// in the file at path with block.
+func UpdateReportBlock(path, begin, end, block string) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	i := bytes.Index(old, []byte(ReportBegin))
-	j := bytes.Index(old, []byte(ReportEnd))
+	i := bytes.Index(old, []byte(begin))
+	j := bytes.Index(old, []byte(end))
 	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %s ... %s block to replace", path, ReportBegin, ReportEnd)
+		return fmt.Errorf("%s: no %s ... %s block to replace", path, begin, end)
 	}
 	var out bytes.Buffer
-	out.Write(old[:i+len(ReportBegin)])
+	out.Write(old[:i+len(begin)])
 	out.WriteString("\n")
 	out.WriteString(block)
 	out.Write(old[j:])

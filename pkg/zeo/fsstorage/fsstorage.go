@@ -114,8 +114,18 @@ func (s *Storage) CurrentSerial(oid storage.OID) (tid.TID, bool, error) {
 	return t, ok, convErr(err)
 }
 
-// CommitGroup implements storage.GroupCommitter.
+// CommitGroup implements storage.GroupCommitter: WriteGroup, then
+// FinishGroup.
 func (s *Storage) CommitGroup(meta storage.TxnMeta, recs []storage.GroupRecord) (tid.TID, error) {
+	t, err := s.WriteGroup(meta, recs)
+	if err != nil {
+		return 0, err
+	}
+	return t, s.FinishGroup(t)
+}
+
+// WriteGroup implements storage.GroupCommitter.
+func (s *Storage) WriteGroup(meta storage.TxnMeta, recs []storage.GroupRecord) (tid.TID, error) {
 	if s.group == nil {
 		return 0, storage.ErrReadOnly
 	}
@@ -129,8 +139,35 @@ func (s *Storage) CommitGroup(meta storage.TxnMeta, recs []storage.GroupRecord) 
 	}
 	s.excl.RLock()
 	defer s.excl.RUnlock()
-	t, err := s.group.Commit(filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}, rs)
+	t, err := s.group.Write(filestorage.TxnMeta{User: meta.User, Description: meta.Description, Extension: extBytes}, rs)
 	return t, convErr(err)
+}
+
+// FinishGroup implements storage.GroupCommitter. It takes no lock of
+// s.excl: a pack or plain transaction holding it waits in Drain for
+// exactly this call.
+func (s *Storage) FinishGroup(t tid.TID) error {
+	if s.group == nil {
+		return storage.ErrReadOnly
+	}
+	return convErr(s.group.Finish(t))
+}
+
+// AbortGroup implements storage.GroupCommitter (no s.excl, as
+// FinishGroup).
+func (s *Storage) AbortGroup(t tid.TID) error {
+	if s.group == nil {
+		return storage.ErrReadOnly
+	}
+	return convErr(s.group.Abort(t))
+}
+
+// SyncGroupData implements storage.GroupCommitter.
+func (s *Storage) SyncGroupData() error {
+	if s.group == nil {
+		return nil
+	}
+	return convErr(s.group.SyncData())
 }
 
 // SyncGroup implements storage.GroupCommitter.

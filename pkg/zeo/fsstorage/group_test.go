@@ -435,3 +435,84 @@ func TestGroupCommitMixed(t *testing.T) {
 		}
 	}
 }
+
+// A transaction is written at vote. One voted after it and finished
+// first gets its tpc_finish reply only once the earlier one is resolved
+// (status bytes flip in file order); when the earlier one is aborted
+// instead, its bytes leave the file and the later one is committed
+// intact: loads, a reopened file and fstest agree.
+func TestGroupVoteWriteAbortHoldsBackLater(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Data.fs")
+	addr := openServer(t, path)
+	dial := func() *client.Client {
+		c, err := client.Dial(context.Background(), []string{addr}, client.Options{Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	ca, cb := dial(), dial()
+	ta, err := ca.Begin("", "aborted after vote", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.Store(1, 0, []byte("never committed"))
+	if _, _, err := ta.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := cb.Begin("", "voted second", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.Store(2, 0, []byte("committed"))
+	if _, _, err := tb.Vote(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		tid tid.TID
+		err error
+	}
+	finished := make(chan result, 1)
+	go func() {
+		t, err := tb.Finish()
+		finished <- result{t, err}
+	}()
+	select {
+	case r := <-finished:
+		t.Fatalf("tpc_finish of the later transaction answered (%v, %v) while the earlier one was unresolved", r.tid, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := ta.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-finished
+	if r.err != nil || r.tid == 0 {
+		t.Fatalf("tpc_finish after the abort: %v %v", r.tid, r.err)
+	}
+	if d, start, _, ok, err := cb.LoadBefore(2, tid.Max); err != nil || !ok || string(d) != "committed" || start != r.tid {
+		t.Errorf("oid 2: %q %v %v %v", d, start, ok, err)
+	}
+	if _, _, _, _, err := cb.LoadBefore(1, tid.Max); !client.IsClass(err, "POSKeyError") {
+		t.Errorf("oid 1 of the aborted transaction: %v, want POSKeyError", err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.fs")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := filestorage.Check(copyPath, filestorage.CheckOptions{}); err != nil {
+		t.Errorf("fstest: %v", err)
+	}
+	fs, err := filestorage.Open(copyPath, filestorage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if fs.LastTransaction() != r.tid {
+		t.Errorf("reopened: last %v, want %v", fs.LastTransaction(), r.tid)
+	}
+}

@@ -28,7 +28,12 @@ type Storage struct {
 	// root's, so the first new oid is 1 (MappingStorage.new_oid).
 	lastOID storage.OID
 	size    int64
-	closed  bool
+	// live counts the oids whose newest revision is not a deletion, kept
+	// up to date by Finish and Pack so that Len (asked by the server at
+	// every tpc_finish for the info message) costs O(1), not a walk of
+	// the whole map.
+	live   int
+	closed bool
 	// lastPack is the time of the last pack (MappingStorage._last_pack).
 	lastPack tid.TID
 }
@@ -71,13 +76,7 @@ func (s *Storage) Info() storage.Info {
 func (s *Storage) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := 0
-	for _, r := range s.revs {
-		if r[len(r)-1].data != nil {
-			n++
-		}
-	}
-	return n
+	return s.live
 }
 
 // Size is the total size of all kept revisions.
@@ -285,6 +284,14 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 		kept = append(kept, tr)
 	}
 	s.txns = kept
+	// Pack walks everything anyway: recount the live objects rather than
+	// follow each way GC and old revisions can remove one.
+	s.live = 0
+	for _, revs := range s.revs {
+		if revs[len(revs)-1].data != nil {
+			s.live++
+		}
+	}
 	return nil
 }
 
@@ -438,7 +445,16 @@ func (t *txn) Finish() (tid.TID, error) {
 	}
 	for _, r := range t.records {
 		r.TID = newTid
-		s.revs[r.OID] = append(s.revs[r.OID], revision{tid: newTid, data: r.Data})
+		revs := s.revs[r.OID]
+		wasLive := len(revs) > 0 && revs[len(revs)-1].data != nil
+		if isLive := r.Data != nil; isLive != wasLive {
+			if isLive {
+				s.live++
+			} else {
+				s.live--
+			}
+		}
+		s.revs[r.OID] = append(revs, revision{tid: newTid, data: r.Data})
 		s.size += int64(len(r.Data))
 		if r.OID > s.lastOID {
 			s.lastOID = r.OID

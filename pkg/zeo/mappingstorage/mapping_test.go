@@ -99,3 +99,46 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("info %+v", s.Info())
 	}
 }
+
+// Len is kept as a counter: stores, deletions, restores of a deletion
+// and pack must leave it equal to the objects whose newest revision is
+// not a deletion.
+func TestLenCounter(t *testing.T) {
+	s := New("", false)
+	count := func() int {
+		n := 0
+		for _, r := range s.revs {
+			if r[len(r)-1].data != nil {
+				n++
+			}
+		}
+		return n
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		if got := s.Len(); got != want || got != count() {
+			t.Errorf("%s: Len() = %d, want %d (walk %d)", step, got, want, count())
+		}
+	}
+	t1 := commit(t, s, func(tx storage.Transaction) error {
+		for o := storage.OID(0); o < 3; o++ {
+			if err := tx.Store(o, 0, []byte("a")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	check("three stores", 3)
+	commit(t, s, func(tx storage.Transaction) error { return tx.Store(0, t1, []byte("b")) })
+	check("a new revision", 3)
+	t3 := commit(t, s, func(tx storage.Transaction) error { return tx.Delete(1, t1) })
+	check("a deletion", 2)
+	commit(t, s, func(tx storage.Transaction) error { return tx.Restore(1, t3, []byte("c"), 0) })
+	check("a restore over the deletion", 3)
+	commit(t, s, func(tx storage.Transaction) error { return tx.Delete(2, t1) })
+	check("another deletion", 2)
+	if err := s.Pack(tid.Max, false); err != nil {
+		t.Fatal(err)
+	}
+	check("pack", 2)
+}

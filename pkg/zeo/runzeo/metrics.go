@@ -45,7 +45,7 @@ func newRegistry(srv *server.Server, storages map[string]storage.Storage, starte
 	lastAge := reg.Gauge("zeo_last_transaction_age_seconds", "Seconds since the time of the last committed transaction id (server_status last-transaction).", lbl)
 	objects := reg.Gauge("zeo_objects", "Objects in the storage (the index size; get_info length).", lbl)
 	size := reg.Gauge("zeo_storage_bytes", "Storage size in bytes (for a FileStorage, the bytes in Data.fs; get_info size).", lbl)
-	groups := reg.Counter("zeo_group_commit_syncs_total", "Group commits made durable (each pays the two fsyncs once).", lbl)
+	groups := reg.Counter("zeo_group_commit_syncs_total", "Group commits made durable (each pays the status fsync once; the data fsync runs after the vote).", lbl)
 	grouped := reg.Counter("zeo_group_commit_transactions_total", "Transactions made durable by group commits.", lbl)
 	startTime := reg.Gauge("zeo_start_time_seconds", "Unix time runzeo started serving.")
 	startTime.With().Set(float64(started.UnixNano()) / 1e9)
@@ -196,7 +196,7 @@ func newLatencyObserver(reg *metrics.Registry, storages map[string]storage.Stora
 			"Commit latency: from a transaction's first vote to its tpc_finish reply, once durable (includes the client's round trips between them).",
 			metrics.DefaultBuckets, lbl),
 		fsync: reg.Histogram("zeo_fsync_duration_seconds",
-			"Time of each group-commit sync: the storage's two fsyncs (data, then status bytes) that make a batch of transactions durable.",
+			"Time of each group-commit sync that makes a batch of transactions durable: the status bytes' fsync, and the data fsync if the one after the vote has not covered the batch.",
 			fsyncBuckets, lbl),
 		loadS: map[string]metrics.Histogram{}, commitS: map[string]metrics.Histogram{}, fsyncS: map[string]metrics.Histogram{},
 	}

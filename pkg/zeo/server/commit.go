@@ -368,6 +368,7 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 			st.release(t)
 			return
 		}
+		t.granted = true
 		c.doVoteLocked(t, id)
 	})
 	if granted {
@@ -529,9 +530,13 @@ func (c *conn) voteConflictsLocked(t *ztxn, msgID any, vc *storage.VoteConflicts
 
 // doGroupVoteLocked is the vote of a group-commit transaction: with its
 // objects locked, check the serials against the newest committed state
-// (durable or not) and answer; nothing is written before tpc_finish.
-// Conflicts are reported as in doVoteLocked, and the object locks are
-// kept while the client resolves (docs/design/commit.md).
+// (durable or not), write the transaction (tid chosen now, status 'c',
+// as ZODB 6.3 FileStorage.tpc_vote writes it), have the committer start
+// its data fsync and answer without waiting for it: the fsync runs while
+// the reply travels and the client turns around to tpc_finish, which
+// then waits only for the status byte's fsync. Conflicts are reported
+// as in doVoteLocked, and the object locks are kept while the client
+// resolves (docs/design/commit.md).
 func (c *conn) doGroupVoteLocked(t *ztxn, msgID any) {
 	st := c.store
 	var extra []storage.OID
@@ -597,16 +602,6 @@ func (c *conn) doGroupVoteLocked(t *ztxn, msgID any) {
 		c.reply(msgID, conflicts, nil)
 		return
 	}
-	t.state = tVoted
-	c.reply(msgID, wire.List{}, nil)
-}
-
-// finishGroupLocked is tpc_finish of a group-commit transaction: commit
-// it (tid chosen now), queue it for the committer, which replies once
-// it is durable, and release its object locks at once so the next
-// transaction on them can vote against it.
-func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
-	st := c.store
 	recs := make([]storage.GroupRecord, 0, len(t.ops))
 	for _, op := range t.ops {
 		switch op.kind {
@@ -616,12 +611,35 @@ func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
 			recs = append(recs, storage.GroupRecord{OID: op.oid})
 		}
 	}
-	st.finishMu.Lock()
-	newTid, err := st.group.CommitGroup(t.meta, recs)
-	if err == nil {
-		st.enqueueFinished(&finished{conn: c, msgID: id, tid: newTid, oids: oids, voted: t.voted})
+	newTid, err := st.group.WriteGroup(t.meta, recs)
+	if err != nil {
+		c.failVoteLocked(t, msgID, err)
+		return
 	}
-	st.finishMu.Unlock()
+	t.written = newTid
+	t.state = tVoted
+	c.reply(msgID, wire.List{}, nil)
+	// The data fsync starts as soon as the reply is written: on the
+	// reader goroutine, or, for a vote granted later (acquire's grant
+	// runs on its own goroutine), on the committer goroutine.
+	if t.granted {
+		st.signalCommitter()
+	} else {
+		st.workArrived()
+		c.driveCommit = true
+	}
+}
+
+// finishGroupLocked is tpc_finish of a group-commit transaction: mark
+// the transaction written at vote as finished and queue it for the
+// committer, which replies once it is durable, and release its object
+// locks at once so the next transaction on them can vote against it.
+func (c *conn) finishGroupLocked(t *ztxn, id any, oids []storage.OID) error {
+	err := c.store.finishAndEnqueue(&finished{conn: c, msgID: id, tid: t.written, oids: oids, voted: t.voted})
+	if err == nil {
+		t.written = 0
+		c.driveCommit = true // tpc_finish runs on the reader goroutine
+	}
 	c.abortLocked(t) // releases the object locks and forgets the txn
 	return err
 }
@@ -647,6 +665,16 @@ func (c *conn) abortLocked(t *ztxn) {
 	if t.stxn != nil {
 		t.stxn.Abort()
 		t.stxn = nil
+	}
+	if t.written != 0 {
+		// Written at vote: its bytes leave the file (the transactions
+		// written after it move down) and the finished ones it held back
+		// can become durable.
+		if err := c.store.group.AbortGroup(t.written); err != nil {
+			c.srv.log.error("ZEO.StorageServer", "(%s) aborting a written transaction: %v", c.labelAddrLocked(), err)
+		}
+		t.written = 0
+		c.store.signalCommitter()
 	}
 	if t.timer != nil {
 		t.timer.Stop()

@@ -75,7 +75,13 @@ type ztxn struct {
 	// and locks only lockOIDs (see store.acquire).
 	shared   bool
 	lockOIDs []storage.OID
-	voted    time.Time // first vote, for Observer.Commit (observe.go)
+	// written: the group-commit transaction was written at vote with
+	// this tid and awaits tpc_finish or tpc_abort (0: not written).
+	written tid.TID
+	// granted: the lock was handed over after the vote queued, and the
+	// vote runs on the grant goroutine, not the reader.
+	granted bool
+	voted   time.Time // first vote, for Observer.Commit (observe.go)
 	// overLimit is set once the transaction exceeded
 	// Options.MaxPendingStores: its ops are dropped and vote answers
 	// this error.
@@ -120,6 +126,12 @@ type conn struct {
 	handling atomic.Bool
 	wmu      sync.Mutex
 	wbuf     []byte
+	// driveCommit is set by a handler (vote, tpc_finish of a group
+	// commit) run by the reader goroutine: once the replies are written,
+	// the reader itself runs the group committer (store.drive), so a
+	// commit costs no wake-up of another goroutine. Only the reader
+	// touches it.
+	driveCommit bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -374,6 +386,24 @@ func (c *conn) serve() {
 				c.close()
 				return
 			}
+			if c.driveCommit {
+				// The vote's reply is out: the data fsync runs while it
+				// travels. Replies the committer queues for this
+				// connection (its tpc_finish) are written just after.
+				c.driveCommit = false
+				c.handling.Store(true)
+				c.store.drive(driveRoundsReader)
+				c.handling.Store(false)
+				if err := c.flush(); err != nil {
+					c.close()
+					return
+				}
+			}
+		} else if c.driveCommit {
+			// More requests are waiting (a pipelining client): the
+			// committer goroutine does it rather than wait for a pause.
+			c.driveCommit = false
+			c.store.signalCommitter()
 		}
 	}
 }
@@ -449,6 +479,11 @@ const DefaultFrameMemory = 256 << 20
 // (docs/design/commit.md, "Locks"), leave the fan-out set, free iterators.
 func (c *conn) cleanup() {
 	c.close()
+	if c.driveCommit {
+		// The reader stopped before running the committer it owed.
+		c.driveCommit = false
+		c.store.signalCommitter()
+	}
 	c.mu.Lock()
 	st := c.store
 	t := c.txn

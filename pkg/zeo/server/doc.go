@@ -16,11 +16,15 @@
 //     voters; conflicts go back as conflict dicts and the lock stays held
 //     while the client resolves (runzeo never runs application code), and a transaction
 //     timeout aborts, releases the lock and closes (fixing ZEO 5.4-6.0);
-//   - group commit on a storage.GroupCommitter: a transaction
-//     of plain stores locks only its objects at vote, is written at
-//     tpc_finish, and a committer goroutine makes each batch durable
-//     (two fsyncs per batch) before publishing it and queueing its
-//     invalidations and replies in tid order. Other transactions (undo,
-//     restore, blobs) and other storages take the storage-wide lock.
-//     docs/performance.md has the design and the figures.
+//   - group commit on a storage.GroupCommitter: a transaction of plain
+//     stores locks only its objects at vote and is written there (status
+//     'c', as ZODB 6.3 FileStorage.tpc_vote), its data fsync starting
+//     once the vote's reply is out; at tpc_finish the batch of finished
+//     transactions is made durable (the status fsync) before it is
+//     published and its invalidations and replies queued in tid order.
+//     The reader of the connection that voted or finished runs this
+//     itself (store.drive); a committer goroutine takes over the rest.
+//     Other transactions (undo, restore, blobs) and other storages take
+//     the storage-wide lock. docs/performance.md has the design and the
+//     figures.
 package server

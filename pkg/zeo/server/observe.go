@@ -22,9 +22,9 @@ type Observer interface {
 	// (and any conflict resolution), which is what a committing client
 	// waits for; stores before the vote are not included.
 	Commit(storage string, d time.Duration)
-	// Sync is one group-commit sync (the storage's two fsyncs and the
-	// status-byte flips between them) that made txns transactions
-	// durable.
+	// Sync is one group-commit sync (the status-byte flips and their
+	// fsync, after the data fsync when the one started after the vote
+	// has not covered them) that made txns transactions durable.
 	Sync(storage string, d time.Duration, txns int)
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -581,16 +583,21 @@ type store struct {
 	lockTime time.Time
 	waiters  []*ztxn
 
-	// Group commit: tpc_finish commits through group (under finishMu, so
-	// the queue is in tid order) and queues the reply in gq; the
-	// committer goroutine makes each batch durable, then publishes it.
-	group    storage.GroupCommitter
-	finishMu sync.Mutex
-	gqMu     sync.Mutex
-	gq       []*finished
-	gsig     chan struct{}
-	gdone    chan struct{}
-	gwg      sync.WaitGroup
+	// Group commit: vote writes the transaction, tpc_finish queues its
+	// reply in gq; whoever drives (store.drive: the reader of the
+	// connection that voted or finished, else the committer goroutine)
+	// makes each batch durable, then publishes it.
+	group storage.GroupCommitter
+	// driving: someone (a connection's reader after its vote or
+	// tpc_finish, or the committer goroutine) runs commitRound; the
+	// others leave the work to it.
+	driving atomic.Bool
+	kicked  atomic.Bool // see workArrived
+	gqMu    sync.Mutex
+	gq      []*finished
+	gsig    chan struct{}
+	gdone   chan struct{}
+	gwg     sync.WaitGroup
 
 	// concurrent: the storage locks objects itself
 	// (storage.ConcurrentCommitter); votes take no server lock.
@@ -750,10 +757,59 @@ type finished struct {
 	voted time.Time // first vote, for Observer.Commit
 }
 
-func (st *store) enqueueFinished(f *finished) {
+// finishAndEnqueue marks a transaction written at vote as finished and
+// queues its reply, in one step under gqMu (see commitRound).
+func (st *store) finishAndEnqueue(f *finished) error {
 	st.gqMu.Lock()
-	st.gq = append(st.gq, f)
+	err := st.group.FinishGroup(f.tid)
+	if err == nil {
+		st.gq = append(st.gq, f)
+	}
 	st.gqMu.Unlock()
+	st.workArrived()
+	return err
+}
+
+// Rounds of commitRound a connection's reader runs before it hands the
+// rest to the committer goroutine: its own data fsync or batch, and one
+// more (under a steady stream of commits from other clients, a reader
+// must not stay the committer for ever while its own client waits).
+const driveRoundsReader = 2
+
+// drive runs commit rounds while there is work, at most rounds of them
+// (0: no limit), unless someone else is driving: that one sees work that
+// arrives meanwhile (workArrived) before it stops. Transactions held
+// back by an unresolved earlier one are not work: its resolution is.
+func (st *store) drive(rounds int) {
+	for {
+		if !st.driving.CompareAndSwap(false, true) {
+			return
+		}
+		more := true
+		for i := 0; more && (rounds == 0 || i < rounds); i++ {
+			st.kicked.Store(false)
+			more = st.commitRound()
+		}
+		st.driving.Store(false)
+		if !more && !st.kicked.Load() {
+			return
+		}
+		if rounds != 0 {
+			st.signalCommitter()
+			return
+		}
+	}
+}
+
+// workArrived notes work for the group committer: a transaction written
+// (its data can be synced), finished or aborted.
+func (st *store) workArrived() { st.kicked.Store(true) }
+
+// signalCommitter wakes the committer: a transaction was written (its
+// data fsync can start), finished, or aborted (the finished ones after
+// it can go).
+func (st *store) signalCommitter() {
+	st.workArrived()
 	select {
 	case st.gsig <- struct{}{}:
 	default:
@@ -761,62 +817,101 @@ func (st *store) enqueueFinished(f *finished) {
 }
 
 // committer makes batches durable (the storage's two fsyncs once per
-// batch), then, under the exclusive visibility lock, publishes them and
-// queues each transaction's invalidations, info and reply in tid order
-// (docs/design/commit.md, "Ordering", rules 1-3). Transactions finished while a
-// batch syncs form the next batch.
+// batch, the first of them usually done already by SyncGroupData since
+// the vote), then, under the exclusive visibility lock, publishes them
+// and queues each transaction's invalidations, info and reply in tid
+// order (docs/design/commit.md, "Ordering", rules 1-3). Transactions finished
+// while a batch syncs form the next batch. With nothing finished it
+// fsyncs the data of the transactions written at vote.
 func (st *store) committer() {
 	defer st.gwg.Done()
 	for {
 		select {
 		case <-st.gsig:
-			st.commitBatches()
+			st.drive(0)
 		case <-st.gdone:
-			st.commitBatches()
+			for !st.driving.CompareAndSwap(false, true) {
+				time.Sleep(time.Millisecond)
+			}
+			for st.commitRound() {
+			}
 			return
 		}
 	}
 }
 
-func (st *store) commitBatches() {
-	for {
-		st.gqMu.Lock()
-		batch := st.gq
-		st.gq = nil
-		st.gqMu.Unlock()
-		if len(batch) == 0 {
-			return
-		}
-		syncStart := st.srv.obsStart()
-		_, err := st.group.SyncGroup()
-		if err == nil {
-			st.observeSync(syncStart, len(batch))
-		}
-		if err != nil {
-			// Python closes a storage whose tpc_finish failed; the group
-			// refuses further commits and nobody is told "committed".
+// commitRound makes the finished transactions durable and answers them,
+// or, with none finished, fsyncs the data written at vote. It reports
+// whether there may be more to do.
+func (st *store) commitRound() bool {
+	st.gqMu.Lock()
+	queued := len(st.gq)
+	st.gqMu.Unlock()
+	if queued == 0 {
+		if err := st.group.SyncGroupData(); err != nil {
 			st.srv.log.critical("ZEO.StorageServer", "(%s) group commit failed: %v", st.name, err)
 		}
-		st.vis.Lock()
-		if err == nil {
-			st.group.PublishGroup(batch[len(batch)-1].tid)
-		}
-		info := wire.Tuple{st.infoDict()}
-		for _, f := range batch {
-			if err != nil {
-				f.conn.reply(f.msgID, nil, err)
-				continue
-			}
-			st.publish(f.conn, f.tid, f.oids)
-			f.conn.callAsync("info", info)
-			st.observeCommit(f.voted)
-			f.conn.reply(f.msgID, storage.TIDBytes(f.tid), nil)
-		}
-		st.vis.Unlock()
-		if err == nil {
-			st.commits.Add(int64(len(batch)))
+		st.gqMu.Lock()
+		queued = len(st.gq)
+		st.gqMu.Unlock()
+		if queued == 0 {
+			return false
 		}
 	}
+	syncStart := st.srv.obsStart()
+	durable, err := st.group.SyncGroup()
+	// The batch is taken after the sync: a transaction is finished
+	// and queued under gqMu in one step, so every transaction the
+	// sync made durable is in the queue now and goes out in this
+	// batch, in tid order with the others.
+	st.gqMu.Lock()
+	batch := st.gq
+	st.gq = nil
+	if err == nil {
+		// Finishes arrive in any order; tids were assigned at vote. A
+		// transaction written before some of these and not yet
+		// finished or aborted holds them back (status bytes flip in
+		// file order): they wait for the next signal.
+		slices.SortFunc(batch, func(a, b *finished) int { return cmp.Compare(a.tid, b.tid) })
+		n := 0
+		for n < len(batch) && batch[n].tid <= durable {
+			n++
+		}
+		st.gq = append(st.gq, batch[n:]...)
+		batch = batch[:n]
+	}
+	st.gqMu.Unlock()
+	if err != nil {
+		// Python closes a storage whose tpc_finish failed; the group
+		// refuses further commits and nobody is told "committed".
+		st.srv.log.critical("ZEO.StorageServer", "(%s) group commit failed: %v", st.name, err)
+	}
+	if len(batch) == 0 {
+		return false // held back: the resolution of the earlier one signals
+	}
+	if err == nil {
+		st.observeSync(syncStart, len(batch))
+	}
+	st.vis.Lock()
+	if err == nil {
+		st.group.PublishGroup(batch[len(batch)-1].tid)
+	}
+	info := wire.Tuple{st.infoDict()}
+	for _, f := range batch {
+		if err != nil {
+			f.conn.reply(f.msgID, nil, err)
+			continue
+		}
+		st.publish(f.conn, f.tid, f.oids)
+		f.conn.callAsync("info", info)
+		st.observeCommit(f.voted)
+		f.conn.reply(f.msgID, storage.TIDBytes(f.tid), nil)
+	}
+	st.vis.Unlock()
+	if err == nil {
+		st.commits.Add(int64(len(batch)))
+	}
+	return true
 }
 
 func (st *store) stopCommitter() {

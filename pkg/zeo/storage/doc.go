@@ -5,8 +5,8 @@
 // The server serialises commits itself (one commit lock per storage, taken
 // at vote), so a Storage sees at most one Transaction at a time; a
 // GroupCommitter additionally gets plain transactions through
-// CommitGroup, one at a time, while the server holds their objects'
-// locks. Loads may
+// WriteGroup (at vote) and FinishGroup or AbortGroup, while the server
+// holds their objects' locks. Loads may
 // run concurrently with each other and with an open Transaction; data
 // stored in a Transaction must not become visible to loads before Finish.
 package storage

@@ -291,27 +291,37 @@ type GroupRecord struct {
 
 // GroupCommitter is implemented by storages that commit plain
 // transactions (stores, deletions, readCurrent checks; no undo, restore
-// or blobs) in groups (docs/design/commit.md): the server checks serials against
-// CurrentSerial at vote while it holds per-object locks, and at
-// tpc_finish calls CommitGroup, which assigns the tid and writes the
-// transaction without making it durable or visible. A committer
-// goroutine then calls SyncGroup once for all the transactions committed
-// meanwhile and, while it queues their invalidations and replies,
-// PublishGroup. Only then are clients told.
+// or blobs) in groups (docs/design/commit.md): the server checks serials against CurrentSerial
+// at vote while it holds per-object locks and then calls WriteGroup,
+// which assigns the tid and writes the transaction without making it
+// durable or visible (ZODB 6.3 FileStorage.tpc_vote writes it there
+// too), and SyncGroupData may start making its data durable at once. At
+// tpc_finish the server calls FinishGroup (at tpc_abort AbortGroup). A
+// committer goroutine then calls SyncGroup once for all the
+// transactions finished meanwhile and, while it queues their
+// invalidations and replies, PublishGroup. Only then are clients told.
 //
-// The storage's ordinary Begin must wait until everything committed
+// The storage's ordinary Begin must wait until everything written
 // through the group is published; the server never runs a plain Begin
 // transaction while a group transaction holds object locks.
 type GroupCommitter interface {
 	// CurrentSerial is the tid of oid's newest record, including
-	// transactions committed but not yet published; ok is false when oid
+	// transactions written but not yet published; ok is false when oid
 	// has none.
 	CurrentSerial(oid OID) (t tid.TID, ok bool, err error)
-	// CommitGroup writes a transaction and returns its tid (greater than
+	// WriteGroup writes a transaction and returns its tid (greater than
 	// any before it).
+	WriteGroup(meta TxnMeta, recs []GroupRecord) (tid.TID, error)
+	// FinishGroup and AbortGroup resolve a written transaction.
+	FinishGroup(t tid.TID) error
+	AbortGroup(t tid.TID) error
+	// CommitGroup is WriteGroup followed by FinishGroup.
 	CommitGroup(meta TxnMeta, recs []GroupRecord) (tid.TID, error)
-	// SyncGroup makes every transaction committed so far durable and
-	// returns the newest durable tid.
+	// SyncGroupData makes the data written so far durable, so that the
+	// next SyncGroup needs one fsync less.
+	SyncGroupData() error
+	// SyncGroup makes the resolved transactions that precede every
+	// unresolved one durable and returns the newest durable tid.
 	SyncGroup() (tid.TID, error)
 	// PublishGroup makes the durable transactions up to t visible.
 	PublishGroup(t tid.TID)
