@@ -39,6 +39,7 @@ type Txn struct {
 	spill    *os.File
 	spilled  int64
 	spillErr error
+	quotaErr error    // the first record past Options.Quota (ZODB checks in store)
 	recs     []txnRec // records in write order; the last one per oid counts
 	// tindex is built lazily (undo needs lookups by oid).
 	tindex map[Oid]int
@@ -152,6 +153,11 @@ func (x *Txn) committedSerial(oid Oid) (int64, tid.TID, bool, error) {
 
 func (x *Txn) add(oid Oid, prev int64, data []byte, back int64) {
 	pos := x.end()
+	// ZODB 6.3 FileStorage.store checks the quota against the position
+	// of each record it writes; the error is reported by Vote.
+	if q := x.s.opts.Quota; q > 0 && pos > q && x.quotaErr == nil {
+		x.quotaErr = &QuotaError{File: x.s.path, Quota: q, At: pos}
+	}
 	x.buf = appendDataRecord(x.buf, oid, x.tid, prev, x.s.pos, data, back)
 	x.spillMaybe()
 	if x.tindex != nil {
@@ -276,6 +282,9 @@ func (x *Txn) Vote() error {
 	}
 	if x.spillErr != nil {
 		return x.spillErr
+	}
+	if x.quotaErr != nil {
+		return x.quotaErr
 	}
 	tlen := int64(len(x.buf)) + x.spilled
 	if pos+tlen+8 > maxPos {

@@ -420,3 +420,51 @@ func TestVoteConflicts(t *testing.T) {
 		t.Fatalf("load %q", d)
 	}
 }
+
+// TestQuota is ZODB 6.3's quota: a transaction with a record that would
+// start past the quota fails at vote with a *QuotaError carrying ZODB's
+// message, nothing of it is written, and smaller transactions before it
+// were accepted. The group-commit path refuses it at Write the same way.
+func TestQuota(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "Data.fs")
+	const quota = 400
+	s, err := Open(p, Options{NoSync: true, Quota: quota})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var failed error
+	for i := 0; i < 20 && failed == nil; i++ {
+		oids, _ := s.NewOids(1)
+		x, err := s.Begin(TxnMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Store(oids[0], 0, []byte("data "+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		before := s.Size()
+		if failed = x.Vote(); failed != nil {
+			x.Abort()
+			if s.Size() != before {
+				t.Errorf("a refused transaction changed the size from %d to %d", before, s.Size())
+			}
+			if before <= quota-100 {
+				t.Errorf("refused at size %d, well under the quota %d", before, quota)
+			}
+			break
+		}
+		if _, err := x.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var qe *QuotaError
+	if !errors.Is(failed, ErrQuota) || !errors.As(failed, &qe) || failed.Error() != "The storage quota has been exceeded." || qe.At <= quota {
+		t.Fatalf("vote past the quota = %v (%+v)", failed, qe)
+	}
+	g := s.NewGroup()
+	if _, err := g.Write(TxnMeta{}, []GroupRecord{{Oid: 100, Data: []byte("x")}}); !errors.Is(err, ErrQuota) {
+		t.Errorf("group Write past the quota = %v, want a QuotaError", err)
+	}
+}

@@ -38,7 +38,23 @@ var (
 	ErrFormat = errors.New("filestorage: unsupported file format")
 	// ErrPackInProgress: undoLog and a second pack refuse while packing.
 	ErrPackInProgress = errors.New("filestorage: pack in progress")
+	// ErrQuota is wrapped by *QuotaError.
+	ErrQuota = errors.New("filestorage: quota exceeded")
 )
+
+// QuotaError is ZODB's FileStorageQuotaError: a record of the transaction
+// would start past the configured quota (ZConfig's quota key). Its text
+// is ZODB 6.3's, which ZEO clients show; the fields say where.
+type QuotaError struct {
+	File  string
+	Quota int64 // bytes
+	At    int64 // the first record position past it
+}
+
+func (e *QuotaError) Error() string { return "The storage quota has been exceeded." }
+
+// Unwrap lets errors.Is(err, ErrQuota) match.
+func (e *QuotaError) Unwrap() error { return ErrQuota }
 
 // CorruptError locates damage in a data file: the file, the byte offset
 // of the record, the field that is wrong and why. ZODB raises a bare

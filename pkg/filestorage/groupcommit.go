@@ -190,6 +190,11 @@ func (g *Group) Write(meta TxnMeta, recs []GroupRecord) (tid.TID, error) {
 			prev, _ = s.index.Get(r.Oid)
 		}
 		rpos := pos + int64(len(buf))
+		if q := s.opts.Quota; q > 0 && rpos > q {
+			g.mu.Unlock()
+			s.mu.Unlock()
+			return 0, &QuotaError{File: s.path, Quota: q, At: rpos}
+		}
 		buf = appendDataRecord(buf, r.Oid, t, prev, pos, r.Data, 0)
 		gt.recs = append(gt.recs, txnRec{oid: r.Oid, pos: rpos, plen: int64(len(r.Data))})
 		gt.prevs = append(gt.prevs, prev)

@@ -43,6 +43,11 @@ type Options struct {
 	// packed-away blob files are deleted instead of kept in
 	// <blob-dir>.old.
 	PackDiscardOld bool
+	// Quota, when above 0, is ZConfig's quota (ZODB 6.3
+	// FileStorage(quota=...)): a transaction with a record that would
+	// start past this many bytes fails at vote with a *QuotaError, and
+	// nothing of it is written.
+	Quota int64
 }
 
 // FileStorage is an open Data.fs. All methods are safe for concurrent
