@@ -490,6 +490,14 @@ func (t *txn) Finish() (tid.TID, error) {
 			return 0, err
 		}
 	}
+	if t.sharedBlobsToPlace() {
+		var err error
+		if given, err = t.placeSharedBlobs(ctx, given); err != nil {
+			t.dropBlobs()
+			t.rollback()
+			return 0, err
+		}
+	}
 	b := &pgx.Batch{}
 	if t.s.hp {
 		user, desc := t.userDesc()
