@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -55,6 +57,9 @@ func ConfigFromNode(st *zconfig.Node) (Config, error) {
 		ReadOnly:     st.Bool("read-only"),
 		CreateSchema: st.Bool("create-schema"),
 	}, BlobDir: st.String("blob-dir"), SharedBlobDir: shared}
+	if err := checkDSN(pg, c.DSN); err != nil {
+		return Config{}, err
+	}
 	if st.Has("poll-interval") {
 		c.PollInterval = time.Duration(st.Float("poll-interval") * float64(time.Second))
 	}
@@ -92,4 +97,19 @@ func (c Config) Open(ctx context.Context) (storage.Storage, error) {
 		return nil, err
 	}
 	return bs, nil
+}
+
+// checkDSN refuses, at configuration time, a dsn that cannot be parsed,
+// naming the file and line of the key (pgx's message shows the DSN with
+// its password redacted, so the raw value is not repeated). An empty dsn
+// is libpq's defaults and environment (PGHOST, ...), as in RelStorage.
+func checkDSN(pg *zconfig.Node, dsn string) error {
+	pos := pg.Pos
+	if v, ok := pg.Value("dsn"); ok {
+		pos = v.Pos
+	}
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return fmt.Errorf("%s: <postgresql> dsn: %w", pos, err)
+	}
+	return nil
 }
