@@ -97,6 +97,19 @@ func (t *txn) placeSharedBlobs(ctx context.Context, given any) (any, error) {
 	return given, nil
 }
 
+// dropBlobsAfter removes the uploads of a finish that failed with err,
+// except shared blob files already in place when the session was lost:
+// the COMMIT may have gone through, and then the files are the only copy.
+// If it did not, they are files of a tid nothing refers to, which a
+// pack removes (sweepSharedBlobs).
+func (t *txn) dropBlobsAfter(err error) {
+	if t.blobs != nil && t.blobs.shared && sessionLost(err) {
+		t.blobFiles = nil
+		return
+	}
+	t.dropBlobs()
+}
+
 // undoSharedBlob brings back the blob file an undo restores
 // (RelStorage's SharedBlobHelper.copy_undone): a copy of the file of
 // the revision written back, placed under the new tid at finish.

@@ -556,7 +556,7 @@ func (t *txn) Finish() (tid.TID, error) {
 		err = cerr
 	}
 	if err != nil {
-		t.dropBlobs()
+		t.dropBlobsAfter(err)
 		t.rollback()
 		return 0, convErr("tpc_finish", err)
 	}
