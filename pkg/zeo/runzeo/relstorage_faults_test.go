@@ -266,3 +266,24 @@ func TestRelStorageFullDisk(t *testing.T) {
 		t.Fatalf("root = %s %v, want %s", serial, err, root)
 	}
 }
+
+// shared-blob-dir true needs a blob-dir (status 2, the key named); with
+// one, runzeo opens the database and lays the directory out as ZODB's
+// bushy layout for the front ends and clients that share it.
+func TestRelStorageSharedBlobDirConfig(t *testing.T) {
+	dsn := pgsandbox.NewDatabase(t)
+	var out strings.Builder
+	code := Main([]string{"runzeo", "-C", relStorageConf(t, dsn, " shared-blob-dir true\n")}, &out, &out)
+	if code != 2 || !strings.Contains(out.String(), "shared-blob-dir true needs a blob-dir") {
+		t.Fatalf("without blob-dir: exit %d, output:\n%s", code, out.String())
+	}
+	blobs := filepath.Join(t.TempDir(), "shared")
+	out.Reset()
+	code = Main([]string{"runzeo", "-C", relStorageConf(t, dsn, " shared-blob-dir true\n blob-dir "+blobs+"\n"), "--test"}, &out, &out)
+	if code != 0 || !strings.Contains(out.String(), "testing exit immediately") {
+		t.Fatalf("with blob-dir: exit %d, output:\n%s", code, out.String())
+	}
+	if layout, err := os.ReadFile(filepath.Join(blobs, ".layout")); err != nil || string(layout) != "bushy\n" {
+		t.Fatalf(".layout = %q, %v", layout, err)
+	}
+}
