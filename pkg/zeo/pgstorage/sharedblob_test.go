@@ -176,3 +176,53 @@ func countBlobFiles(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// History-free with shared-blob-dir: a new revision replaces the row, and
+// the next pack removes the file of the replaced one.
+func TestSharedBlobDirHistoryFree(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	bs, err := WithSharedBlobs(open(t, pgsandbox.NewDatabase(t), false), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := func(serial tid.TID, content string) tid.TID {
+		up := filepath.Join(bs.TemporaryDirectory(), "up.tmp")
+		if err := os.WriteFile(up, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := bs.Begin(storage.TxnMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.(storage.BlobTransaction).StoreBlob(3, serial, []byte("s"), up); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := tx.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t1 := store(0, "one")
+	t2 := store(t1, "two")
+	if n := countBlobFiles(t, dir); n != 2 {
+		t.Fatalf("%d blob files before pack, want 2", n)
+	}
+	if err := bs.Pack(t2, false); err != nil {
+		t.Fatal(err)
+	}
+	var pk *storage.POSKeyError
+	if _, err := bs.LoadBlob(3, t1); !errors.As(err, &pk) {
+		t.Fatalf("replaced revision after pack: %v, want POSKeyError", err)
+	}
+	p, err := bs.LoadBlob(3, t2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "two" {
+		t.Fatalf("current blob = %q", got)
+	}
+}
