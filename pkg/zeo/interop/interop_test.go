@@ -244,6 +244,54 @@ func TestPythonClientPostgreSQLBlobs(t *testing.T) {
 	}
 }
 
+// shared-blob-dir true: two servers on one database share one blob
+// directory and keep no blob in the database. Unchanged Python clients
+// with shared_blob_dir write into it through one server and read it
+// through the other; a client with its own blob cache downloads through
+// the second server.
+func TestPythonClientPostgreSQLSharedBlobDir(t *testing.T) {
+	python(t)
+	dsn := pgsandbox.NewDatabase(t)
+	blobs := filepath.Join(t.TempDir(), "blobs")
+	openShared := func() *pgstorage.BlobStorage {
+		st, err := pgstorage.Open(context.Background(), pgstorage.Options{DSN: dsn,
+			KeepHistory: true, CreateSchema: true, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := pgstorage.WithSharedBlobs(st, blobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	a := serve(t, openShared(), server.Options{}, "tcp")
+	b := serve(t, openShared(), server.Options{}, "tcp")
+	env := []string{"ZDKIT_SHARED_BLOB_DIR=" + blobs}
+	runClientEnv(t, a, env, "root_create", "sharedblobs")
+	runClientEnv(t, b, env, "sharedblobread")
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var chunks, los int
+	if err := c.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM blob_chunk),
+		(SELECT count(*) FROM pg_largeobject_metadata)`).Scan(&chunks, &los); err != nil || chunks != 0 || los != 0 {
+		t.Fatalf("%d blob_chunk rows and %d large objects with shared-blob-dir (%v)", chunks, los, err)
+	}
+	var files int
+	filepath.WalkDir(blobs, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".blob") {
+			files++
+		}
+		return nil
+	})
+	if files != 2 {
+		t.Fatalf("%d blob files in the shared directory, want the 2 revisions", files)
+	}
+}
+
 // copyTransactionsFrom (zodbconvert's path through ZEO) into PostgreSQL:
 // the source's tids and data arrive unchanged.
 func TestPythonClientPostgreSQLCopy(t *testing.T) {

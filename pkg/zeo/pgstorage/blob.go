@@ -28,7 +28,8 @@ const blobChunkSize = 1 << 20
 // BlobStorage is a Storage with blobs (storage.BlobStorage).
 type BlobStorage struct {
 	*Storage
-	dir string
+	dir    string
+	shared bool // shared-blob-dir true: the files are the blobs (sharedblob.go)
 }
 
 var (
@@ -82,6 +83,9 @@ func (s *BlobStorage) path(oid storage.OID, serial tid.TID) string {
 // LoadBlob returns the cached file of oid's blob at serial, fetching it
 // from the database first when it is not cached.
 func (s *BlobStorage) LoadBlob(oid storage.OID, serial tid.TID) (string, error) {
+	if s.shared {
+		return s.loadSharedBlob(oid, serial)
+	}
 	p := s.path(oid, serial)
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
@@ -204,6 +208,9 @@ func (t *txn) takeBlob(oid storage.OID, p string) {
 // temp_blob_chunk, inside the vote's database transaction (a rollback
 // drops the large objects with it).
 func (t *txn) uploadBlobs(ctx context.Context, conn *pgx.Conn) error {
+	if t.blobs.shared {
+		return nil // placed at finish (placeSharedBlobs)
+	}
 	for oid, p := range t.blobFiles {
 		if err := uploadBlob(ctx, conn, oid, p); err != nil {
 			return fmt.Errorf("uploading the blob of %s: %w", oid, err)

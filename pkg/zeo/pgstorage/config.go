@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/zdkit/zdkit/pkg/zconfig"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
 )
@@ -27,6 +29,9 @@ var unsupportedKeys = []string{
 type Config struct {
 	Options
 	BlobDir string // "": no blobs
+	// SharedBlobDir keeps blobs only in BlobDir, shared by every front
+	// end, instead of in the database (RelStorage's shared-blob-dir).
+	SharedBlobDir bool
 }
 
 // ConfigFromNode reads a <relstorage> section (RelStorage 4.2
@@ -37,8 +42,9 @@ func ConfigFromNode(st *zconfig.Node) (Config, error) {
 			return Config{}, st.ValueError(k, "<relstorage> key %s is not supported yet (remove it)", k)
 		}
 	}
-	if st.Bool("shared-blob-dir") {
-		return Config{}, st.ValueError("shared-blob-dir", "<relstorage> shared-blob-dir true (blobs only on the filesystem) is not supported yet; blobs go into the database, with blob-dir as the server's cache")
+	shared := st.Bool("shared-blob-dir")
+	if shared && st.String("blob-dir") == "" {
+		return Config{}, st.ValueError("shared-blob-dir", "<relstorage> shared-blob-dir true needs a blob-dir (the directory every front end shares)")
 	}
 	pg := st.Section("postgresql")
 	if pg == nil {
@@ -50,7 +56,10 @@ func ConfigFromNode(st *zconfig.Node) (Config, error) {
 		KeepHistory:  st.Bool("keep-history"),
 		ReadOnly:     st.Bool("read-only"),
 		CreateSchema: st.Bool("create-schema"),
-	}, BlobDir: st.String("blob-dir")}
+	}, BlobDir: st.String("blob-dir"), SharedBlobDir: shared}
+	if err := checkDSN(pg, c.DSN); err != nil {
+		return Config{}, err
+	}
 	if st.Has("poll-interval") {
 		c.PollInterval = time.Duration(st.Float("poll-interval") * float64(time.Second))
 	}
@@ -78,10 +87,29 @@ func (c Config) Open(ctx context.Context) (storage.Storage, error) {
 	if c.BlobDir == "" {
 		return s, nil
 	}
-	bs, err := WithBlobs(s, c.BlobDir)
+	withBlobs := WithBlobs
+	if c.SharedBlobDir {
+		withBlobs = WithSharedBlobs
+	}
+	bs, err := withBlobs(s, c.BlobDir)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	return bs, nil
+}
+
+// checkDSN refuses, at configuration time, a dsn that cannot be parsed,
+// naming the file and line of the key (pgx's message shows the DSN with
+// its password redacted, so the raw value is not repeated). An empty dsn
+// is libpq's defaults and environment (PGHOST, ...), as in RelStorage.
+func checkDSN(pg *zconfig.Node, dsn string) error {
+	pos := pg.Pos
+	if v, ok := pg.Value("dsn"); ok {
+		pos = v.Pos
+	}
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return fmt.Errorf("%s: <postgresql> dsn: %w", pos, err)
+	}
+	return nil
 }

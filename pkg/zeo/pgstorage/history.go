@@ -262,6 +262,11 @@ func (t *txn) Undo(id []byte) ([]storage.OID, error) {
 	for _, u := range rows {
 		oid := storage.OID(u.zoid)
 		t.put(oid, &record{serial: tid.TID(u.cur), data: u.state, deleted: u.state == nil, undo: true})
+		if t.blobs != nil && t.blobs.shared && u.state != nil {
+			if err := t.undoSharedBlob(oid, tid.TID(u.prevTid)); err != nil {
+				return nil, err
+			}
+		}
 		if u.chunk != nil {
 			if t.undoChunks == nil {
 				t.undoChunks = map[storage.OID]uint32{}

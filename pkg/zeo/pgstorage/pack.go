@@ -26,7 +26,7 @@ const packBatch = 500
 // cascade and the unlink trigger). History-free packs only by gc.
 // References are read out of the pickles here (zodbpickle.References,
 // ZODB's referencesf), not taken from object_ref.
-func (s *Storage) Pack(t tid.TID, gc bool) error {
+func (s *Storage) Pack(t tid.TID, gc bool) (err error) {
 	if s.opts.ReadOnly {
 		return storage.ErrReadOnly
 	}
@@ -53,6 +53,13 @@ func (s *Storage) Pack(t tid.TID, gc bool) error {
 	t = min(t, tid.TID(newest))
 	if t == 0 {
 		return nil
+	}
+	if s.sharedBlobs != nil {
+		defer func() {
+			if serr := s.sweepSharedBlobs(ctx, t); err == nil {
+				err = serr
+			}
+		}()
 	}
 	if gc {
 		garbage, err := s.unreachable(ctx, conn.Conn(), t)

@@ -82,6 +82,8 @@ type Storage struct {
 	revs *revCache // history-free only: recent states for loadSerial
 
 	namedByDSN bool // the DSN sets application_name: keep it everywhere
+
+	sharedBlobs *BlobStorage // shared-blob-dir true: packs remove blob files
 }
 
 // revCacheBytes bounds the history-free revision cache.

@@ -123,7 +123,7 @@ func (t *txn) Restore(oid storage.OID, serial tid.TID, data []byte, prevTxn tid.
 // session is one store connection with its temporary tables.
 type session struct {
 	conn  *pgx.Conn // nil until first used, or after it broke
-	votes int       // for truncating its temporary tables
+	votes int       // rows and votes since its temporary tables were truncated
 }
 
 func (ss *session) close() {
@@ -175,7 +175,8 @@ func (s *Storage) storeConn(ctx context.Context, ss *session) (*pgx.Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	stmts := append([]string{fmt.Sprintf("SET lock_timeout = %d", s.opts.CommitLockTimeout.Milliseconds())}, sessionDDL...)
+	stmts := append([]string{fmt.Sprintf("SET lock_timeout = %d", s.opts.CommitLockTimeout.Milliseconds())}, storeSessionSettings...)
+	stmts = append(stmts, sessionDDL...)
 	for _, stmt := range stmts {
 		if _, err := conn.Exec(cctx, stmt); err != nil {
 			conn.Close(context.Background())
@@ -186,9 +187,11 @@ func (s *Storage) storeConn(ctx context.Context, ss *session) (*pgx.Conn, error)
 	return conn, nil
 }
 
-// truncateEvery is how many votes pass between truncations of the
-// session's temporary tables.
-const truncateEvery = 1000
+// truncateEvery bounds the rows (plus one per vote) a session writes
+// into its temporary tables between truncations: the deletes leave dead
+// rows that nothing vacuums, and every later vote scans them and plans
+// its joins for that many rows (see storeSessionSettings).
+const truncateEvery = 2000
 
 // rollback ends the database transaction; a session that cannot roll
 // back is closed, which makes the server roll back and free its locks.
@@ -244,7 +247,8 @@ func (t *txn) Vote() error {
 		rcOids = append(rcOids, int64(oid))
 		rcTids = append(rcTids, int64(serial))
 	}
-	if t.sess.votes++; t.sess.votes%truncateEvery == 0 {
+	if t.sess.votes += 1 + n; t.sess.votes >= truncateEvery {
+		t.sess.votes = 0
 		// Dead rows of the deletes below: give the space back now and then.
 		if _, err := conn.Exec(ctx, `TRUNCATE temp_store, temp_store_replacements, temp_blob_chunk`); err != nil && !sessionLost(err) {
 			return convErr("vote (truncating temporary tables)", err)
@@ -490,6 +494,14 @@ func (t *txn) Finish() (tid.TID, error) {
 			return 0, err
 		}
 	}
+	if t.sharedBlobsToPlace() {
+		var err error
+		if given, err = t.placeSharedBlobs(ctx, given); err != nil {
+			t.dropBlobs()
+			t.rollback()
+			return 0, err
+		}
+	}
 	b := &pgx.Batch{}
 	if t.s.hp {
 		user, desc := t.userDesc()
@@ -544,7 +556,7 @@ func (t *txn) Finish() (tid.TID, error) {
 		err = cerr
 	}
 	if err != nil {
-		t.dropBlobs()
+		t.dropBlobsAfter(err)
 		t.rollback()
 		return 0, convErr("tpc_finish", err)
 	}

@@ -112,7 +112,7 @@ type runzeoProc struct {
 // startRunzeo starts the test binary as runzeo with args; NOTIFY_SOCKET
 // is set to notifyPath when given. The process is killed at cleanup if
 // the test did not stop it.
-func startRunzeo(t *testing.T, notifyPath string, args ...string) *runzeoProc {
+func startRunzeo(t testing.TB, notifyPath string, args ...string) *runzeoProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runzeoChildEnv+"=1")

@@ -27,7 +27,7 @@ type frontEnd struct {
 
 // startFrontEnd starts runzeo with a <relstorage> section on dsn and
 // waits until it accepts a client.
-func startFrontEnd(t *testing.T, dsn string, extra string) *frontEnd {
+func startFrontEnd(t testing.TB, dsn string, extra string) *frontEnd {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "pgfe")
 	if err != nil {

@@ -296,6 +296,28 @@ def sharedblobs():
     d.close()
 
 
+def sharedblobread():
+    # After sharedblobs, through another front end sharing the blob
+    # directory: a shared_blob_dir client reads the file in place and
+    # writes a new revision; a client with a blob cache of its own gets
+    # it through sendBlob.
+    import os
+    import tempfile
+    bd = os.environ["ZDKIT_SHARED_BLOB_DIR"]
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=bd, shared_blob_dir=True))
+    with d.transaction() as conn:
+        with conn.root()["shared"].open() as f:
+            assert f.read() == b"shared data"
+        with conn.root()["shared"].open("w") as f:
+            f.write(b"second revision")
+    d.close()
+    d = ZODB.DB(ClientStorage(ADDR, wait_timeout=10, blob_dir=tempfile.mkdtemp()))
+    with d.transaction() as conn:
+        with conn.root()["shared"].open() as f:
+            assert f.read() == b"second revision"
+    d.close()
+
+
 def timeout():
     # Run against a server with a 1 s transaction-timeout: a client that
     # votes and stalls loses its transaction, and another committer is not
