@@ -4,9 +4,12 @@ BIN       := bin
 CMDS      := $(notdir $(wildcard cmd/*))
 # How long each fuzz target runs under `make fuzz`.
 FUZZTIME  ?= 30s
+# staticcheck, pinned, run through `go run` so a fresh clone needs nothing
+# else (2026.2.2 is module version v0.8.2).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet
+.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint
 
 all: build
 
@@ -20,7 +23,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-test: vet
+# Every finding is fixed, or marked with a //lint:ignore comment that says
+# why (an error text that must match Python's, for instance).
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+test: vet lint
 	$(GO) test -race -count=1 ./...
 
 demo: build
@@ -30,7 +38,7 @@ demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
-# (issue 7): every figure beside its target, on stdout. Changes no file;
+# (docs/performance.md): every figure beside its target, on stdout. Changes no file;
 # `make bench-report` writes the figures into docs/performance.md.
 # BenchmarkRespawnAfterKill9 waits 1.1 s untimed before each kill (the
 # program must have lived past backoff-limit), so b.N sized from the timed
@@ -52,7 +60,7 @@ fuzz:
 	  done; \
 	done
 
-# The long fault-injection runs (issue 8); their short versions run in `make test`.
+# The long fault-injection runs (docs/reliability.md); their short versions run in `make test`.
 # Each stress test appends a line of figures (rounds, transactions
 # acknowledged and found, faults injected) to stress-figures.txt.
 stress:

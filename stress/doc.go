@@ -1,5 +1,5 @@
 // Package stress holds zdkit's fault-injection, load and hostile-input
-// tests for the ZEO side (issue 8): real runzeo processes on loopback,
+// tests for the ZEO side (docs/reliability.md): real runzeo processes on loopback,
 // killed with SIGKILL while clients commit, starved of disk space,
 // abandoned by clients in every phase of the commit protocol, fed hostile
 // frames, a thousand connections, TLS clients without a valid certificate,

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,9 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	runzeoBin = filepath.Join(dir, "runzeo")
+	// go test puts GOROOT/bin first on the test's PATH.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "stress: no go command to build runzeo:", err)
+		os.Exit(1)
 	}
 	args := []string{"build", "-o", runzeoBin}
 	if raceEnabled {
@@ -274,29 +275,6 @@ func record(t testing.TB, payload string) []byte {
 		t.Fatal(err)
 	}
 	return append(a, b...)
-}
-
-// payloadOf returns the state payload of a record made by record.
-func payloadOf(data []byte) (string, error) {
-	// The first pickle ends at its STOP opcode; decode both.
-	for i := 0; i < len(data); i++ {
-		if data[i] != '.' {
-			continue
-		}
-		if _, err := wire.DecodePickle(data[:i+1]); err != nil {
-			continue
-		}
-		v, err := wire.DecodePickle(data[i+1:])
-		if err != nil {
-			return "", err
-		}
-		b, ok := wire.AsBytes(v)
-		if !ok {
-			return "", fmt.Errorf("state is %T, not bytes", v)
-		}
-		return string(b), nil
-	}
-	return "", fmt.Errorf("no class pickle in %q", data)
 }
 
 // errConflicts is commit's error when vote answered conflict dicts.

@@ -227,8 +227,8 @@ func TestThousandConnections(t *testing.T) {
 }
 
 // TestIdleHandshakeDropped: a connection that never answers the server's
-// protocol frame should be dropped after a configurable timeout (issue 8
-// lists "idle connections that never finish the handshake" among the
+// protocol frame should be dropped after a configurable timeout ("idle connections that never finish the
+// handshake" are among the
 // limits). runzeo has no such timeout yet.
 func TestIdleHandshakeDropped(t *testing.T) {
 	t.Parallel()
@@ -266,7 +266,7 @@ func loggedWithin(p *zeoProc, s string, d time.Duration) bool {
 
 // TestConnectionLimit: past max-connections a new connection is closed
 // before the protocol frame, with a log line; the connections already
-// open go on, and once one leaves a new one is served (issue 8).
+// open go on, and once one leaves a new one is served.
 func TestConnectionLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3
@@ -335,7 +335,7 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 // TestPendingStoresLimit: one transaction may hold at most 100,000
-// pending stores by default (issue 8: the server buffers a transaction's
+// pending stores by default (the server buffers a transaction's
 // stores in memory until vote, so without a limit one client can make it
 // grow without bound). The 100,001st store or the vote must be refused
 // with a clear error, and the server must go on serving.

@@ -60,7 +60,7 @@ func parsePayload(p string) (c, seq, obj int, err error) {
 // TestKillDuringCommits kills runzeo with SIGKILL at random moments while
 // 8 clients commit, restarts it, and checks after every restart that the
 // storage opens, passes fstest, holds every acknowledged transaction with
-// its data, and holds no transaction partly (issue 8, first fault).
+// its data, and holds no transaction partly.
 func TestKillDuringCommits(t *testing.T) {
 	t.Parallel()
 	rounds := killShortRound

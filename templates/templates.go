@@ -2,7 +2,7 @@
 // instance, embedded in the binary so that an installed mkzeoinst needs
 // nothing beside it.  The tree mirrors the instance: etc/zeo.conf,
 // etc/zeoctl.conf, etc/zeo.service, bin/zeoctl and bin/runzeo, each a
-// text/template rendered by pkg/instance (zdaemon-spec §7).
+// text/template rendered by pkg/instance (ZODB3 ZEO/mkzeoinst.py's templates; docs/mkzeoinst.md).
 //
 // Template data: .Home (the absolute instance home), .Address (the
 // <zeo> address: a port, host:port or an absolute Unix socket path),

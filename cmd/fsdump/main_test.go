@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zdkit/zdkit/pkg/fstools"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsdump": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsdump": func() { os.Exit(fstools.Fsdump(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 

@@ -7,12 +7,14 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/zdkit/zdkit/pkg/fstools"
+
 	"github.com/zdkit/zdkit/pkg/filestorage"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsrecover": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsrecover": func() { os.Exit(fstools.Fsrecover(os.Args[1:], os.Stdout, os.Stderr)) },
 		"fstest":    fstestMain,
 	})
 }

@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zdkit/zdkit/pkg/fstools"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fsrefs": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fsrefs": func() { os.Exit(fstools.Fsrefs(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 

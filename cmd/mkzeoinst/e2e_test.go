@@ -75,7 +75,7 @@ func stopInstance(sock string) {
 }
 
 // fakeRunzeo stands in for runzeo until cmd/runzeo exists: it logs like
-// runzeo, reopens on SIGUSR2 and exits 0 on SIGTERM (zdaemon-spec §7.1).
+// runzeo, reopens on SIGUSR2 and exits 0 on SIGTERM (ZEO 6.0 runzeo.ZEOServer's signal handlers).
 const fakeRunzeo = `#!/bin/sh
 log="$INSTANCE_HOME/log/zeo.log"
 echo "fake runzeo $* INSTANCE_HOME=$INSTANCE_HOME" >> "$log"

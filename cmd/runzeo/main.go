@@ -1,4 +1,4 @@
-// Command runzeo is the ZEO storage server (zeo-protocol.md §6.4): a thin
+// Command runzeo is the ZEO storage server (ZEO 6.0's runzeo; docs/runzeo.md): a thin
 // main around pkg/zeo/runzeo.
 package main
 

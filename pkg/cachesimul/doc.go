@@ -15,7 +15,7 @@
 // miss; invalidate(oid, None) drops the non-current revisions and counts
 // each as an invalidation.
 //
-// Python crashes we fix instead (spec §5.3.6):
+// Python crashes we fix instead (docs/cache-tools.md lists them too):
 //   - an interval that holds only a restart record (TypeError in report):
 //     the line of that empty interval is left out;
 //   - a record too big for the simulated cache (AssertionError): it is

@@ -11,7 +11,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace/tracecli"
 )
 
-// Options are the simulation parameters (spec §3.4).
+// Options are the simulation parameters (ZEO 6.0 scripts/cache_simul.py's options).
 type Options struct {
 	// Size is the simulated cache file size in bytes (header included).
 	Size int64

@@ -15,7 +15,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace/tracecli"
 )
 
-// Options are the report options (spec §3.3).
+// Options are the report options (ZEO 6.0 scripts/cache_stats.py's options).
 type Options struct {
 	Verbose   bool  // -v: one line per record
 	Quiet     bool  // -q: no interval or restart lines
@@ -26,6 +26,8 @@ type Options struct {
 }
 
 // ErrNoRecords is returned by Report when the trace holds no record.
+//
+//lint:ignore ST1005 ZEO 6.0 cache_stats.py prints this text exactly
 var ErrNoRecords = errors.New("No records processed")
 
 // names are cache_stats' explanations of the codes (its "explain" dict).

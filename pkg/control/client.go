@@ -25,7 +25,7 @@ const MaxReply = 1 << 20
 var ErrReplyTooLarge = errors.New("control reply too large")
 
 // Call sends one command to the manager listening on sockPath and returns
-// its reply (spec §4): connect, write "command\n", shut the write side, read
+// its reply (docs/design/control-socket.md): connect, write "command\n", shut the write side, read
 // until EOF. Any error means, to zdctl, "daemon manager not running". The
 // context's deadline (or DefaultCallTimeout) bounds the whole exchange.
 func Call(ctx context.Context, sockPath, command string) (string, error) {

@@ -104,7 +104,7 @@ func TestPeerCredRefusesOtherUsers(t *testing.T) {
 	l.Refused = func(uid uint32, pid int32) { refused <- uid }
 	openDirs(t, sock)
 
-	// Mode 0700 (spec §4): another user cannot even connect.
+	// Mode 0700 (zdaemon 5.2.1 Daemonizer.opensocket): another user cannot even connect.
 	out, err := callAs(t, sock, nobody, nobody)
 	if err == nil || !strings.Contains(out, "permission denied") {
 		t.Fatalf("nobody through a 0700 socket: %v, %q; want connect refused", err, out)
@@ -246,7 +246,7 @@ func TestBurstOfCalls(t *testing.T) {
 }
 
 // BenchmarkBurst200 is 200 clients calling "status" at the same moment
-// (issue 8's burst); one op is the whole burst, all replies in.
+// (a monitoring burst); one op is the whole burst, all replies in.
 func BenchmarkBurst200(b *testing.B) {
 	sock := filepath.Join(b.TempDir(), "zdsock")
 	l, err := Listen(sock)

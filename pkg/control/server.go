@@ -18,7 +18,7 @@ import (
 )
 
 // MaxCommand is the longest command zdrun accepts without a newline: more
-// than this many bytes with no newline gets "Command exceeds 10 KB" (spec §4).
+// than this many bytes with no newline gets "Command exceeds 10 KB" (zdrun's dorecv).
 const MaxCommand = 10000
 
 // CommandTimeout bounds how long a client may take to send its command line.
@@ -28,7 +28,7 @@ const MaxCommand = 10000
 const CommandTimeout = 10 * time.Second
 
 // Framing errors of the command reader; their texts are the replies zdrun
-// sends (spec §4).
+// sends (zdaemon 5.2.1 Daemonizer.dorecv).
 var (
 	ErrNotTerminated = errors.New("Command not terminated by newline")
 	ErrTooLong       = errors.New("Command exceeds 10 KB")
@@ -93,14 +93,14 @@ type Command struct {
 	Help string
 	// Run executes the command with the words after the command name and
 	// returns the reply. An empty reply closes the connection with no data
-	// (zdrun's reopen_transcript, kept as spec §9.18 says).
+	// (zdrun's reopen_transcript, kept: zdaemon fault 18).
 	Run func(args []string) string
 }
 
 // Dispatch answers one command line the way zdrun does: "Empty command" for
 // a blank line, "Unknown command 'X'; 'help' for a list" for an unknown word,
 // and a real list for "help" (zdrun 3.0+ answered "Unknown command 'help'",
-// spec §9.18). The reply is returned without a forced trailing newline.
+// zdaemon fault 18). The reply is returned without a forced trailing newline.
 func Dispatch(cmds map[string]Command, line string) string {
 	words := strings.Fields(line)
 	if len(words) == 0 {
@@ -145,7 +145,7 @@ func HelpText(cmds map[string]Command) string {
 
 // ErrPathTooLong is returned (wrapped) when a socket path does not fit in
 // sockaddr_un. zdaemon surfaced this only as "AF_UNIX path too long"
-// (spec §9.15).
+// (zdaemon fault 15).
 var ErrPathTooLong = errors.New("socket path too long for AF_UNIX")
 
 // MaxPathLen is the longest socket path the kernel accepts (sun_path less
@@ -168,7 +168,7 @@ func (e *PathTooLongError) Unwrap() error { return ErrPathTooLong }
 var ErrAlreadyRunning = errors.New("another daemon manager is using the socket")
 
 // AlreadyRunningError carries the other manager's status reply. Its text is
-// zdrun's (spec §5.1), typo included, as scripts may match it.
+// zdrun's (Daemonizer.opensocket), typo included, as scripts may match it.
 type AlreadyRunningError struct {
 	Path  string
 	Reply string
@@ -212,12 +212,12 @@ type Listener struct {
 const probeTimeout = 2 * time.Second
 
 // Listen takes ownership of the control socket at path and listens on it
-// with mode 0700 (spec §4).
+// with mode 0700 (zdaemon 5.2.1 Daemonizer.opensocket).
 //
 // zdrun's lock (bind a temporary name, link it, on failure probe the socket
 // and, if nothing answers, unlink it and sleep 1 s) races when two managers
 // start together: both may find the socket stale and the second unlinks the
-// first one's fresh socket (spec §9.15). Here an exclusive flock on
+// first one's fresh socket (zdaemon fault 15). Here an exclusive flock on
 // "<path>.lock" is held for the listener's whole life, so among Go managers
 // only the lock holder ever touches the socket and no sleep is needed; a
 // manager that does not take the lock (a Python zdrun) is still detected by
@@ -379,10 +379,9 @@ func (l *Listener) serveConn(c *net.UnixConn, handle func(string) string) {
 		idle = CommandTimeout
 	}
 	var reply string
-	// Mode 0700 already keeps others out (spec §4); the uid check also
-	// holds when the mode was loosened or the directory is shared, and it
-	// is what issue 8 asks for: only root and the socket's owner are
-	// obeyed. zdrun checked nothing beyond the file mode.
+	// Mode 0700 already keeps others out; the uid check also holds when
+	// the mode was loosened or the directory is shared: only root and the
+	// socket's owner are obeyed. zdrun checked nothing beyond the file mode.
 	cred, credErr := peerCred(c)
 	// The line is read even from a peer about to be refused: closing a
 	// Unix socket with unread data resets the peer's connection
@@ -455,6 +454,6 @@ func (l *Listener) Close() error {
 
 // listenBacklog is the control socket's accept queue. zdrun listened with
 // a backlog of 1 and served one connection at a time; a burst of clients
-// (200 concurrent "zdctl status", issue 8) then got EAGAIN from connect.
+// (200 concurrent "zdctl status") then got EAGAIN from connect.
 // The kernel caps the value at net.core.somaxconn (4096 by default).
 const listenBacklog = 4096

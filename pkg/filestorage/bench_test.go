@@ -14,7 +14,7 @@ import (
 
 // The benchmarks share one generated file: ZDKIT_FS_BENCH_OBJECTS
 // objects (default 300000; the figures use 3000000), one
-// revision each, 64-byte pickles (106-byte records, as in spec §12),
+// revision each, 64-byte pickles (106-byte records, as ZODB writes them),
 // 1000 objects per transaction.
 var (
 	benchOnce sync.Once

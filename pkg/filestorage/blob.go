@@ -13,7 +13,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zodbpickle"
 )
 
-// Blob directory layouts (ZODB.blob, spec §10).
+// Blob directory layouts (ZODB 6.3 ZODB/blob.py, BushyLayout and LawnLayout).
 const (
 	LayoutBushy = "bushy"
 	LayoutLawn  = "lawn"
@@ -133,6 +133,7 @@ func (s *FileStorage) LoadBlob(oid Oid, serial tid.TID) (string, error) {
 		return "", err
 	}
 	if _, err := os.Stat(name); err != nil {
+		//lint:ignore ST1005 ZODB 6.3 BlobStorageMixin.loadBlob's POSKeyError text
 		return "", fmt.Errorf("No blob file at %s: %w", name, &KeyError{Oid: oid})
 	}
 	return name, nil

@@ -10,7 +10,7 @@ import (
 
 // TxnMeta is what tpc_begin captures from the transaction: user and
 // description as bytes (ZODB encodes text as UTF-8) and the extension as
-// raw bytes: empty, or a pickle of a dict (spec §2; Python's history()
+// raw bytes: empty, or a pickle of a dict (docs/design/data-fs.md; Python's history()
 // fails on anything else).
 type TxnMeta struct {
 	User        []byte
@@ -74,7 +74,7 @@ func (s *FileStorage) begin(meta TxnMeta, given tid.TID, status byte) (*Txn, err
 	var t tid.TID
 	if given != 0 {
 		// Python trusts a caller's tid; a smaller one corrupts the
-		// file's order, so we refuse it (spec §4.2).
+		// file's order, so we refuse it (ZODB 6.3 accepted it: docs/migrating.md).
 		if given <= s.ltid {
 			return fail(fmt.Errorf("%w: tid %s is not after the last transaction %s", ErrTransaction, given.Repr(), s.ltid.Repr()))
 		}
@@ -249,7 +249,7 @@ func (e *VoteConflictError) Error() string {
 func (e *VoteConflictError) Unwrap() error { return ErrConflict }
 
 // Vote writes the transaction after the last one with status 'c' and
-// fsyncs it (tpc_vote; Python does not fsync here, spec §6.3). Pending
+// fsyncs it (tpc_vote; Python does not fsync here: docs/design/commit.md). Pending
 // conflicts give a *VoteConflictError and nothing is written. On a
 // write error the file is cut back and the error returned; the caller
 // must then Abort.

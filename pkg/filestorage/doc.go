@@ -2,7 +2,7 @@
 // byte-compatibly with Python ZODB: the FS30/FS21 layout, the .index
 // file, Data.fs.lock, crash truncation at open, the two-phase commit,
 // undo and the read calls a ZEO server needs. The format is described in
-// the project's spec (filestorage-format.md); comments cite its sections.
+// docs/design/data-fs.md; comments cite the ZODB 6.3 functions they follow.
 //
 // # Opening
 //
@@ -76,5 +76,5 @@
 //
 // The index is laid out like ZODB's fsIndex: per 6-byte oid prefix a
 // sorted array of 2-byte suffixes and 6-byte positions, about 8 bytes per
-// object (spec §12).
+// object.
 package filestorage

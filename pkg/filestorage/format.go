@@ -9,7 +9,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
-// Byte layout constants (spec §1-§3; ZODB.FileStorage.format).
+// Byte layout constants (ZODB 6.3 ZODB/FileStorage/format.py; docs/design/data-fs.md).
 const (
 	MagicFS30 = "FS30" // written by Python 3 ZODB, and by us
 	MagicFS21 = "FS21" // Python 2 ZODB; read only
@@ -23,10 +23,10 @@ const (
 	StatusCheckpoint = 'c'
 	StatusUndone     = 'u'
 
-	maxPos = 1<<48 - 1 // .index values are 48 bits (spec §5.1)
+	maxPos = 1<<48 - 1 // .index values are 48 bits (fsIndex)
 )
 
-// TxnHeader is a transaction record's header (spec §2).
+// TxnHeader is a transaction record's header (format.py TxnHeader).
 type TxnHeader struct {
 	Pos         int64
 	TID         tid.TID
@@ -51,7 +51,7 @@ func (h *TxnHeader) DataEnd() int64 { return h.Pos + h.Len }
 // Next is the position of the following transaction.
 func (h *TxnHeader) Next() int64 { return h.Pos + h.Len + 8 }
 
-// DataHeader is a data record's header (spec §3). When DataLen is 0 the
+// DataHeader is a data record's header (format.py DataHeader). When DataLen is 0 the
 // record holds an 8-byte backpointer instead of a pickle, read into Back.
 type DataHeader struct {
 	Pos     int64
@@ -72,7 +72,7 @@ func (h *DataHeader) RecordLen() int64 {
 }
 
 // reader reads a data file through pread, optionally through a window
-// buffer for sequential scans (spec §12: batch small header reads).
+// buffer for sequential scans (small header reads are batched).
 // A reader is not safe for concurrent use; each goroutine makes its own
 // (they are cheap when window is 0).
 type reader struct {
@@ -250,7 +250,7 @@ func (r *reader) readData(h *DataHeader) ([]byte, error) {
 // loadBack follows a chain of backpointers (ZODB's _loadBack_impl) and
 // returns the pickle and the tid of the record directly pointed at. A
 // chain ending in 0 gives nil data. Unlike Python it checks that every
-// record on the chain belongs to oid (spec §3).
+// record on the chain belongs to oid (Python's _loadBack_impl does not check).
 func (r *reader) loadBack(oid Oid, back int64) (data []byte, dataTID tid.TID, err error) {
 	first := true
 	for back != 0 {

@@ -9,13 +9,13 @@ import (
 	"github.com/zdkit/zdkit/pkg/tid"
 )
 
-// Group commit (issue 7). Transactions that are ready together become
+// Group commit (docs/design/commit.md). Transactions that are ready together become
 // durable together: each is appended to Data.fs with status 'c' as soon
-// as it commits, and Sync pays the two fsyncs of spec §6.3 (data, then
+// as it commits, and Sync pays the two fsyncs of a commit (data, then
 // the flipped status bytes) once for every transaction appended since
 // the last Sync. Publish then makes them visible to readers.
 //
-// Crash safety follows from the open-time scan (spec §6.4), in Python
+// Crash safety follows from the open-time scan (ZODB 6.3 FileStorage.read_index), in Python
 // and here: the scan stops at the first 'c' transaction and cuts it and
 // everything after it off. Before Sync's second fsync returns, a pending
 // transaction may be cut off; the caller acknowledges nothing before

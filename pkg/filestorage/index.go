@@ -6,7 +6,7 @@ import (
 )
 
 // Index maps oids to the position of their newest data record. It is
-// laid out like ZODB's fsIndex (spec §5.1.2, §12): oids are grouped by
+// laid out like ZODB 6.3's fsIndex: oids are grouped by
 // their 6-byte prefix, and each group keeps sorted 2-byte suffixes next
 // to 6-byte positions, so a dense index costs about 8 bytes per oid
 // instead of the 20-45 bytes of a Go map. Appending ever larger oids (the

@@ -14,7 +14,7 @@ import (
 
 // ErrBadIndex is wrapped by every error from ReadIndex: the .index file
 // cannot be used and the data file must be scanned instead (Python logs
-// and rebuilds too, spec §5.2).
+// and rebuilds too: ZODB 6.3 FileStorage._restore_index).
 var ErrBadIndex = errors.New("filestorage: unusable index file")
 
 // IndexError locates a problem in an .index file.
@@ -30,7 +30,7 @@ func (e *IndexError) Error() string {
 
 func (e *IndexError) Unwrap() error { return ErrBadIndex }
 
-// pickle opcodes used by the .index format (spec §5.1).
+// pickle opcodes used by the .index format (ZODB 6.3 fsIndex.save).
 const (
 	opProto       = 0x80
 	opFrame       = 0x95
@@ -67,7 +67,7 @@ type pmark struct{}
 
 // indexVM decodes the small subset of pickle an index stream can hold.
 // It never builds anything but ints, byte strings, tuples and None;
-// everything else is "not an index" (spec §5.1: any valid encoding of the
+// everything else is "not an index" (docs/design/data-fs.md: any valid encoding of the
 // same values is accepted, anything else means rescan).
 type indexVM struct {
 	file  string
@@ -366,7 +366,7 @@ func ParseIndex(name string, data []byte) (int64, *Index, error) {
 	}
 	pos, ok := v.(int64)
 	if !ok {
-		// A dict here is the pre-2010 single-pickle format (§5.1.3).
+		// A dict here is the pre-2010 single-pickle format (ZODB 6.3 fsIndex.load converts it).
 		return 0, nil, &IndexError{File: name, Offset: 0, Msg: "first pickle is not the position (old or foreign index format)"}
 	}
 	if pos < 0 || pos > maxPos {
@@ -392,7 +392,7 @@ func ParseIndex(name string, data []byte) (int64, *Index, error) {
 			return 0, nil, &IndexError{File: name, Offset: start, Msg: "prefix must be 6 bytes and bucket bytes"}
 		}
 		if len(bk) == 0 || len(bk)%8 != 0 {
-			// Empty buckets make Python's maxKey assert (spec §5.1).
+			// Empty buckets make Python's maxKey assert (ZODB 6.3 fsIndex.maxKey).
 			return 0, nil, &IndexError{File: name, Offset: start, Msg: fmt.Sprintf("bucket length %d is not a positive multiple of 8", len(bk))}
 		}
 		n := len(bk) / 8

@@ -34,7 +34,7 @@ type Iterator struct {
 // Iterate returns an iterator over the finished transactions with
 // start <= tid <= stop (both inclusive; stop 0 means no upper bound).
 // It sees the transactions finished when it was created. 'u'
-// transactions are skipped (Python mishandles them, spec §7).
+// transactions are skipped (Python's FileIterator mishandles them).
 func (s *FileStorage) Iterate(start, stop tid.TID) *Iterator {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -19,7 +19,7 @@ var ErrDanglingReference = errors.New("filestorage: pack: reference to a missing
 
 // Pack removes the revisions no longer needed as of packTID (the tid
 // form of the pack time: tid.FromUnix(t), as FileStorage.pack converts
-// it), following ZODB's fspack (spec §9):
+// it), following ZODB 6.3's ZODB/FileStorage/fspack.py:
 //
 //   - transactions up to the pack time keep only the reachable current
 //     revisions (all current revisions when gc is false), with their data
@@ -292,6 +292,12 @@ func (p *packer) run() error {
 	if s.blobs != nil {
 		p.removeBlobs()
 	}
+	if s.opts.PackDiscardOld {
+		// ZODB removes the old file once the pack is complete.
+		if err := os.Remove(s.path + ".old"); err != nil && !os.IsNotExist(err) {
+			s.logf("pack: removing %s.old: %v", s.path, err)
+		}
+	}
 	return nil
 }
 
@@ -320,27 +326,39 @@ func (p *packer) noteBlob(d *DataHeader) error {
 }
 
 // removeBlobs moves the listed blob files and directories into
-// <blob_dir>.old (pack_keep_old), then deletes .removed.
+// <blob_dir>.old (pack_keep_old), or deletes them (pack-keep-old false),
+// then deletes .removed.
 func (p *packer) removeBlobs() {
 	b := p.s.blobs
 	old := strings.TrimRight(b.dir, "/") + ".old"
-	os.MkdirAll(old, 0o700)
-	if lb, err := os.ReadFile(filepath.Join(b.dir, layoutFile)); err == nil {
-		os.WriteFile(filepath.Join(old, layoutFile), lb, 0o644)
-	}
-	move := func(path string) {
-		rel, err := filepath.Rel(b.dir, path)
-		if err != nil {
-			return
+	discard := p.s.opts.PackDiscardOld
+	if !discard {
+		os.MkdirAll(old, 0o700)
+		if lb, err := os.ReadFile(filepath.Join(b.dir, layoutFile)); err == nil {
+			os.WriteFile(filepath.Join(old, layoutFile), lb, 0o644)
 		}
-		dst := filepath.Join(old, rel)
-		os.MkdirAll(filepath.Dir(dst), 0o700)
-		if os.Rename(path, dst) == nil {
-			// prune directories left empty
-			for d := filepath.Dir(path); d != b.dir && strings.HasPrefix(d, b.dir); d = filepath.Dir(d) {
-				if os.Remove(d) != nil {
-					break
-				}
+	}
+	// away moves one path into old, or deletes it, then prunes the
+	// directories left empty.
+	away := func(path string) {
+		if discard {
+			if os.RemoveAll(path) != nil {
+				return
+			}
+		} else {
+			rel, err := filepath.Rel(b.dir, path)
+			if err != nil {
+				return
+			}
+			dst := filepath.Join(old, rel)
+			os.MkdirAll(filepath.Dir(dst), 0o700)
+			if os.Rename(path, dst) != nil {
+				return
+			}
+		}
+		for d := filepath.Dir(path); d != b.dir && strings.HasPrefix(d, b.dir); d = filepath.Dir(d) {
+			if os.Remove(d) != nil {
+				break
 			}
 		}
 	}
@@ -348,13 +366,16 @@ func (p *packer) removeBlobs() {
 		var oid, t uint64
 		if len(line) == 16 {
 			fmt.Sscanf(line, "%016x", &oid)
-			move(b.oidPath(Oid(oid)))
+			away(b.oidPath(Oid(oid)))
 		} else {
 			fmt.Sscanf(line, "%016x%016x", &oid, &t)
-			move(b.filename(Oid(oid), tid.TID(t)))
+			away(b.filename(Oid(oid), tid.TID(t)))
 		}
 	}
 	os.Remove(filepath.Join(b.dir, ".removed"))
+	if discard {
+		return
+	}
 	// As with pack_keep_old in ZODB, blobs.old also gets every surviving
 	// blob file (hard links, or copies), so it holds a complete old
 	// blob directory next to Data.fs.old.

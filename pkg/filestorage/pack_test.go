@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/zdkit/zdkit/pkg/tid"
 )
 
 // TestPackFixture packs packed-input.fs at the manifest's pack time and
@@ -129,5 +131,76 @@ func TestPackUndoFile(t *testing.T) {
 			}
 		}
 		s.Close()
+	}
+}
+
+// TestPackDiscardOld is pack-keep-old false (ZODB 6.3 FileStorage.pack
+// with pack_keep_old=False): the packed file is the same, but Data.fs.old
+// is removed, and packed-away blob files are deleted instead of kept in
+// <blob-dir>.old.
+func TestPackDiscardOld(t *testing.T) {
+	m := loadManifest(t, "packed-input")
+	p := copyFixture(t, "packed-input", true)
+	s, err := Open(p, Options{NoSync: true, PackDiscardOld: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Pack(mustTID(t, m.PackTID), true); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join("testdata", "packed.fs"))
+	fileIs(t, p, want)
+	if _, err := os.Stat(p + ".old"); !os.IsNotExist(err) {
+		t.Errorf("Data.fs.old after a pack with pack-keep-old false: %v", err)
+	}
+
+	dir := t.TempDir()
+	bp, bd := filepath.Join(dir, "Data.fs"), filepath.Join(dir, "blobs")
+	bs, err := Open(bp, Options{NoSync: true, BlobDir: bd, PackDiscardOld: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	var serial tid.TID
+	var tids []tid.TID
+	for _, content := range []string{"one", "two"} {
+		f, err := os.CreateTemp(bs.TemporaryDirectory(), "up")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(content)
+		f.Close()
+		x, err := bs.Begin(TxnMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if serial == 0 {
+			x.Store(0, 0, pmPickle(map[string]any{"b": Oid(1)}))
+		}
+		if err := x.StoreBlob(1, serial, blobRecord, f.Name()); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Vote(); err != nil {
+			t.Fatal(err)
+		}
+		if serial, err = x.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		tids = append(tids, serial)
+	}
+	if err := bs.Pack(tids[1], true); err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := bs.BlobFilename(1, tids[0])
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("packed-away blob %s still there: %v", gone, err)
+	}
+	kept, _ := bs.LoadBlob(1, tids[1])
+	fileIs(t, kept, []byte("two"))
+	for _, old := range []string{bd + ".old", bp + ".old"} {
+		if _, err := os.Stat(old); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a pack with pack-keep-old false: %v", old, err)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func pythonZODB(t *testing.T) (string, []string) {
 
 // pmPickle builds a persistent.mapping.PersistentMapping record the way
 // ZODB 5/6 pickles it: the class, then {'data': {...}} sharing the memo
-// (references use BINGET 0 for their class, like §13's example).
+// (references use BINGET 0 for their class, as real ZODB records do).
 func pmPickle(items map[string]any) []byte {
 	b := []byte("\x80\x03cpersistent.mapping\nPersistentMapping\nq\x00.")
 	b = append(b, "\x80\x03}q\x01X\x04\x00\x00\x00dataq\x02}q\x03"...)

@@ -144,6 +144,7 @@ func Recover(in, out string, opts RecoverOptions, w io.Writer) error {
 			vlen := binary.BigEndian.Uint16(b[32:34])
 			plen := binary.BigEndian.Uint64(b[34:42])
 			if vlen != 0 {
+				//lint:ignore ST1005 ZODB 6.3 fsrecover.py prints this text exactly
 				cerr = fmt.Errorf("Non-zero version length. Versions aren't supported.")
 				break
 			}

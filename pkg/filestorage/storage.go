@@ -37,6 +37,11 @@ type Options struct {
 	// "lawn" or "" / "automatic" (chosen as ZODB chooses it).
 	BlobDir    string
 	BlobLayout string
+	// PackDiscardOld is ZConfig's pack-keep-old false (ZODB 6.3
+	// FileStorage.pack): after a pack, Data.fs.old is removed and the
+	// packed-away blob files are deleted instead of kept in
+	// <blob-dir>.old.
+	PackDiscardOld bool
 }
 
 // FileStorage is an open Data.fs. All methods are safe for concurrent
@@ -109,7 +114,7 @@ func Open(path string, opts Options) (*FileStorage, error) {
 }
 
 // takeLock is zc.lockfile: flock(LOCK_EX|LOCK_NB) on Data.fs.lock, then
-// " <pid>\n" written at offset 0 (spec §5.3). The file is never removed.
+// " <pid>\n" written at offset 0 (zc.lockfile's LockFile). The file is never removed.
 func (s *FileStorage) takeLock() error {
 	lp := s.path + ".lock"
 	// zc.lockfile opens it with open(path, 'a+'): mode 0666 less the
@@ -120,6 +125,7 @@ func (s *FileStorage) takeLock() error {
 		return fmt.Errorf("%s: %w: %w", lp, ErrLocked, err)
 	}
 	if !ok {
+		//lint:ignore ST1005 zc.lockfile's LockError text, which scripts match
 		return fmt.Errorf("Couldn't lock %s: %w", lp, ErrLocked)
 	}
 	// flock does not expose its descriptor; writing through a second one
@@ -199,7 +205,7 @@ func (s *FileStorage) open() error {
 		s.maxOid = m
 	}
 	if !s.ro && !fromIndex {
-		// Python saves a rebuilt index at once (spec §5.1.1).
+		// Python saves a rebuilt index at once (ZODB 6.3 FileStorage.__init__).
 		if err := WriteIndex(s.path+".index", s.pos, s.index); err != nil {
 			s.logf("saving index: %v", err)
 		}
@@ -272,7 +278,7 @@ func (s *FileStorage) checkSanity(idx *Index, pos, size int64) (tid.TID, bool) {
 
 // scan is Python's read_index: walk the transactions from pos to EOF,
 // adding their records to the index, and cut off (writable) or stop
-// before (read-only) an incomplete tail (spec §6.4).
+// before (read-only) an incomplete tail (ZODB 6.3 FileStorage.read_index; docs/design/data-fs.md).
 func (s *FileStorage) scan(pos int64, ltid tid.TID, size int64) error {
 	r := newReader(s.f, s.path, size, 1<<20)
 	s.ltid, s.ts = ltid, ltid
@@ -303,7 +309,7 @@ func (s *FileStorage) scan(pos int64, ltid tid.TID, size int64) error {
 		if !okLen || pos+tl+8 > size || status == StatusCheckpoint {
 			// Crash during commit: the transaction never finished.
 			if t > s.ts {
-				s.ts = t // new tids stay above the dropped one (§6.4 quirk)
+				s.ts = t // new tids stay above the dropped one (read_index reports the dropped tid)
 			}
 			if !s.ro {
 				s.logf("%s: cutting off incomplete transaction at %d", s.path, pos)

@@ -9,7 +9,7 @@ import (
 )
 
 // Undo writes records that reverse the transaction undoID (the base64
-// id from UndoLog) and returns the oids it touched (ZODB undo, spec §8).
+// id from UndoLog) and returns the oids it touched (ZODB 6.3 FileStorage.undo).
 // Each record normally becomes a backpointer to the revision before the
 // undone one (0 for an undone creation). When a later transaction
 // changed the object to different data, Python would try application
@@ -104,7 +104,7 @@ func (x *Txn) Undo(undoID string) ([]Oid, error) {
 	for _, rc := range recs {
 		if s.blobs != nil && rc.back != 0 {
 			// Undoing a blob change: the blob file is named after the
-			// undo transaction's tid, so copy the old one (spec §10).
+			// undo transaction's tid, so copy the old one (ZODB 6.3 blob.BlobStorageMixin.undo).
 			data, serial, err := dataAndTID(r, rc.oid, rc.back)
 			if err == nil && data != nil && IsBlobRecord(data) {
 				src := s.blobs.filename(rc.oid, serial)

@@ -1,7 +1,7 @@
 // Package getopt parses command lines the way Python's getopt.getopt does,
 // plus the option bookkeeping of zdaemon's ZDOptions.realize, because
 // zdctl and zdrun must accept exactly the command lines zdaemon accepts
-// (zdaemon-spec §1).
+// (zdaemon 5.2.1 zdoptions.ZDOptions.realize, which calls getopt.getopt).
 //
 // Python's getopt is POSIX style, not GNU style: option processing stops
 // at the first word that is not an option (or after "--"), so everything

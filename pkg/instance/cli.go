@@ -36,7 +36,7 @@ The zdkit programs zdctl, zdrun and runzeo are looked up in the directory
 of the mkzeoinst executable first, then on $PATH.
 `
 
-// Exit statuses of mkzeoinst (zdaemon-spec §8).
+// Exit statuses of mkzeoinst (docs/mkzeoinst.md, "Messages and exit statuses").
 const (
 	ExitOK    = 0
 	ExitError = 1

@@ -1,5 +1,5 @@
 // Package instance creates a ZEO instance home, the work of mkzeoinst
-// (ZODB3's ZEO/mkzeoinst.py, zdaemon-spec §7): the directories etc, var,
+// (ZODB3's ZEO/mkzeoinst.py; docs/mkzeoinst.md): the directories etc, var,
 // log and bin, the configuration files etc/zeo.conf (runzeo) and
 // etc/zeoctl.conf (zdctl and zdrun), the scripts bin/zeoctl (an init
 // script for chkconfig and LSB) and bin/runzeo, and with --systemd a unit

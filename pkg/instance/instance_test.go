@@ -129,7 +129,7 @@ func TestRenderHasSpecLines(t *testing.T) {
 	if got := strings.Join(order, " "); got != "etc/zeo.conf etc/zeoctl.conf bin/zeoctl bin/runzeo etc/zeo.service" {
 		t.Errorf("file order %s", got)
 	}
-	// zdaemon-spec §7: the lines each file must hold.
+	// ZODB3 ZEO/mkzeoinst.py's templates: the lines each file must hold.
 	want := map[string][]string{
 		"etc/zeo.conf": {"<zeo>", "  address 9999", "  read-only false", "  invalidation-queue-size 100",
 			"  # monitor-address PORT", "  # transaction-timeout SECONDS", "  # <ssl>", "  # </ssl>", "</zeo>",

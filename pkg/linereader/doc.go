@@ -1,5 +1,5 @@
 // Package linereader reads the command lines of an interactive shell
-// (zdctl's "zdctl>" prompt, zdaemon-spec §6) from one of two sources
+// (zdctl's "zdctl>" prompt; the 2003 zdctl's cmd.Cmd shell) from one of two sources
 // behind one small interface:
 //
 //   - a terminal: github.com/chzyer/readline, with line editing, a

@@ -3,7 +3,9 @@ package logging
 import (
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/zdkit/zdkit/pkg/pyrepr"
@@ -71,6 +73,12 @@ type HandlerConfig struct {
 	// Level is the handler's own threshold; NOTSET (the default) passes
 	// whatever the root level let through.
 	Level Level
+	// Rotation rotates a file handler by size or time (max-size,
+	// old-files, when, interval).
+	Rotation Rotation
+	// Syslog, when not nil, makes this a <syslog> handler; Path and
+	// Writer are then unused.
+	Syslog *SyslogConfig
 }
 
 // DefaultConfig is what runzeo and zdrun use without an <eventlog>: INFO
@@ -88,9 +96,9 @@ func DefaultConfig() Config {
 }
 
 // handlerTypes are the handler sections ZConfig's logger component
-// offers.  Only <logfile> is implemented; the others are refused with a
-// clear message rather than dropped, so no configured log goes missing
-// without a word.
+// offers.  <logfile> and <syslog> are implemented; the others are refused
+// with a clear message rather than dropped, so no configured log goes
+// missing without a word.
 var handlerTypes = []string{"logfile", "syslog", "http-logger", "email-notifier", "win32-eventlog"}
 
 // FromNode builds a Config from a schema-checked <eventlog> section (the
@@ -115,14 +123,20 @@ func FromNode(n *zconfig.Node) (Config, error) {
 		cfg.Level = l
 	}
 	for _, c := range n.Sections(handlerTypes...) {
-		if c.Type != "logfile" {
+		var h HandlerConfig
+		var err error
+		switch c.Type {
+		case "logfile":
+			h, err = handlerFromNode(c)
+		case "syslog":
+			h, err = syslogFromNode(c)
+		default:
 			return Config{}, &zconfig.Error{
 				Kind: zconfig.ErrUnknownSection, Pos: c.Pos, Key: c.Type,
-				Msg: fmt.Sprintf("<%s> log handlers are not supported by zdkit; use <logfile>", c.Type),
+				Msg: fmt.Sprintf("<%s> log handlers are not supported by zdkit; use <logfile> or <syslog>", c.Type),
 				Err: ErrConfig,
 			}
 		}
-		h, err := handlerFromNode(c)
 		if err != nil {
 			return Config{}, err
 		}
@@ -142,6 +156,19 @@ func handlerFromNode(n *zconfig.Node) (HandlerConfig, error) {
 		}
 	}
 	h.Path = pv.Raw
+	if err := baseHandlerFromNode(n, &h); err != nil {
+		return h, err
+	}
+	if err := rotationFromNode(n, &h); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// baseHandlerFromNode reads the keys every ZConfig handler has (its
+// base-log-handler): format, dateformat, level, style, formatter,
+// arbitrary-fields.
+func baseHandlerFromNode(n *zconfig.Node, h *HandlerConfig) error {
 	if v, ok := n.Value("format"); ok && strings.EqualFold(strings.TrimSpace(v.Raw), FormatJSON) {
 		h.Format = FormatJSON
 	} else if ok {
@@ -151,7 +178,7 @@ func handlerFromNode(n *zconfig.Node) (HandlerConfig, error) {
 			f = "%(message)s"
 		}
 		if _, err := parseFormat(f); err != nil {
-			return h, valueError(n, "format", v, err)
+			return valueError(n, "format", v, err)
 		}
 		h.Format = f
 	}
@@ -161,42 +188,147 @@ func handlerFromNode(n *zconfig.Node) (HandlerConfig, error) {
 	if v, ok := n.Value("level"); ok {
 		l, err := ParseLevel(v.Raw)
 		if err != nil {
-			return h, valueError(n, "level", v, err)
+			return valueError(n, "level", v, err)
 		}
 		h.Level = l
 	}
 	// A Python formatter class or ZConfig's arbitrary fields cannot be
 	// honoured without Python; say so instead of logging differently.
 	if v, ok := n.Value("formatter"); ok && !v.Default && v.Raw != "" {
-		return h, valueError(n, "formatter", v, fmt.Errorf("%w: Python formatter classes are not supported", ErrConfig))
+		return valueError(n, "formatter", v, fmt.Errorf("%w: Python formatter classes are not supported", ErrConfig))
 	}
 	if v, ok := n.Value("arbitrary-fields"); ok && !v.Default && meaningful("arbitrary-fields", v.Raw) {
-		return h, valueError(n, "arbitrary-fields", v, fmt.Errorf("%w: arbitrary fields are not supported", ErrConfig))
+		return valueError(n, "arbitrary-fields", v, fmt.Errorf("%w: arbitrary fields are not supported", ErrConfig))
 	}
 	if v, ok := n.Value("style"); ok && !strings.EqualFold(v.Raw, "classic") {
-		return h, valueError(n, "style", v, fmt.Errorf("%w: only the classic %%-style is supported", ErrConfig))
+		return valueError(n, "style", v, fmt.Errorf("%w: only the classic %%-style is supported", ErrConfig))
 	}
-	// ZConfig's FileHandlerFactory: a stream cannot rotate, be delayed or
-	// have an encoding.  Size and time rotation are not offered by zdkit:
-	// zdrun and runzeo reopen their logs on SIGUSR2 / logreopen for an
-	// external logrotate, which is the way zdaemon's own docs recommend.
-	for _, key := range []string{"max-size", "old-files", "when", "interval", "encoding", "delay"} {
+	return nil
+}
+
+// rotationFromNode applies ZConfig 4.3's FileHandlerFactory rules to
+// max-size, old-files, when, interval, encoding and delay, with its
+// messages.
+func rotationFromNode(n *zconfig.Node, h *HandlerConfig) error {
+	given := func(key string) (zconfig.Value, bool) {
 		v, ok := n.Value(key)
-		if !ok || v.Default || !meaningful(key, v.Raw) {
-			continue
-		}
-		if h.Path == Stdout || h.Path == Stderr {
-			return h, valueError(n, key, v, fmt.Errorf("%w: cannot use %s with %s", ErrConfig, key, h.Path))
-		}
-		if key == "encoding" && isUTF8(v.Raw) {
-			continue // what zdkit writes anyway
-		}
-		if key == "delay" {
-			continue // opening at start-up instead of at first write only moves an error earlier
-		}
-		return h, valueError(n, key, v, fmt.Errorf("%w: %s is not supported; rotate with logrotate and logreopen (SIGUSR2)", ErrConfig, key))
+		return v, ok && !v.Default && meaningful(key, v.Raw)
 	}
+	maxSize, hasMax := given("max-size")
+	oldFiles, hasOld := given("old-files")
+	when, hasWhen := given("when")
+	interval, hasInterval := given("interval")
+	if h.Path == Stdout || h.Path == Stderr {
+		// FileHandlerFactory.check_std_stream.
+		for _, k := range []struct {
+			v   zconfig.Value
+			ok  bool
+			key string
+		}{{maxSize, hasMax, "max-size"}, {oldFiles, hasOld, "old-files"}, {when, hasWhen, "when"}} {
+			if k.ok {
+				return valueError(n, k.key, k.v, fmt.Errorf("%w: cannot rotate %s", ErrConfig, h.Path))
+			}
+		}
+		if v, ok := given("delay"); ok {
+			return valueError(n, "delay", v, fmt.Errorf("%w: cannot delay opening %s", ErrConfig, h.Path))
+		}
+		if v, ok := given("encoding"); ok {
+			return valueError(n, "encoding", v, fmt.Errorf("%w: cannot specify encoding for %s", ErrConfig, h.Path))
+		}
+		return nil
+	}
+	if v, ok := given("encoding"); ok && !isUTF8(v.Raw) {
+		return valueError(n, "encoding", v, fmt.Errorf("%w: only UTF-8 is written", ErrConfig))
+	}
+	// delay: opening at start-up instead of at the first record only
+	// moves an error earlier, so it is accepted.
+	if !hasMax && !hasOld && !hasWhen && !hasInterval {
+		return nil
+	}
+	if !hasOld {
+		at, v := "max-size", maxSize
+		switch {
+		case hasWhen:
+			at, v = "when", when
+		case hasInterval:
+			at, v = "interval", interval
+		}
+		return valueError(n, at, v, fmt.Errorf("%w: old-files must be set for log rotation", ErrConfig))
+	}
+	r := Rotation{OldFiles: typedInt(oldFiles)}
+	switch {
+	case hasWhen:
+		if hasMax {
+			return valueError(n, "max-size", maxSize, fmt.Errorf("%w: can't set *both* max_bytes and when", ErrConfig))
+		}
+		r.When, r.Interval = when.Raw, typedInt(interval)
+		if _, err := parseWhen(r.When, r.Interval); err != nil {
+			return valueError(n, "when", when, err)
+		}
+	case hasMax:
+		r.MaxSize = typedInt64(maxSize)
+	default:
+		return valueError(n, "old-files", oldFiles, fmt.Errorf("%w: max-bytes or when must be set for log rotation", ErrConfig))
+	}
+	h.Rotation = r
+	return nil
+}
+
+// syslogFromNode builds a <syslog> handler: ZConfig's base handler keys
+// plus facility (default user) and address (default localhost:514; a
+// path is a Unix socket).
+func syslogFromNode(n *zconfig.Node) (HandlerConfig, error) {
+	h := HandlerConfig{Format: "%(name)s %(message)s", DateFormat: DefaultDateFormat}
+	if err := baseHandlerFromNode(n, &h); err != nil {
+		return h, err
+	}
+	sc := &SyslogConfig{Network: "udp", Address: "localhost:514", Facility: "user"}
+	if v, ok := n.Value("facility"); ok {
+		f, err := ParseFacility(v.Raw)
+		if err != nil {
+			return h, valueError(n, "facility", v, err)
+		}
+		sc.Facility = f
+	}
+	if v, ok := n.Value("address"); ok {
+		a, isAddr := v.Typed.(zconfig.Address)
+		switch {
+		case isAddr && a.Network == "unix":
+			sc.Network, sc.Address = "unix", a.Path
+		case isAddr:
+			host := a.Host
+			if host == "" {
+				host = "localhost"
+			}
+			port := a.Port
+			if !a.HasPort {
+				port = 514
+			}
+			sc.Address = net.JoinHostPort(host, strconv.Itoa(port))
+		default:
+			return h, valueError(n, "address", v, fmt.Errorf("%w: not a socket address", ErrConfig))
+		}
+	}
+	h.Syslog = sc
 	return h, nil
+}
+
+func typedInt(v zconfig.Value) int {
+	switch x := v.Typed.(type) {
+	case int:
+		return x
+	case int64:
+		return int(x)
+	}
+	i, _ := strconv.Atoi(strings.TrimSpace(v.Raw))
+	return i
+}
+
+func typedInt64(v zconfig.Value) int64 {
+	if x, ok := v.Typed.(int64); ok {
+		return x
+	}
+	return int64(typedInt(v))
 }
 
 // meaningful reports whether an explicitly given value asks for something

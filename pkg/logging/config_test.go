@@ -68,7 +68,7 @@ func TestFromNode(t *testing.T) {
 }
 
 // The <runner> section's own <eventlog> is what zdrun uses when present
-// (zdaemon-spec §3.2); it is read by the same function.
+// (zdaemon 5.2.1 component.xml); it is read by the same function.
 func TestFromNodeRunnerEventlog(t *testing.T) {
 	root, err := zconfig.ZDaemonSchema.Load(strings.NewReader(`<runner>
   program sleep 100
@@ -130,16 +130,25 @@ func TestFromNodeErrors(t *testing.T) {
 		{"bad format", handler("    format %(nosuch)s\n"), ErrFormat,
 			`unknown LogRecord attribute "nosuch" at index 0 for key 'format' in <logfile> (line 7, in file:///etc/test.conf)`},
 		{"format without field", handler("    format plain text\n"), ErrFormat, "no %(name) field"},
-		{"max-size", handler("    max-size 10MB\n    old-files 3\n"), ErrConfig,
-			"max-size is not supported; rotate with logrotate and logreopen (SIGUSR2) for key 'max-size' in <logfile> (line 7"},
-		{"when", handler("    when D\n"), ErrConfig, "when is not supported"},
-		{"encoding", handler("    encoding latin-1\n"), ErrConfig, "encoding is not supported"},
+		{"old-files missing", handler("    max-size 10MB\n"), ErrConfig,
+			"old-files must be set for log rotation for key 'max-size' in <logfile> (line 7"},
+		{"when without old-files", handler("    when D\n"), ErrConfig, "old-files must be set for log rotation for key 'when'"},
+		{"old-files alone", handler("    old-files 3\n"), ErrConfig, "max-bytes or when must be set for log rotation"},
+		{"both size and time", handler("    max-size 1MB\n    when D\n    old-files 3\n"), ErrConfig, "can't set *both* max_bytes and when"},
+		{"bad when", handler("    when fortnight\n    old-files 3\n"), ErrRotation, "Invalid rollover interval specified: FORTNIGHT for key 'when'"},
+		{"bad weekday", handler("    when W7\n    old-files 3\n"), ErrRotation, "Invalid day specified for weekly rollover: W7"},
+		{"weekday missing", handler("    when W\n    old-files 3\n"), ErrRotation, "You must specify a day for weekly rollover from 0 to 6 (0 is Monday): W"},
+		{"encoding", handler("    encoding latin-1\n"), ErrConfig, "only UTF-8 is written"},
 		{"formatter", handler("    formatter zope.exceptions.log.Formatter\n"), ErrConfig, "Python formatter classes are not supported"},
 		{"arbitrary fields", handler("    arbitrary-fields true\n"), ErrConfig, "arbitrary fields are not supported"},
 		{"stream rotation", runnerOnly + "<eventlog>\n  <logfile>\n    path STDOUT\n    old-files 2\n  </logfile>\n</eventlog>\n", ErrConfig,
-			"cannot use old-files with STDOUT for key 'old-files' in <logfile> (line 7"},
-		{"syslog", runnerOnly + "<eventlog>\n  <syslog>\n  </syslog>\n</eventlog>\n", ErrConfig,
-			"<syslog> log handlers are not supported by zdkit; use <logfile> (line 5, in file:///etc/test.conf)"},
+			"cannot rotate STDOUT for key 'old-files' in <logfile> (line 7"},
+		{"stream delay", runnerOnly + "<eventlog>\n  <logfile>\n    path STDERR\n    delay true\n  </logfile>\n</eventlog>\n", ErrConfig,
+			"cannot delay opening STDERR"},
+		{"syslog facility", runnerOnly + "<eventlog>\n  <syslog>\n    facility nosuch\n  </syslog>\n</eventlog>\n", ErrConfig,
+			"Syslog facility must be one of auth, authpriv, cron, daemon, kern, local0, local1, local2, local3, local4, local5, local6, local7, lpr, mail, news, security, syslog, user, uucp for key 'facility' in <syslog>"},
+		{"http-logger", runnerOnly + "<eventlog>\n  <http-logger>\n  </http-logger>\n</eventlog>\n", ErrConfig,
+			"<http-logger> log handlers are not supported by zdkit; use <logfile> or <syslog> (line 5, in file:///etc/test.conf)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -54,8 +54,10 @@ type handler struct {
 	level   Level
 	path    string // absolute file path; "" for streams and caller writers
 	stderr  bool   // writes to the process's stderr (no error report loop)
+	rot     *rotator
+	sys     *syslogSink // a <syslog> handler; w is nil then
 
-	mu  sync.Mutex // guards w, f and buf
+	mu  sync.Mutex // guards w, f, buf, rot and sys
 	w   io.Writer
 	f   *os.File // the file we own, or nil
 	buf []byte
@@ -99,6 +101,12 @@ func openHandler(hc HandlerConfig) (*handler, error) {
 	}
 	h := &handler{format: pf, dateFmt: hc.DateFormat, level: hc.Level, json: hc.Format == FormatJSON}
 	switch {
+	case hc.Syslog != nil:
+		sink, err := dialSyslog(*hc.Syslog)
+		if err != nil {
+			return nil, err
+		}
+		h.sys = sink
 	case hc.Writer != nil:
 		h.w = hc.Writer
 	case hc.Path == Stdout:
@@ -111,6 +119,11 @@ func openHandler(hc HandlerConfig) (*handler, error) {
 		p, err := absPath(hc.Path)
 		if err != nil {
 			return nil, err
+		}
+		if hc.Rotation.active() {
+			if h.rot, err = newRotator(hc.Rotation, p, time.Now()); err != nil {
+				return nil, err
+			}
 		}
 		file, err := openLogFile(p)
 		if err != nil {
@@ -200,6 +213,22 @@ func (h *handler) reopen() error {
 	return nil
 }
 
+// rollover rotates the handler's file and opens a new one at its path;
+// h.mu is held. The old descriptor is closed only once the new file is
+// open, so a failure leaves the handler writing where it was.
+func (h *handler) rollover(t time.Time) error {
+	if err := h.rot.rotate(h.path, t); err != nil {
+		return err
+	}
+	nf, err := openLogFile(h.path)
+	if err != nil {
+		return err
+	}
+	old := h.f
+	h.f, h.w = nf, nf
+	return old.Close()
+}
+
 // Close closes the log files.  Records logged afterwards are dropped.
 func (l *Log) Close() error {
 	l.mu.Lock()
@@ -214,7 +243,10 @@ func (l *Log) Close() error {
 		if h.f != nil {
 			errs = append(errs, h.f.Close())
 		}
-		h.f, h.w = nil, nil
+		if h.sys != nil {
+			errs = append(errs, h.sys.close())
+		}
+		h.f, h.w, h.sys = nil, nil, nil
 		h.mu.Unlock()
 	}
 	return errors.Join(errs...)
@@ -236,10 +268,25 @@ func (l *Log) emit(r *record) {
 func (h *handler) write(r *record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.sys != nil {
+		buf := h.render(h.buf[:0], r)
+		h.buf = buf[:0]
+		if err := h.sys.send(r.level, buf[:len(buf)-1]); err != nil {
+			fmt.Fprintf(os.Stderr, "--- Logging error ---\n%v\n", err)
+		}
+		return
+	}
 	if h.w == nil {
 		return
 	}
 	buf := h.render(h.buf[:0], r)
+	if h.rot != nil && h.f != nil && h.rot.due(h.f, h.path, len(buf), r.time) {
+		if err := h.rollover(r.time); err != nil {
+			// Python's handleError: report and go on writing to the
+			// file we have, so no record is lost.
+			fmt.Fprintf(os.Stderr, "--- Logging error ---\n%v\n", err)
+		}
+	}
 	_, err := h.w.Write(buf)
 	if cap(buf) <= 64<<10 {
 		h.buf = buf

@@ -29,7 +29,7 @@ func (e *LiteralError) Unwrap() error { return ErrLiteral }
 // ParseList parses a Python list-of-str literal as written by repr()
 // (and, more loosely, by hand: either quote, optional trailing comma, blanks
 // between items). zdctl evaluates the status reply's args= value this way to
-// compare it with its own program words (spec §2, start-up step 1).
+// compare it with its own program words (zdaemon 5.2.1 ZDCmd.get_status).
 func ParseList(lit string) ([]string, error) {
 	p := &pyParser{src: lit}
 	p.skipSpace()

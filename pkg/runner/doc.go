@@ -1,6 +1,6 @@
 // Package runner holds the options that zdctl and zdrun share: every key
 // of zdaemon's <runner> configuration section, its command-line flag, type,
-// default and validation (zdaemon-spec §3.2), read from the command line
+// default and validation (zdaemon 5.2.1 zdoptions.py and component.xml), read from the command line
 // and, with -C, from a ZConfig file checked against the zdaemon schema,
 // with -X overrides applied on top.
 //
@@ -28,7 +28,7 @@
 // errors seen on the caller's terminal. Options.Filename is the resolved
 // path to exec; Program[0] stays as written (it is argv[0]).
 //
-// Fixes of zdaemon weaknesses made here (spec §9): stop-timeout defaults to
+// Fixes of zdaemon weaknesses made here (docs/design/supervision.md): stop-timeout defaults to
 // 300 s with or without a config file and has a --stop-timeout flag (#1);
 // a backoff-limit below 1 is refused instead of busy-looping (#17); -X
 // overrides are passed on to zdrun, which Python's zdctl forgot, so a

@@ -49,10 +49,11 @@ const (
 	DefaultTranscript   = "/dev/null"
 	DefaultStartTimeout = 300 // seconds
 	// DefaultStopTimeout applies in every mode; zdaemon had it only with
-	// a config file, so "stop" could hang forever (spec §9 #1).
+	// a config file, so "stop" could hang forever (zdaemon fault 1, docs/design/supervision.md).
 	DefaultStopTimeout = 300 // seconds
 	// DefaultSettleTime is how long a freshly spawned program must stay up
-	// to count as started when there is no start-test-program (issue 3).
+	// to count as started when there is no start-test-program, so that a
+	// program crashing at once is not reported as started.
 	DefaultSettleTime = 50 * time.Millisecond
 	// DefaultPATH is zdrun's search path when $PATH is unset or empty.
 	DefaultPATH = "/bin:/usr/bin:/usr/local/bin"
@@ -179,6 +180,7 @@ func existingParentDirpath(s string) (any, error) {
 	if st, err := os.Stat(parent); err == nil && st.IsDir() {
 		return p, nil
 	}
+	//lint:ignore ST1005 ZConfig 4.3 existing_dirpath's message, byte for byte
 	return nil, fmt.Errorf("The directory named as part of the path %s does not exist.", s)
 }
 
@@ -388,7 +390,7 @@ func Parse(prog string, args []string, mode Mode) (*Options, error) {
 	o.DefaultToInteractive = truthy(vals["defaulttointeractive"])
 
 	if o.BackoffLimit < 1 {
-		// zdaemon would spin in a busy loop with 0 (spec §9 #17).
+		// zdaemon would spin in a busy loop with 0 (zdaemon fault 17).
 		return nil, getopt.Usagef("backoff-limit must be at least 1, not %d", o.BackoffLimit)
 	}
 	if o.StopTimeout < 0 {

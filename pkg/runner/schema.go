@@ -7,12 +7,12 @@ import "github.com/zdkit/zdkit/pkg/zconfig"
 //
 //   - settle-time (integer milliseconds, default 50): how long a freshly
 //     spawned program must stay up to count as started when there is no
-//     start-test-program (issue 3; zdaemon counted it as started as soon
+//     start-test-program (zdaemon 5.2.1 counted it as started as soon
 //     as it had a pid, and learnt otherwise a second later).
 //   - history-file: the zdctl shell's readline history (default
 //     ~/.zdctl_history); zdaemon's seed shell kept no history file.
 //   - metrics-address, control-line-limit, control-idle-timeout: zdrun's
-//     Prometheus endpoint and control-socket limits (issues 8 and 10).
+//     Prometheus endpoint and control-socket limits (docs/zdrun.md).
 //     They are kept as strings here and checked by pkg/supervisor, which
 //     also takes them from flags and environment variables.
 //

@@ -71,7 +71,7 @@ func memberGroups(name string) []int {
 	return gids
 }
 
-// Switch becomes the account, with zdctl's rules (spec §3.2 "user"): a
+// Switch becomes the account, with zdctl's rules (zdaemon 5.2.1 zdctl.ZDCmd, the "user" key): a
 // non-root process may only "switch" to itself (nothing is done); anything
 // else is the usage error "only root can use -u USER to change users".
 // Root sets the primary gid, the supplementary groups, then the uid.

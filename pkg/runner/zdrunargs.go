@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// ZdrunArgs builds the arguments zdctl passes to zdrun (spec §3.3),
+// ZdrunArgs builds the arguments zdctl passes to zdrun (zdaemon 5.2.1 zdctl.ZDCmd.do_start),
 // without zdrun's own path: options, then the program words, then extra
 // (the "start" action's arguments, appended to the program).
 //

@@ -3,12 +3,12 @@
 // into the transcript, and stops the program when asked or when zdrun itself
 // is told to stop.
 //
-// It follows zdaemon's zdrun.py (spec §5) with the weaknesses of spec §9
-// fixed:
+// It follows zdaemon 5.2.1's zdrun.py with the faults listed in
+// docs/design/supervision.md fixed:
 //
 //   - The main loop is one goroutine fed by channels (child exits, control
 //     commands, signals, timers), so there is no async-signal logic and no
-//     select/EINTR race (§9.10).
+//     select/EINTR race (fault 10).
 //   - Exactly one owner calls wait4: the reaper. Children are started under
 //     the reaper's lock and registered before the lock is released, so no
 //     exit status can be collected for a pid nobody is waiting for. When
@@ -19,24 +19,24 @@
 //     the program's exit status from the restart policy).
 //   - The program runs in its own process group; stop, restart and the
 //     SIGKILL escalation signal the whole group. stop-timeout always has a
-//     value (300 s by default, §9.1) and SIGKILL is re-sent every
+//     value (300 s by default, fault 1) and SIGKILL is re-sent every
 //     backoff-limit seconds until the program is gone.
 //   - SIGTERM, SIGINT and SIGHUP to zdrun stop the program (TERM, then KILL
-//     after stop-timeout) before zdrun exits 1 (§9.2); SIGUSR2 reopens
+//     after stop-timeout) before zdrun exits 1 (fault 2); SIGUSR2 reopens
 //     zdrun's own logs and the transcript; SIGUSR1 is caught and ignored.
 //     Handled (not ignored) signals revert to their default in the program.
-//   - Every descriptor is close-on-exec (§9.16): only stdin, stdout and
+//   - Every descriptor is close-on-exec (fault 16): only stdin, stdout and
 //     stderr reach the program.
 //   - The transcript copier never blocks the program: if the file cannot be
 //     written (disk full) the output is dropped and counted, and copying
-//     resumes when writes succeed again (§9.8).
+//     resumes when writes succeed again (fault 8).
 //   - A state file next to the socket (<socket>.pid) records the running
 //     program; a zdrun started after its predecessor was SIGKILLed refuses
 //     to start a second copy while that program (or its process group)
-//     still runs (CheckPrevious; issue 8).
+//     still runs (CheckPrevious).
 //   - Processes left in the program's group when it exits are killed, so
 //     they neither run beside the next copy nor outlive a stop.
 //   - NOTIFY_SOCKET (systemd) hears READY=1 once the program has started
 //     and STOPPING=1 on stop; an optional HTTP endpoint serves Prometheus
-//     metrics (NewMetricsRegistry, pkg/metrics; issue 10).
+//     metrics (NewMetricsRegistry, pkg/metrics).
 package supervisor

@@ -12,10 +12,12 @@ import (
 	"github.com/zdkit/zdkit/pkg/runner"
 )
 
-// Settings zdrun takes beside pkg/runner's options (issues 8 and 10).
+// Settings zdrun takes beside pkg/runner's options (the metrics
+// endpoint and the control-socket limits; docs/zdrun.md).
 // Each comes from a flag or environment variable and, once pkg/runner's
 // schema knows the key, from <runner>: command line > environment >
-// configuration file > default, as for the other options (spec §1).
+// configuration file > default, as for the other options (zdaemon 5.2.1
+// zdoptions.ZDOptions.realize).
 const (
 	MetricsFlag    = "--metrics-address"
 	MetricsEnv     = "ZDRUN_METRICS_ADDRESS"

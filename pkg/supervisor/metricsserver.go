@@ -7,7 +7,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/metrics"
 )
 
-// metricsServer is zdrun's HTTP endpoint for Prometheus (issue 10). It
+// metricsServer is zdrun's HTTP endpoint for Prometheus (docs/zdrun.md). It
 // uses metrics.Serve, not net/http, which would double zdrun's binary and
 // add 3 MiB to its resident memory.
 type metricsServer struct {

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// notifier speaks systemd's sd_notify protocol (issue 10): datagrams of
+// notifier speaks systemd's sd_notify protocol (sd_notify(3)): datagrams of
 // "KEY=value" lines to the unixgram socket named by NOTIFY_SOCKET (a path,
 // or "@name" for the abstract namespace). zdrun consumes the variable and
 // removes it from the environment, so the program cannot send its own,

@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// reaper is the single owner of wait4 in the process (spec §5.8, README
-// decision 6). All children are started through it.
+// reaper is the single owner of wait4 in the process (docs/design/supervision.md,
+// "Reaping"; zdaemon 5.2.1 reaped one child per SIGCHLD). All children are started through it.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan syscall.WaitStatus

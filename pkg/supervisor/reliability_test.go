@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdkit/zdkit/dashboards"
 	"github.com/zdkit/zdkit/pkg/control"
 )
 
@@ -155,8 +156,8 @@ func readPid(t *testing.T, path string) int {
 	return pid
 }
 
-// TestConcurrentStatus200 is issue 8's "200 concurrent zdctl status calls
-// against one zdrun: all answered correctly".
+// TestConcurrentStatus200: 200 concurrent status calls against one zdrun
+// are all answered correctly (monitoring scripts poll in parallel).
 func TestConcurrentStatus200(t *testing.T) {
 	m := startZdrun(t, "", "exec sleep 100")
 	want := m.waitApp(0)
@@ -495,7 +496,7 @@ func metricValue(t *testing.T, expo, name string) float64 {
 	return 0
 }
 
-// TestMetricsMoveOnKill9 scrapes zdrun's endpoint (issue 10): restarts
+// TestMetricsMoveOnKill9 scrapes zdrun's metrics endpoint: restarts
 // and the last exit status move after a kill -9 of the program.
 func TestMetricsMoveOnKill9(t *testing.T) {
 	dir := t.TempDir()
@@ -521,6 +522,10 @@ func TestMetricsMoveOnKill9(t *testing.T) {
 		return string(b)
 	}
 	before := get()
+	// Every query of the Grafana dashboard names a metric zdrun exports.
+	if missing, err := dashboards.Missing("zdrun_", before); err != nil || len(missing) > 0 {
+		t.Errorf("dashboards/zdkit.json queries metrics zdrun does not export: %v %v", missing, err)
+	}
 	for name, want := range map[string]float64{"zdrun_program_up": 1, "zdrun_should_be_up": 1, "zdrun_restarts_total": 0, "zdrun_last_exit_status": 0, "zdrun_backoff_seconds": 0} {
 		if v := metricValue(t, before, name); v != want {
 			t.Errorf("before: %s = %v, want %v", name, v, want)

@@ -14,7 +14,7 @@ import (
 // The state file (<socket>.pid) records the program zdrun is running, so
 // that a zdrun started after its predecessor was SIGKILLed (or crashed)
 // notices that the old program still runs and does not start a second
-// copy (issue 8). zdaemon kept no such record: a new zdrun found only a
+// copy. zdaemon kept no such record: a new zdrun found only a
 // stale socket and started the program again beside the orphan.
 //
 // Format, one "key=value" per line: pid, pgid, start (the process's start

@@ -19,7 +19,8 @@ import (
 )
 
 // DefaultSettleTime is how long a spawn must stay up to count as started
-// when there is no start-test-program (issue 3).
+// when there is no start-test-program (zdctl's start waits for it; zdaemon
+// 5.2.1 counted a spawn as started at once, even one that crashed at once).
 const DefaultSettleTime = 50 * time.Millisecond
 
 // Config is what the manager needs to run one program.
@@ -27,7 +28,7 @@ type Config struct {
 	Program  []string // the program words; Program[0] is argv[0] as written
 	Filename string   // the resolved path executed (status "filename=")
 
-	BackoffLimit int           // backoff-limit; values below 1 act as 1 (§9.17)
+	BackoffLimit int           // backoff-limit; values below 1 act as 1 (zdaemon fault 17)
 	Forever      bool          // forever
 	ExitCodes    []int         // exit-codes
 	StopTimeout  time.Duration // stop-timeout; 0 = never escalate to SIGKILL
@@ -42,7 +43,7 @@ type Config struct {
 	// to stderr as bare messages (Python logging's last resort).
 	Log *logging.Logger
 	// Reopen is run by reopen_transcript and SIGUSR2: reopen the event
-	// log and the transcript (spec §9.12-13). nil = nothing.
+	// log and the transcript (zdaemon faults 12-13). nil = nothing.
 	Reopen func() error
 	// ReapOrphans makes the reaper collect every child with wait4(-1):
 	// set it when zdrun is PID 1 or a child subreaper.
@@ -66,7 +67,7 @@ type Config struct {
 	StateFile string
 }
 
-// StopSignals are the signals zdrun handles (spec §5.1, §9.2).
+// StopSignals are the signals zdrun handles (zdaemon 5.2.1 Daemonizer.setsignals; fault 2).
 var StopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Result is how a Run ended.
@@ -132,7 +133,7 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, errors.New("supervisor: the program's resolved path is empty")
 	}
 	if cfg.BackoffLimit < 1 {
-		// zdrun busy-looped with backoff-limit 0 (spec §5.5, §9.17).
+		// zdrun busy-looped with backoff-limit 0 (zdaemon fault 17).
 		cfg.BackoffLimit = 1
 	}
 	if cfg.SettleTime <= 0 {
@@ -304,7 +305,7 @@ func (s *Supervisor) spawn() {
 		fmt.Fprintln(s.cfg.Stderr, msg)
 		if !s.everSpawn {
 			// Nothing ever ran: say so at once rather than crash-looping
-			// (the daemonizing parent reports it to zdctl, spec §9.4).
+			// (the daemonizing parent reports it to zdctl: zdaemon fault 4).
 			s.finish(1, msg)
 			return
 		}
@@ -348,7 +349,7 @@ func (s *Supervisor) markStarted() {
 	}
 }
 
-// childExited is zdrun's reportstatus (spec §5.4).
+// childExited is zdrun's reportstatus (zdaemon 5.2.1 Daemonizer.reportstatus).
 func (s *Supervisor) childExited(pid int, ws syscall.WaitStatus) {
 	code, text := decode(ws)
 	msg := fmt.Sprintf("pid %d: %s", pid, text)
@@ -373,7 +374,7 @@ func (s *Supervisor) childExited(pid int, ws syscall.WaitStatus) {
 		s.killing = false
 		s.delay = time.Time{}
 	} else {
-		// exit-codes override the restart policy (spec §3.2), so they are
+		// exit-codes override the restart policy (zdaemon 5.2.1 component.xml, exit-codes), so they are
 		// checked before the governor can give up.
 		if slices.Contains(s.cfg.ExitCodes, code) {
 			s.log.Infof("%s; exiting now", msg)
@@ -459,7 +460,7 @@ func (s *Supervisor) Metrics() (m Metrics, ok bool) {
 	}
 }
 
-// governor is zdrun's restart policy (spec §5.5). It reports whether zdrun
+// governor is zdrun's restart policy (zdaemon 5.2.1 Daemonizer.governor). It reports whether zdrun
 // gave up.
 func (s *Supervisor) governor() bool {
 	if s.lasttime.IsZero() {
@@ -500,7 +501,7 @@ func (s *Supervisor) signalGroup(sig syscall.Signal) error {
 	return err
 }
 
-// beginStop sends SIGTERM and arms the SIGKILL deadline (spec §5.7).
+// beginStop sends SIGTERM and arms the SIGKILL deadline (zdaemon 5.2.1 Daemonizer.cmd_stop, with fault 1 fixed).
 func (s *Supervisor) beginStop() {
 	s.signalGroup(syscall.SIGTERM)
 	s.killing = true
@@ -533,7 +534,7 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 			return
 		}
 		s.sigExit = name
-		// zdrun exited here and orphaned the program (spec §9.2); stop the
+		// zdrun exited here and orphaned the program (zdaemon fault 2); stop the
 		// program first, then exit 1.
 		s.log.Criticalf("daemon manager killed by %s", name)
 		s.shouldBeUp = false
@@ -642,7 +643,7 @@ func (s *Supervisor) cmdKill(args []string) string {
 	return fmt.Sprintf("Signal %d sent", sig)
 }
 
-// cmdReopen replies with nothing, as zdrun does (kept: spec §9.18).
+// cmdReopen replies with nothing, as zdrun does (kept: zdaemon fault 18).
 func (s *Supervisor) cmdReopen([]string) string {
 	s.reopen()
 	return ""
@@ -716,7 +717,7 @@ func (s *Supervisor) stopTests() {
 	s.testing = false
 }
 
-// decode turns a wait status into zdrun's exit code and text (spec §5.4):
+// decode turns a wait status into zdrun's exit code and text (zdaemon 5.2.1 Daemonizer.reportstatus):
 // "exit status N", or code -1 and "terminated by SIGNAME [(core dumped)]".
 func decode(ws syscall.WaitStatus) (int, string) {
 	switch {

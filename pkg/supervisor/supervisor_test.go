@@ -346,7 +346,7 @@ func TestKill9Respawn(t *testing.T) {
 		t.Errorf("after a long run: backoff=%d delay=%v, want an immediate restart", st.Backoff, st.Delay)
 	}
 	// A second kill within backoff-limit is a quick crash: with limit 1
-	// zdrun gives up (spec §5.5).
+	// zdrun gives up (zdaemon 5.2.1 Daemonizer.governor).
 	syscall.Kill(pid2, syscall.SIGKILL)
 	if res := r.wait(t, 5*time.Second); res.Code != 1 || res.Reason != "restarting too frequently; quit" {
 		t.Errorf("result %+v", res)
@@ -489,7 +489,7 @@ func TestTranscriptFullDisk(t *testing.T) {
 }
 
 func TestBackoffLimitZeroClamped(t *testing.T) {
-	// zdrun busy-looped with backoff-limit 0 (spec §5.5): it acts as 1, so
+	// zdrun busy-looped with backoff-limit 0 (zdaemon fault 17): it acts as 1, so
 	// a quick crash makes it give up instead of respawning in a loop.
 	prog, log := spawnLog(t, "exit 1")
 	r := run(t, Config{Program: []string{prog}, BackoffLimit: 0})

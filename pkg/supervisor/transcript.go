@@ -10,7 +10,7 @@ import (
 )
 
 // Transcript copies everything written to a pipe into a file opened in
-// append mode (spec §5.3). In daemon mode the pipe's write end becomes
+// append mode (zdaemon 5.2.1 zdrun.Transcript). In daemon mode the pipe's write end becomes
 // zdrun's stdout and stderr, so the program, which inherits them, writes
 // there too.
 type Transcript struct {
@@ -86,7 +86,7 @@ func (t *Transcript) copy() {
 
 // write never lets a failing file stop the copying (zdaemon's copier
 // thread died on a full disk and the program then blocked on a full pipe,
-// spec §9.8): output that cannot be written is dropped and counted, and
+// zdaemon fault 8 in docs/design/supervision.md): output that cannot be written is dropped and counted, and
 // the first successful write afterwards notes how much was lost.
 func (t *Transcript) write(p []byte) {
 	t.mu.Lock()

@@ -25,7 +25,7 @@ import (
 // daemonEnv tells the re-executed zdrun that it is the daemon and which
 // descriptor reaches its parent. It is removed from the environment first
 // thing, so it never reaches the program (zdaemon did the same with
-// DAEMON_MANAGER_MODE, spec §1).
+// DAEMON_MANAGER_MODE, zdaemon 5.2.1 zdctl.ZDCmd.do_start).
 const daemonEnv = "ZDKIT_ZDRUN_DAEMON_FD"
 
 // helpNameEnv, when set and not empty, is the name usage errors tell the
@@ -102,7 +102,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// Descriptors inherited from whoever started zdrun must not reach the
-	// program either (zdaemon closed fds 3-99 in the child; spec §9.16).
+	// program either (zdaemon closed fds 3-99 in the child: zdaemon fault 16).
 	closeInheritedOnExec()
 	var ue *getopt.UsageError
 	metricsFlag, metricsSet, args, err := extractMetricsFlag(args)
@@ -182,7 +182,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 // firstStage starts the daemon (this program again, in a new session) and
 // waits until it reports that the program has started or that it failed,
 // so that the caller (zdctl) learns the outcome at once instead of polling
-// (spec §9.4).
+// (zdaemon fault 4, docs/design/supervision.md).
 func firstStage(args []string, opts *runner.Options, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
@@ -206,7 +206,7 @@ func firstStage(args []string, opts *runner.Options, stderr io.Writer) int {
 		Env:   env,
 		Files: []*os.File{devnull, devnull, devnull, w},
 		// setsid: signals to the starting shell or zdctl no longer reach
-		// the manager (spec §5.2).
+		// the manager (zdaemon 5.2.1 zdrun.Daemonizer.daemonize).
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	w.Close()
@@ -286,7 +286,7 @@ func openLog(opts *runner.Options) (*logging.Log, error) {
 }
 
 // daemonStage is the re-executed zdrun: set up as zdrun does after its
-// fork (spec §5.2), open the socket, run, and tell the first stage.
+// fork (zdaemon 5.2.1 Daemonizer.daemonize), open the socket, run, and tell the first stage.
 func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os.Signal) int {
 	if opts.User != "" && os.Geteuid() == 0 {
 		// setgid, setgroups (every group listing the user), setuid.
@@ -308,7 +308,7 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 	// and _exit(0)ed while the child logged "daemonizing the process"; in
 	// the real log the parent's line comes first (fixture 15-config-runner,
 	// level debug). Our first stage does not exit yet (it waits for the
-	// outcome, spec §9.4) and opens no log, so the daemon writes the line
+	// outcome: zdaemon fault 4) and opens no log, so the daemon writes the line
 	// itself, first, keeping zdrun.log line for line as zdaemon's.
 	log.Debugf("daemon manager forked; parent exiting")
 	log.Infof("daemonizing the process")
@@ -344,7 +344,7 @@ func daemonStage(opts *runner.Options, ex extras, ready *os.File, sigs <-chan os
 }
 
 // foreground is "daemon off": no setsid, chdir, umask or transcript; the
-// output stays on the terminal and the caller waits (spec §5.2).
+// output stays on the terminal and the caller waits (zdaemon 5.2.1 Daemonizer.run).
 func foreground(opts *runner.Options, ex extras, stderr io.Writer, sigs <-chan os.Signal) int {
 	lg, err := openLog(opts)
 	if err != nil {

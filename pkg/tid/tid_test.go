@@ -43,7 +43,7 @@ func TestManifestStrings(t *testing.T) {
 	}
 }
 
-// Worked values from the spec §4.1, checked against persistent.TimeStamp.
+// Worked values checked against persistent.TimeStamp.
 func TestSpecValues(t *testing.T) {
 	id := TID(0x040d3f174b41c4cc)
 	if got := id.String(); got != "2026-11-25 05:43:17.638338" {

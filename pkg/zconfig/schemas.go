@@ -3,8 +3,9 @@ package zconfig
 // The schemas of zdkit's programs, written from the XML schemas of
 // zdaemon (schema.xml, component.xml), ZEO (server.xml, schema.xml,
 // zeoctl.xml), ZODB (component.xml) and ZConfig's logger component, with
-// the fixes the project decided on (zdaemon-spec §9.1: stop-timeout
-// defaults to 300 seconds in every mode).
+// the fixes the project decided on (zdaemon fault 1 in
+// docs/design/supervision.md: stop-timeout defaults to 300 seconds in
+// every mode).
 
 // Handler section types of ZConfig's logger component (the
 // ZConfig.logger.handler abstract type). Every handler shares the keys
@@ -89,12 +90,13 @@ var (
 	// names keeping their case (read them with Node.Pairs or Node.Env).
 	EnvironmentType = &SectionType{Name: "environment", AnyKeys: true}
 
-	// RunnerType is zdaemon's <runner>, every key of zdaemon-spec §3.2.
+	// RunnerType is zdaemon's <runner>, every key of zdaemon 5.2.1's
+	// component.xml.
 	RunnerType = &SectionType{Name: "runner",
 		Keys: []Key{
 			{Name: "program", Type: StringList, Required: true},
 			// zdaemon checks it exists; zdkit has no Python to run, so
-			// the key is accepted and ignored (zdaemon-spec §3.2).
+			// the key is accepted and ignored (docs/migrating.md).
 			{Name: "python", Type: String},
 			{Name: "zdrun", Type: ExistingPath},
 			{Name: "socket-name", Type: ExistingParentDirpath, Default: "zdsock"},
@@ -107,7 +109,7 @@ var (
 			{Name: "start-timeout", Type: Integer, Default: "300"},
 			// zdaemon's schema has the same default, but its command
 			// line had none, so stop hung forever without a config
-			// file (zdaemon-spec §9.1); zdkit uses 300 everywhere.
+			// file (zdaemon fault 1); zdkit uses 300 everywhere.
 			{Name: "stop-timeout", Type: Integer, Default: "300"},
 			{Name: "user", Type: String},
 			{Name: "umask", Type: Octal, Default: "022"},
@@ -134,11 +136,11 @@ var SSLType = &SectionType{Name: "ssl",
 	},
 }
 
-// sslHint is what the ZEO 3 digest-auth keys say (spec README decision 5).
+// sslHint is what the ZEO 3 digest-auth keys say: TLS replaced them.
 const sslHint = "ZEO 3 digest authentication was removed in ZEO 5 and is not offered; " +
 	"use an <ssl> section in <zeo> with certificate, key and authenticate (client certificates) instead"
 
-// ZEOType is runzeo's <zeo> section (zeo-protocol §6.1).
+// ZEOType is runzeo's <zeo> section (ZEO 6.0's ZEO/server.xml).
 var ZEOType = &SectionType{Name: "zeo",
 	Keys: []Key{
 		{Name: "address", Type: SocketBindingAddress, Required: true},
@@ -150,13 +152,13 @@ var ZEOType = &SectionType{Name: "zeo",
 		{Name: "client-conflict-resolution", Type: Boolean, Default: "false"},
 		{Name: "msgpack", Type: Boolean},
 		// The 2003 text monitor port, removed in ZEO 5, is offered again
-		// (spec README decision 5).
+		// (docs/runzeo.md).
 		{Name: "monitor-address", Type: SocketBindingAddress},
-		{Name: "metrics-address", Type: SocketBindingAddress}, // zdkit: runzeo's HTTP metrics, pprof, /status (issue 10)
-		{Name: "max-frame", Type: ByteSize},                   // zdkit: largest incoming frame (issue 8)
-		{Name: "max-pending-stores", Type: Integer},           // zdkit: stores per transaction before vote (issue 8)
-		{Name: "max-connections", Type: Integer},              // zdkit: open client connections (issue 8)
-		{Name: "handshake-timeout", Type: TimeInterval},       // zdkit: seconds to finish the handshake (issue 8)
+		{Name: "metrics-address", Type: SocketBindingAddress}, // zdkit: runzeo's HTTP metrics, pprof, /status
+		{Name: "max-frame", Type: ByteSize},                   // zdkit: largest incoming frame
+		{Name: "max-pending-stores", Type: Integer},           // zdkit: stores per transaction before vote
+		{Name: "max-connections", Type: Integer},              // zdkit: open client connections
+		{Name: "handshake-timeout", Type: TimeInterval},       // zdkit: seconds to finish the handshake
 		{Name: "authentication-protocol", Obsolete: sslHint},
 		{Name: "authentication-database", Obsolete: sslHint},
 		{Name: "authentication-realm", Obsolete: sslHint},
@@ -188,27 +190,43 @@ var (
 	BlobStorageType = &SectionType{Name: "blobstorage",
 		Keys: []Key{{Name: "blob-dir", Type: String, Required: true}},
 	}
-	clientStorageKeys = []Key{
+	// clientKeys are the keys ZEO's <clientstorage> and ZODB's
+	// <zeoclient> share.
+	clientKeys = []Key{
 		{Name: "server", Type: SocketConnectionAddress, Required: true, Multi: true},
 		{Name: "storage", Type: String, Default: "1"},
 		{Name: "cache-size", Type: ByteSize, Default: "20MB"},
-		{Name: "cache-path", Type: String},
 		{Name: "blob-dir", Type: String},
 		{Name: "shared-blob-dir", Type: Boolean, Default: "false"},
 		{Name: "blob-cache-size", Type: ByteSize},
-		{Name: "blob-cache-size-check", Type: Integer, Default: "10"},
 		{Name: "client-label", Type: String},
 		{Name: "name", Type: String},
 		{Name: "client", Type: String},
 		{Name: "var", Type: String},
 		{Name: "read-only", Type: Boolean, Default: "false"},
 		{Name: "read-only-fallback", Type: Boolean, Default: "false"},
-		{Name: "server-sync", Type: Boolean, Default: "false"},
-		{Name: "wait-timeout", Type: Integer, Default: "30"},
 		{Name: "wait", Type: Boolean, Default: "true"},
 		{Name: "drop-cache-rather-verify", Type: Boolean, Default: "false"},
 	}
-	ZEOClientType     = &SectionType{Name: "zeoclient", Keys: clientStorageKeys}
+	clientStorageKeys = append(append([]Key(nil), clientKeys...),
+		Key{Name: "cache-path", Type: String},
+		Key{Name: "blob-cache-size-check", Type: Integer, Default: "10"},
+		Key{Name: "server-sync", Type: Boolean, Default: "false"},
+		Key{Name: "wait-timeout", Type: Integer, Default: "30"},
+	)
+	// ZEOClientType is ZODB 6 component.xml's <zeoclient> (ZODB.config's
+	// ZEOClient), whose keys differ from ZEO's <clientstorage>: the
+	// disconnect polls and credentials that ZEO 6 ClientStorage accepts
+	// and ignores, no default for blob-cache-size-check, no cache-path,
+	// server-sync, wait-timeout or <ssl>.
+	ZEOClientType = &SectionType{Name: "zeoclient", Keys: append(append([]Key(nil), clientKeys...),
+		Key{Name: "blob-cache-size-check", Type: Integer},
+		Key{Name: "min-disconnect-poll", Type: Integer, Default: "5"},
+		Key{Name: "max-disconnect-poll", Type: Integer, Default: "300"},
+		Key{Name: "username", Type: String},
+		Key{Name: "password", Type: String},
+		Key{Name: "realm", Type: String},
+	)}
 	ClientStorageType = &SectionType{Name: "clientstorage", Keys: clientStorageKeys}
 
 	// PostgreSQLType is RelStorage's <postgresql> adapter section
@@ -284,7 +302,6 @@ func init() {
 		{Name: "check-hostname", Type: Boolean, Default: "true"},
 		{Name: "server-hostname", Type: String},
 	}}
-	ZEOClientType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 	ClientStorageType.Sections = []Slot{{Types: []*SectionType{clientSSL}}}
 }
 

@@ -369,6 +369,7 @@ func convExistingDirpath(s string) (any, error) {
 	if dir == "" || isDir(dir) {
 		return p, nil
 	}
+	//lint:ignore ST1005 ZConfig 4.3 existing_dirpath's message, byte for byte
 	return nil, fmt.Errorf("The directory named as part of the path %s does not exist.", s)
 }
 
@@ -381,6 +382,7 @@ func convExistingParentDirpath(s string) (any, error) {
 	if parent == "" || isDir(parent) {
 		return p, nil
 	}
+	//lint:ignore ST1005 ZConfig 4.3 existing_dirpath's message, byte for byte
 	return nil, fmt.Errorf("The directory named as part of the path %s does not exist.", s)
 }
 

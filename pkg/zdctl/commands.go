@@ -167,8 +167,8 @@ func (c *Controller) doRestart(arg string) int {
 	old := c.pid
 	if old == 0 {
 		// zdaemon's restart drops the start's result, except that a
-		// start-timeout exits 1 from inside the wait (spec §2; kept,
-		// issue 3 item 6).
+		// start-timeout exits 1 from inside the wait (zdaemon 5.2.1
+		// ZDCmd.do_restart; kept).
 		c.timedOut = false
 		c.doStart(arg)
 		if c.timedOut {
@@ -194,7 +194,7 @@ func (c *Controller) doStatus(arg string) int {
 		}
 	}
 	if bad {
-		// zdaemon's message; --json is zdkit's addition (issue 10).
+		// zdaemon's message; --json is zdkit's addition.
 		c.printf("status argument must be absent or -l\n")
 		return 1
 	}
@@ -298,7 +298,7 @@ func (c *Controller) doForeground(arg string) int {
 	if c.waitChild(cmd) {
 		c.println()
 	}
-	// zdaemon does not pass the program's exit status on (spec §9 #6, kept).
+	// zdaemon does not pass the program's exit status on (zdaemon fault 6, kept).
 	return 0
 }
 

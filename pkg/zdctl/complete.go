@@ -14,7 +14,7 @@ import (
 
 // argKind says what the arguments of a verb complete to. verbArgs below
 // is the single table behind both the shell's TAB completion (complete)
-// and the scripts of "zdctl completion bash|zsh|fish" (issue 10), so the
+// and the scripts of "zdctl completion bash|zsh|fish", so the
 // two always offer the same words.
 type argKind int
 
@@ -151,7 +151,7 @@ func globEscape(s string) string {
 }
 
 // completionCommands are the command names the scripts complete: zdctl,
-// and zeoctl, the wrapper mkzeoinst writes (zdaemon-spec §7).
+// and zeoctl, the wrapper mkzeoinst writes (ZODB3 ZEO/mkzeoinst.py).
 var completionCommands = []string{"zdctl", "zeoctl"}
 
 // doCompletion is "completion bash|zsh|fish". It needs no program: Main

@@ -11,7 +11,7 @@ import (
 )
 
 // TestConcurrentStatusProcesses: 200 "zdctl status" processes started at
-// once against one zdrun are all answered correctly (issue 8). zdaemon's
+// once against one zdrun are all answered correctly. zdaemon's
 // zdrun had a listen backlog of 1 and answered a second connection with
 // "Command superseded by new command", so concurrent callers were told
 // the manager was down.

@@ -1,12 +1,13 @@
 // Package zdctl is the controller of zdaemon-style daemon managers: the
-// zdctl command (zdaemon-spec §2, §6). It talks to zdrun over the control
+// zdctl command (zdaemon 5.2.1 zdctl.py, plus the 2003 shell). It talks to zdrun over the control
 // socket (pkg/control), starts zdrun when it is not running, and offers
 // every zdaemon verb both one-shot ("zdctl -C zd.conf start") and in the
 // interactive "zdctl>" shell. One command table serves both, so help
 // texts and exit codes have a single source.
 //
 // Behaviour follows zdaemon 5.x with the seed-era shell added back
-// (spec README decision 2), and these fixes (spec §9):
+// (both eras' features, docs/zdctl.md), and these fixes (zdaemon faults in
+// docs/design/supervision.md):
 //
 //   - A failed start is known at once: zdctl is zdrun's parent and
 //     watches it, so when zdrun exits non-zero before its socket answers

@@ -69,7 +69,7 @@ func uniqueSorted(s []string) []string {
 
 // TestDocsZdctl: docs/zdctl.md lists every verb of the command table,
 // every option of runner.OptionTable and every <runner> key of the schema,
-// and nothing else (issue 6: the reference is checked against the code).
+// and nothing else: the reference is checked against the code.
 func TestDocsZdctl(t *testing.T) {
 	raw, err := os.ReadFile("../../docs/zdctl.md")
 	if err != nil {

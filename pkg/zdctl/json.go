@@ -9,7 +9,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/pyrepr"
 )
 
-// The --json forms of status and show (issue 10) are for scripts and
+// The --json forms of status and show are for scripts and
 // monitoring: one JSON object on one line. The encoder is a few lines
 // here rather than encoding/json, whose package start-up and reflection
 // a one-shot "zdctl status" would pay for on every call; the values are
@@ -127,7 +127,7 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// statusFields types the key=value lines of a status reply (spec §4) in
+// statusFields types the key=value lines of a status reply (docs/design/control-socket.md) in
 // the order zdrun sent them: integers and floats as JSON numbers, the
 // Python reprs of filename= and args= as a string and a list of strings,
 // anything else (status=running, a seed-era zdrun's mood=) as the text

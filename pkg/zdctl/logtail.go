@@ -46,7 +46,7 @@ func (c *Controller) doLogtail(arg string) int {
 // and is read again from the start. The size comes from fstat, so a
 // rotated-away (renamed or unlinked) file keeps being followed, as in
 // zdaemon. Unlike zdaemon, the first line of a short file is shown and
-// following works (spec §9 #14). Ctrl-C ends it with a newline.
+// following works (zdaemon fault 14). Ctrl-C ends it with a newline.
 func (c *Controller) tailf(f *os.File, n int) error {
 	st, err := f.Stat()
 	if err != nil {

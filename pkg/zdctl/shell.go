@@ -30,7 +30,7 @@ func (c *Controller) historyFile() string {
 	return ""
 }
 
-// Shell is the interactive loop (zdaemon-spec §6): "program: ..." and the
+// Shell is the interactive loop (the 2003 zdctl's ZDCmd shell): "program: ..." and the
 // status, then one command per line. A blank line repeats the last
 // command (status when there is none yet); only EOF and quit leave.
 func (c *Controller) Shell() {

@@ -107,7 +107,7 @@ func TestComplete(t *testing.T) {
 }
 
 // TestCreateDirectoryChown: as root with a user set, a created directory
-// is given to that user (zdaemon crashed here with a TypeError, spec §9 #3).
+// is given to that user (zdaemon crashed here with a TypeError, zdaemon fault 3).
 func TestCreateDirectoryChown(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")

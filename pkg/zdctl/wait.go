@@ -13,7 +13,7 @@ import (
 // also enforces start-timeout ("Program took too long to start").
 //
 // When this session has just spawned zdrun (daemon mode), zdrun's first
-// stage is the authority on the start (spec §9 #4): it exits 0 once the
+// stage is the authority on the start (zdaemon fault 4): it exits 0 once the
 // program counts as started (it stayed up for the settle time, or its
 // start test passed) and non-zero as soon as the start failed. So the
 // wait succeeds only after that exit, and a failure ends it at once

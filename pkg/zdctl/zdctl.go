@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zdkit/zdkit/pkg/control"
 	"github.com/zdkit/zdkit/pkg/getopt"
 	"github.com/zdkit/zdkit/pkg/pyrepr"
 	"github.com/zdkit/zdkit/pkg/runner"
@@ -106,7 +107,7 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 		argv = argv[1:]
 	}
 	if len(argv) > 0 && argv[0] == "completion" {
-		// Needs no program or configuration (issue 10): answered before
+		// Needs no program or configuration: answered before
 		// the options are checked.
 		return writeCompletion(stdout, stderr, strings.Join(argv[1:], " "))
 	}
@@ -152,7 +153,7 @@ func Main(argv []string, stdin *os.File, stdout, stderr io.Writer) int {
 // quickVerbs answer at once and never wait on anything ^C should
 // interrupt. Run one-shot, they leave SIGINT its default action: catching
 // it costs the process a thread (the runtime's signal receiver), a
-// measurable part of a one-shot "zdctl status" (issue 3: 2 ms or less).
+// measurable part of a one-shot "zdctl status" (our budget: 2 ms or less).
 var quickVerbs = map[string]bool{
 	"status": true, "show": true, "help": true, "completion": true,
 	"kill": true, "reopen_transcript": true, "logreopen": true,
@@ -206,7 +207,7 @@ func (c *Controller) setUp() error {
 
 // createDirectory makes one missing directory level; run as root with a
 // user set, it hands the directory to that user (zdaemon meant to, and
-// crashed instead: spec §9 #3).
+// crashed instead: zdaemon fault 3).
 func (c *Controller) createDirectory(dir string) error {
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return nil
@@ -226,14 +227,14 @@ func (c *Controller) warnDifferentProgram() {
 	if !c.up {
 		return
 	}
-	st, _ := parseStatus(c.raw)
-	if !st.argsOK {
+	st, _ := control.ParseStatus(c.raw)
+	if !st.ArgsOK {
 		return
 	}
 	prog := c.Opts.Program
-	same := len(st.args) >= len(prog)
+	same := len(st.Args) >= len(prog)
 	for i := 0; same && i < len(prog); i++ {
-		same = st.args[i] == prog[i]
+		same = st.Args[i] == prog[i]
 	}
 	if !same {
 		w := c.Stdout
@@ -242,7 +243,7 @@ func (c *Controller) warnDifferentProgram() {
 		}
 		fmt.Fprintln(w, "WARNING! zdrun is managing a different program!")
 		fmt.Fprintln(w, "our program   =", pyrepr.List(prog))
-		fmt.Fprintln(w, "daemon's args =", pyrepr.List(st.args))
+		fmt.Fprintln(w, "daemon's args =", pyrepr.List(st.Args))
 	}
 }
 
@@ -267,11 +268,11 @@ func (c *Controller) getStatus() bool {
 	if !ok || reply == "" {
 		return false
 	}
-	st, ok := parseStatus(reply)
+	st, ok := control.ParseStatus(reply)
 	if !ok {
 		return false
 	}
-	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.application, st.shouldBeUp, st.testing, reply
+	c.up, c.pid, c.shouldBeUp, c.testing, c.raw = true, st.Application, st.ShouldBeUp, st.Testing, reply
 	return true
 }
 

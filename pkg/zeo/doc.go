@@ -2,7 +2,7 @@
 // server and client. The work is split into subpackages:
 //
 //   - wire: framing, the Z5/M5 handshake, the pickle and msgpack codecs
-//     and the RPC message tuple (zeo-protocol.md §1, §2).
+//     and the RPC message tuple (docs/design/wire-protocol.md).
 //   - storage: the interface a storage must offer to be served, and the
 //     errors the server maps to ZODB.POSException class names.
 //   - mappingstorage: an in-memory storage (ZODB's <mappingstorage>).

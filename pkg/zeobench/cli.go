@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // -pprof serves the profiles (issue 7: "expose profiles")
+	_ "net/http/pprof" // -pprof serves the profiles
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -46,7 +46,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cpuProf := fl.String("cpuprofile", "", "write a CPU profile of this process (the server too when in-process)")
 	gen := fl.Int("gen", 0, "write a new Data.fs (-datafs) with this many objects and its index, then exit")
 	runzeo := fl.String("runzeo", "", "measure startup: run this runzeo binary on -datafs, time until it serves, report its RSS, then exit")
-	suite := fl.Bool("suite", false, "run the standard set of issue 7 (uses -runzeo, -runs, -d) and print each figure beside its target")
+	suite := fl.Bool("suite", false, "run the standard set (uses -runzeo, -runs, -d) and print each figure beside its target")
 	big := fl.Bool("big", false, "with -suite: also the 1M-object RSS and 3M-object startup figures (writes ~470 MB of temporary files)")
 	report := fl.String("report", "", "with -suite: replace the figures block of this markdown file (docs/performance.md)")
 	if err := fl.Parse(args[1:]); err != nil {

@@ -1,4 +1,4 @@
-// Package zeobench is a load generator for ZEO servers (issue 7): N
+// Package zeobench is a load generator for ZEO servers (docs/performance.md): N
 // concurrent connections made with pkg/zeo/client, each running a mix of
 // loadBefore calls and small one-object commits for a duration or a
 // count, against a server at an address (a runzeo process) or one it

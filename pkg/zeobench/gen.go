@@ -16,7 +16,7 @@ import (
 )
 
 // Generate writes a new Data.fs at path holding objects oids 1..n, one
-// revision each, size bytes of pickle-like data (the spec §12 shape),
+// revision each, size bytes of pickle-like data (the shape of ZODB's own records: 106-byte records for 64-byte pickles),
 // 1000 objects per transaction, without fsync, and saves its index.
 func Generate(path string, n, size int) error {
 	fs, err := filestorage.Open(path, filestorage.Options{Create: true, NoSync: true})

@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// SuiteConfig is the standard measurement set of issue 7 (`make bench`).
+// SuiteConfig is the standard measurement set (`make bench`; the figures
+// and targets are in docs/performance.md).
 type SuiteConfig struct {
 	// Runzeo is a runzeo binary; empty: only in-process figures and no
 	// startup/RSS figures.

@@ -1,6 +1,6 @@
 // Package zodbpickle finds what ZODB needs to know inside a data record's
 // pickles without building any Python object: the persistent references
-// (for pack GC and fsrefs, spec §9.3) and the class name (for fsdump).
+// (for pack GC and fsrefs, as ZODB 6.3 serialize.referencesf) and the class name (for fsdump).
 //
 // A data record holds two pickles written with one pickler and one memo
 // (the class metadata, then the state); the second may BINGET values the

@@ -17,7 +17,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// The root record of the spec's §13 worked example (real ZODB output):
+// A root record as real ZODB 6.3 writes it (docs/design/data-fs.md):
 // the reference's class comes from the first pickle's memo (BINGET 0).
 func specRoot(t testing.TB) []byte {
 	cls := "80 03 63" + hex.EncodeToString([]byte("persistent.mapping\nPersistentMapping\n")) + "71 00 2e"

@@ -41,7 +41,7 @@ const (
 )
 
 // Errors.  Corruption found while opening a persistent file is not
-// returned: the file is moved aside (§1.8).  Corruption found later is
+// returned: the file is moved aside (as ZEO 6.0 ClientCache does).  Corruption found later is
 // returned wrapped in *CorruptError.
 var (
 	ErrLocked         = errors.New("cache: cache file is locked by another process")
@@ -361,7 +361,7 @@ func (s *scanner) read(n int) ([]byte, error) {
 }
 
 // initFile checks the header, rebuilds the index by scanning the blocks,
-// and resizes the file to maxsize (ClientCache._initfile, spec §1.7).
+// and resizes the file to maxsize (ZEO 6.0 ClientCache._initfile).
 func (c *Cache) initFile(fsize int64) error {
 	bad := func(ofs int64, format string, a ...any) error {
 		return &CorruptError{Path: c.path, Offset: ofs, Msg: fmt.Sprintf(format, a...)}
@@ -423,7 +423,7 @@ func (c *Cache) initFile(fsize int64) error {
 				if end == 0 {
 					if old, dup := c.current[oid]; dup {
 						// Python: AssertionError, cache discarded
-						// (§5.3.1).  Keep the newer revision.
+						// (cache fault 1).  Keep the newer revision.
 						oldStart, err := c.readStart(old)
 						if err != nil {
 							return err
@@ -504,7 +504,7 @@ func (c *Cache) initFile(fsize int64) error {
 	if fsize < maxsize {
 		// New or growing.  Python asserts here that the scan ended
 		// exactly at the old end and that the last block is free; we
-		// cope instead (§5.3.3).
+		// cope instead (cache fault 3).
 		from := fsize
 		if ofs > fsize {
 			// The last block runs past the old end of the file: drop it.
@@ -590,7 +590,7 @@ func (c *Cache) writeAt(b []byte, ofs int64) error {
 // same (oid, start) was indexed, it returns that record's offset: the
 // caller frees it.  (Python overwrites the entry and leaves the other
 // record allocated but unindexed; its len then counts both, and evicting
-// the orphan deletes the live entry, §5.3.2.)
+// the orphan deletes the live entry: cache fault 2.)
 func (c *Cache) setNoncur(oid, start uint64, ofs int64) (displaced int64) {
 	l := c.noncur[oid]
 	i, found := slices.BinarySearchFunc(l, start, func(r revision, t uint64) int {

@@ -1,7 +1,7 @@
 // Package cache is the ZEO client cache: the persistent ".zec" file that
 // ZEO's ClientStorage keeps between runs (ZEO.cache.ClientCache), byte
 // compatible with Python ZEO 4-6 in both directions, plus its trace
-// (ZEO_CACHE_TRACE).  spec: zeo-cache.md §1, §2, §5.
+// (ZEO_CACHE_TRACE).  docs/cache-tools.md describes the file and the trace.
 //
 // The file is a 12-byte header ("ZEC3" and the last tid the cache knows)
 // followed by blocks that tile the rest of the file exactly: allocated
@@ -16,18 +16,19 @@
 // the file when it is opened; a file that fails to scan is moved aside to
 // "<path>.bad" (or deleted if one exists) and a fresh one is made.
 //
-// Python bugs fixed here (spec §5.3):
-//   - invalidate(oid, tid) with tid equal to the current revision's start
+// ZEO 6.0 ZEO/cache.py ClientCache faults fixed here (comments name them
+// "cache fault N"):
+//  1. invalidate(oid, tid) with tid equal to the current revision's start
 //     tid is a true no-op (Python dropped the index entry but left the
 //     record current on disk, so a later store made a duplicate and the
-//     next open threw the whole cache away);
-//   - opening a file with two current records for one oid keeps the newer
-//     and frees the other instead of discarding the cache;
-//   - eviction only drops an index entry that points at the evicted block;
-//   - growing the file writes a free block of the real size at the old end
+//     next open threw the whole cache away); opening a file with two
+//     current records for one oid keeps the newer and frees the other
+//     instead of discarding the cache;
+//  2. eviction only drops an index entry that points at the evicted block;
+//  3. growing the file writes a free block of the real size at the old end
 //     (Python claimed maxsize-12 bytes, and growing twice lost the cache),
 //     and blocks running past the end are clamped;
-//   - trace records of loadBefore misses/hits (0x24/0x26) carry eight NUL
+//  4. trace records of loadBefore misses/hits (0x24/0x26) carry eight NUL
 //     bytes where ZEO 5-6 crash on Python 3, data lengths of 8 MiB or more
 //     are saturated instead of raising after the store, and time stamps
 //     after 2038 are written modulo 2^32 instead of raising.
@@ -39,7 +40,7 @@
 // refused instead of writing a record the next open rejects; a record
 // found damaged at load time is forgotten instead of failing every load.
 //
-// Use from a ZEO client (ClientStorage's cache handling, spec §1.6):
+// Use from a ZEO client (ZEO 6.0 ClientStorage's cache handling):
 //
 //	c, err := cache.Open(cache.Name(varDir, client, storage), cache.Options{Size: size})
 //	stale, err := c.Verify(serverLastTid, getInvalidations) // on each connect

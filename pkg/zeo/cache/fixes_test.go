@@ -10,7 +10,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/cachetrace"
 )
 
-// §5.3.1: invalidate with the current start tid is a no-op; the object
+// Cache fault 1: invalidate with the current start tid is a no-op; the object
 // stays loadable and a re-store does not make a duplicate that would
 // discard the cache at the next open.
 func TestSameTidInvalidation(t *testing.T) {
@@ -65,7 +65,7 @@ func TestDuplicateCurrentOnOpen(t *testing.T) {
 	}
 }
 
-// §5.3.2: evicting a record that is not indexed leaves the live entry of
+// Cache fault 2: evicting a record that is not indexed leaves the live entry of
 // its oid alone.
 func TestEvictUnindexed(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.zec")
@@ -97,7 +97,7 @@ func TestEvictUnindexed(t *testing.T) {
 	}
 }
 
-// §5.3.4: objects of 8 MiB or more are stored and traced with a
+// Cache fault 4: objects of 8 MiB or more are stored and traced with a
 // saturated length instead of raising.
 func TestBigObjectTrace(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.zec")

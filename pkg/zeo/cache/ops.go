@@ -143,7 +143,7 @@ func (c *Cache) LoadBefore(oid, before uint64) (data []byte, start, end uint64, 
 		if r.end >= before {
 			c.stats.Accesses++
 			// ZEO >= 3.9 passes "" as the start tid: eight NUL bytes
-			// (ZEO 5-6 crash here on Python 3, spec §2.3).
+			// (ZEO 5-6 crash here on Python 3: cache fault 4).
 			c.trace.record(cachetrace.CodeLoadNoncurHit, &oid, 0, r.start, 0)
 			return r.data, r.start, r.end, true, nil
 		}
@@ -232,7 +232,7 @@ func (c *Cache) makeroom(n int64) (int64, error) {
 			c.stats.Evicts++
 			c.stats.EvictedBytes += size
 			// Only drop an index entry that points here (Python
-			// dropped whatever the oid had, §5.3.2).
+			// dropped whatever the oid had: cache fault 2).
 			if end == 0 {
 				if c.current[oid] == ofs {
 					delete(c.current, oid)
@@ -344,7 +344,7 @@ func (c *Cache) Invalidate(oid, tid uint64) error {
 	}
 	if tid <= r.start {
 		// ZEO logs "Ignoring invalidation with same tid as current" but
-		// has already dropped the index entry (§5.3.1).  A true no-op
+		// has already dropped the index entry (cache fault 1).  A true no-op
 		// here, also for an older tid, which ZEO would write as an end
 		// tid below the start tid, a record its next open rejects.
 		if ev := logAt(c.log, logging.LevelWarning); ev != nil {

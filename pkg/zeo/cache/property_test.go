@@ -50,7 +50,7 @@ func randomHistory(t *testing.T, seed uint64, p string) (int64, map[[2]uint64]st
 }
 
 // After any sequence of client operations, opening the file again
-// rebuilds exactly the index the cache had in memory (spec §1.7), and the
+// rebuilds exactly the index the cache had in memory (as ZEO 6.0 ClientCache._initfile rebuilds it), and the
 // data read back is what was stored.
 func TestReopenRebuildsIndex(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {

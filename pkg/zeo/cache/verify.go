@@ -17,8 +17,8 @@ var ErrCacheAhead = errors.New("cache: client has seen newer transactions than s
 type Invalidations func(tid uint64) (oids []uint64, ok bool, err error)
 
 // Verify brings the cache up to date with a server whose last
-// transaction is serverTid, as ZEO 5/6 clients do on connecting (spec
-// §1.6): an empty cache just takes serverTid; a cache at serverTid is kept;
+// transaction is serverTid, as ZEO 5/6 clients do on connecting (ZEO 6.0
+// ClientStorage.verify_cache): an empty cache just takes serverTid; a cache at serverTid is kept;
 // an older cache drops the current revisions of the oids getInvalidations
 // reports (tid 0 invalidations, traced as 0x1e or 0x10), or is cleared when
 // the server cannot tell (stale true: ZEO then emits StaleCache).  The

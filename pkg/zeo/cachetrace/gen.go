@@ -8,7 +8,7 @@ import (
 )
 
 // Generate writes n records of a synthetic trace shaped like a ZEO 5/6
-// client's (spec §2.3): Zipf-popular oids, a hit as 0x22, a miss as
+// client's (ZEO 6.0 ClientStorage with ZEO_CACHE_TRACE): Zipf-popular oids, a hit as 0x22, a miss as
 // 0x20 + 0x24 followed by the 0x52 store of the loaded object,
 // invalidations (0x1c for cached objects, 0x10 otherwise) with rising
 // tids, and a restart (0x00) every million records.  Time advances one

@@ -20,7 +20,7 @@ const HeaderSize = 26
 // (dlen<<8)+code overflows a signed 32-bit integer); we saturate instead.
 const MaxDlen = 1<<23 - 1
 
-// Trace event codes written by ZEO >= 3.10 (spec §2.3).  The code byte also
+// Trace event codes written by ZEO >= 3.10 (ZEO 6.0 ZEO/cache.py, _trace callers).  The code byte also
 // carries the version bit 0x80 and the obsolete file bit 0x01; the tools mask
 // with 0x7e.
 const (
@@ -261,7 +261,7 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Write encodes one record.  Dlen values above MaxDlen are saturated
 // (Python raises struct.error from inside the cache call, after the object
-// has been stored, spec §5.3.4).  Oids longer than 65535 bytes are an
+// has been stored; pkg/zeo/cache fault 4).  Oids longer than 65535 bytes are an
 // error.
 func (w *Writer) Write(rec *Record) error {
 	w.buf = AppendRecord(w.buf[:0], rec)

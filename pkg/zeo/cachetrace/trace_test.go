@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func readAll(t *testing.T, r io.Reader) (recs []Record, mis []int64, tail error, n int64) {
+func readAll(t *testing.T, r io.Reader) (recs []Record, mis []int64, n int64, tail error) {
 	t.Helper()
 	rd := NewReader(r)
 	for {
@@ -28,7 +28,7 @@ func readAll(t *testing.T, r io.Reader) (recs []Record, mis []int64, tail error,
 		default:
 			tail = err
 		}
-		return recs, mis, tail, rd.Offset()
+		return recs, mis, rd.Offset(), tail
 	}
 }
 
@@ -37,7 +37,7 @@ func TestFixtureTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, mis, tail, n := readAll(t, bytes.NewReader(data))
+	recs, mis, n, tail := readAll(t, bytes.NewReader(data))
 	if len(recs) != 6721 || len(mis) != 0 || tail != nil || n != int64(len(data)) {
 		t.Fatalf("got %d records, %d skips, tail %v, %d bytes", len(recs), len(mis), tail, n)
 	}
@@ -72,7 +72,7 @@ func TestOpenGzipAndStdin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, _, tail, n := readAll(t, f)
+		recs, _, n, tail := readAll(t, f)
 		f.Close()
 		if len(recs) != 6721 || tail != nil || n != int64(len(plain)) {
 			t.Errorf("%s: %d records, %v, %d bytes", name, len(recs), tail, n)
@@ -106,7 +106,7 @@ func TestMisaligned(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	recs, mis, tail, n := readAll(t, f)
+	recs, mis, n, tail := readAll(t, f)
 	// README: 20 records, 8 NUL bytes, then records 20..60.
 	if len(recs) != 61 || len(mis) != 1 || mis[0] != 672 || tail != nil || n != 2074 {
 		t.Fatalf("%d records, skips %v, tail %v, %d bytes", len(recs), mis, tail, n)
@@ -122,7 +122,7 @@ func TestTruncated(t *testing.T) {
 	// bytes of the fifth record.
 	for _, cut := range []int{1, 10, 26, 30} {
 		in := data[:26+34*3+cut]
-		recs, _, tail, n := readAll(t, bytes.NewReader(in))
+		recs, _, n, tail := readAll(t, bytes.NewReader(in))
 		var te *TruncatedError
 		if !errors.As(tail, &te) || len(recs) != 4 || n != int64(len(in)) || te.Offset != 26+34*3 || te.Got != cut {
 			t.Errorf("cut %d: %d records, %v, %d", cut, len(recs), tail, n)
@@ -213,7 +213,7 @@ func TestGenerate(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("same seed, different bytes")
 	}
-	recs, mis, tail, n := readAll(t, bytes.NewReader(a.Bytes()))
+	recs, mis, n, tail := readAll(t, bytes.NewReader(a.Bytes()))
 	// The last miss triple may run past n.
 	if len(recs) < 10000 || len(recs) > 10002 || len(mis) != 0 || tail != nil || n != int64(a.Len()) {
 		t.Fatalf("%d records, %d skips, %v", len(recs), len(mis), tail)

@@ -17,7 +17,7 @@ import (
 )
 
 // CacheOptions configure the client cache of a CachedStorage, as
-// ClientStorage's cache options do (spec zeo-cache.md §1.1, §1.6).
+// ClientStorage's cache options do (ZEO 6.0 ClientStorage.__init__, cache_size and var).
 type CacheOptions struct {
 	// Client is the persistent cache's client name (ClientStorage's
 	// `client`); the file is "<Client>-<storage>.zec" in Dir.  Without a
@@ -48,6 +48,13 @@ type CacheOptions struct {
 	// OnError receives connection and verification failures of the
 	// background reconnects (nil: ignored).
 	OnError func(error)
+	// OnConnect is called after each connection has been verified and
+	// put in use, the first included (ZEO 6 ClientStorage.notify_connected,
+	// which then asks its database to invalidate everything it caches).
+	OnConnect func()
+	// OnDisconnect is called when a connection in use ends (not at
+	// Close): ZEO 6 ClientStorage.notify_disconnected.
+	OnDisconnect func()
 }
 
 // CachedStorage is a ZEO client with a client cache, the way ZODB uses
@@ -125,6 +132,11 @@ func OpenCachedStorage(ctx context.Context, addrs []string, opts Options, copts 
 // Cache is the client cache (for statistics; do not close it).
 func (s *CachedStorage) Cache() *cache.Cache { return s.cache }
 
+// Client is the verified connection in use (ErrDisconnected while there
+// is none), for calls the CachedStorage does not wrap (history,
+// loadSerial, sendBlob, ...).
+func (s *CachedStorage) Client() (*Client, error) { return s.conn() }
+
 // Connected reports whether a verified connection is in use.
 func (s *CachedStorage) Connected() bool {
 	_, err := s.conn()
@@ -145,7 +157,7 @@ func (s *CachedStorage) conn() (*Client, error) {
 	return s.cur, nil
 }
 
-// connect dials, registers and verifies the cache (spec §1.6).  The
+// connect dials, registers and verifies the cache (ZEO 6.0 ClientStorage.notify_connected).  The
 // connection is only installed once the cache is verified; invalidations
 // the server sends meanwhile are queued and applied afterwards, as ZEO
 // delays them until verification is over.
@@ -206,6 +218,11 @@ func (s *CachedStorage) connect(ctx context.Context) (*Client, error) {
 	}
 	s.cur = c
 	s.gen++
+	if s.copts.OnConnect != nil {
+		s.mu.Unlock()
+		s.copts.OnConnect()
+		s.mu.Lock()
+	}
 	return c, nil
 }
 
@@ -289,11 +306,15 @@ func (s *CachedStorage) loop(c *Client) {
 				return
 			}
 			s.mu.Lock()
-			if s.cur == c {
+			lost := s.cur == c
+			if lost {
 				s.cur = nil
 				s.gen++
 			}
 			s.mu.Unlock()
+			if lost && s.copts.OnDisconnect != nil {
+				s.copts.OnDisconnect()
+			}
 		}
 		d := s.copts.RetryDelay + time.Duration(rand.Int64N(int64(s.copts.RetryDelay)+1))
 		select {
@@ -457,6 +478,13 @@ func (t *CachedTxn) note(oid storage.OID, data []byte) {
 func (t *CachedTxn) Store(oid storage.OID, serial tid.TID, data []byte) error {
 	t.note(oid, data)
 	return t.t.Store(oid, serial, data)
+}
+
+// StoreBlob uploads a blob revision (see Txn.StoreBlob) and remembers
+// its data record for the cache, as Store does.
+func (t *CachedTxn) StoreBlob(oid storage.OID, serial tid.TID, data, blob []byte) error {
+	t.note(oid, data)
+	return t.t.StoreBlob(oid, serial, data, blob)
 }
 
 // Delete sends deleteObject.

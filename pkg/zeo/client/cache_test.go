@@ -492,8 +492,8 @@ func TestCacheAheadOfServer(t *testing.T) {
 	}
 }
 
-// The trace of two client runs has the records ZEO 5/6 write (spec §1.6,
-// §2.3): a restart record per open, invalidate+store per committed
+// The trace of two client runs has the records ZEO 5/6 write (ZEO 6.0
+// ClientStorage and ClientCache._trace): a restart record per open, invalidate+store per committed
 // object, the verification's discard, a miss as 0x20 then 0x24, the
 // store of the loaded revision, then a hit.
 func TestCacheTrace(t *testing.T) {

@@ -91,7 +91,7 @@ type Client struct {
 }
 
 // Network splits a ZEO address into a net.Dial network and address: a
-// string containing "/" is a Unix socket path (zeo-protocol.md §1.4).
+// string containing "/" is a Unix socket path (as ZEO 6.0's ClientStorage takes it).
 func Network(addr string) (string, string) {
 	if strings.Contains(addr, "/") {
 		return "unix", addr
@@ -201,6 +201,9 @@ func (c *Client) seen(t tid.TID) {
 // LastSeen is the newest tid this connection has seen (register,
 // invalidations, its own commits): what a client cache would be current at.
 func (c *Client) LastSeen() tid.TID { return tid.TID(c.lastSeen.Load()) }
+
+// RemoteAddr is the server's address: "host:port", or the socket path.
+func (c *Client) RemoteAddr() string { return c.nc.RemoteAddr().String() }
 
 // Encoding is the marshalling in use.
 func (c *Client) Encoding() wire.Encoding { return c.enc }
@@ -410,7 +413,8 @@ func (c *Client) Heartbeat() error { return c.write(wire.Heartbeat) }
 // false when the object has no such revision; a missing object gives a
 // POSKeyError ServerError. end is 0 for the current revision.
 func (c *Client) LoadBefore(oid storage.OID, before tid.TID) (data []byte, start, end tid.TID, ok bool, err error) {
-	// The message id of loadBefore is the (oid, tid) tuple itself (§1.3).
+	// The message id of loadBefore is the (oid, tid) tuple itself
+	// (ZEO 6.0 ZEO/asyncio/client.py, load_before).
 	o, bt, enc := uint64(oid), uint64(before), c.enc
 	r := c.call(loadKey(o, bt), func() error {
 		return c.send(func(b []byte) ([]byte, error) { return appendLoadBefore(b, enc, o, bt), nil }, false)

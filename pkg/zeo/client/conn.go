@@ -9,7 +9,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
-// The load path's costs (issue 7): profiles of zeobench through this
+// The load path's costs: profiles of zeobench through this
 // client showed a third of its CPU in one write syscall per call, a sixth
 // in two read syscalls per reply frame and another sixth in formatting
 // message ids with wire.Repr to key the pending-call map. This file holds
@@ -19,7 +19,7 @@ import (
 
 // callKey identifies a pending call by its message id. ZEO ids are the
 // integer counter of ordinary calls, or for loadBefore the (oid, tid)
-// tuple itself (zeo-protocol.md §1.3: ZEO 5 clients use it so identical
+// tuple itself (docs/design/wire-protocol.md: ZEO 5 clients use it so identical
 // in-flight loads share one request).
 type callKey struct {
 	kind     uint8 // keyInt or keyLoad

@@ -22,8 +22,8 @@ func parseUndoTID(id []byte) (tid.TID, error) {
 	return tid.FromBytes(b), nil
 }
 
-// Blob directory in ZODB's layout (filestorage-format.md, zeo-protocol.md
-// §9.1 item 4): a ".layout" file naming "bushy" (one 0xNN directory per
+// Blob directory in ZODB's layout (ZODB 6.3 ZODB/blob.py, FilesystemHelper
+// and the BushyLayout/LawnLayout classes): a ".layout" file naming "bushy" (one 0xNN directory per
 // oid byte) or "lawn" (one 0x<oid_repr> directory), blob files named
 // <tid_repr>.blob, and a "tmp" directory for uploads.
 type blobDir struct {

@@ -23,7 +23,7 @@ type Storage struct {
 	NoPackGC bool
 	blobs    *blobDir // nil: no blob support
 
-	// group pipelines plain commits (storage.GroupCommitter, issue 7);
+	// group pipelines plain commits (storage.GroupCommitter);
 	// nil when read-only. excl keeps the ordinary commit path and pack,
 	// which write at the visible end of the file, apart from it: group
 	// commits take it shared, Begin (until Finish/Abort) and Pack

@@ -85,7 +85,7 @@ type clientLog struct {
 	seenAt []int
 }
 
-// Group commit keeps ZEO's ordering rules (zeo-protocol.md §5.1):
+// Group commit keeps ZEO's ordering rules (docs/design/commit.md, "Ordering"):
 // every client gets the invalidations of all other commits, in strictly
 // increasing tid order, never its own, and a committer's tpc_finish
 // reply comes after the invalidations of every commit with a smaller tid.

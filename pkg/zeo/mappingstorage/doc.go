@@ -1,5 +1,5 @@
 // Package mappingstorage is an in-memory storage for the ZEO server,
 // the counterpart of ZODB's MappingStorage (`<mappingstorage>` in
-// zeo.conf, zeo-protocol.md §6.2): every revision is kept in memory until
+// zeo.conf, ZODB 6.3 ZODB/MappingStorage.py): every revision is kept in memory until
 // pack, there is no undo, and nothing survives a restart.
 package mappingstorage

@@ -1,4 +1,4 @@
 // Package runzeo is the runzeo program: command line and zeo.conf
 // handling, storages, logging, pid file, signals, and the listeners of the
-// ZEO server (zeo-protocol.md §6). cmd/runzeo is a thin main around Main.
+// ZEO server (ZEO 6.0's runzeo.py: ZEOOptions, ZEOServer). cmd/runzeo is a thin main around Main.
 package runzeo

@@ -75,7 +75,7 @@ func sameSet(t *testing.T, what string, doc, real []string) {
 }
 
 // TestDocsRunzeo: every flag, configuration key and signal docs/runzeo.md
-// lists exists, and every one that exists is listed (issue 6).
+// lists exists, and every one that exists is listed.
 func TestDocsRunzeo(t *testing.T) {
 	secs := docSections(t, "../../../docs/runzeo.md")
 
@@ -113,8 +113,8 @@ func TestDocsRunzeo(t *testing.T) {
 	types := map[string]*zconfig.SectionType{
 		"zeo": zconfig.ZEOType, "ssl": zconfig.SSLType,
 		"filestorage": zconfig.FileStorageType, "mappingstorage": zconfig.MappingStorageType,
-		"blobstorage": zconfig.BlobStorageType,
-		"eventlog":    zconfig.EventLogType, "logfile": zconfig.LogFileType,
+		"blobstorage": zconfig.BlobStorageType, "zeoclient": zconfig.ZEOClientType,
+		"eventlog": zconfig.EventLogType, "logfile": zconfig.LogFileType,
 	}
 	// The <zeo> slot of the schema really holds ZEOType, and its <ssl>.
 	if zconfig.ZEOSchema.Root.Sections[0].Types[0] != zconfig.ZEOType || zconfig.ZEOType.Sections[0].Types[0] != zconfig.SSLType {

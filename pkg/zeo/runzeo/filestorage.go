@@ -18,13 +18,12 @@ func openFileStorage(c FileStorageConfig) (storage.Storage, error) {
 	switch {
 	case c.Quota != 0:
 		return nil, errors.New("quota is not supported yet")
-	case !c.PackKeepOld:
-		return nil, errors.New("pack-keep-old false is not supported yet")
 	case c.Packer != "":
 		// ZODB imports and calls this dotted name; there is no Python here.
 		return nil, fmt.Errorf("packer %s names a Python function; it is not supported (remove the key)", pyrepr.Str(c.Packer))
 	}
-	s, err := fsstorage.OpenWithBlobs(c.Path, c.BlobDir, filestorage.Options{Create: c.Create, ReadOnly: c.ReadOnly})
+	s, err := fsstorage.OpenWithBlobs(c.Path, c.BlobDir, filestorage.Options{
+		Create: c.Create, ReadOnly: c.ReadOnly, PackDiscardOld: !c.PackKeepOld})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ type groupStater interface {
 	GroupStats() (groups, txns int64)
 }
 
-// newRegistry builds runzeo's metrics (issue 10). Every value is read at
+// newRegistry builds runzeo's metrics (docs/runzeo.md). Every value is read at
 // scrape time from what the server already keeps for server_status (the
 // same counters the ruok probe and the 2003 monitor report show), so the
 // serving paths pay nothing for them. The latency histograms and the
@@ -112,7 +112,7 @@ func statFloat(d *wire.Dict, key string) float64 {
 
 // opsHandler is the mux of the metrics address: /metrics (Prometheus
 // text), /status (server_status of every storage as JSON, the ruok
-// answer), and pprof under /debug/pprof/ (issues 7 and 10).
+// answer), and pprof under /debug/pprof/.
 func opsHandler(srv *server.Server, reg *metrics.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricshttp.Handler(reg))
@@ -176,8 +176,8 @@ var (
 	fsyncBuckets = append([]float64{0.0001, 0.00025}, metrics.DefaultBuckets...)
 )
 
-// latencyObserver turns the server's timings into histograms (issue 10:
-// commit and load latency, fsync time). The series of the configured
+// latencyObserver turns the server's timings into histograms (commit
+// and load latency, fsync time). The series of the configured
 // storages are looked up once here, so an observation is one short
 // mutex and no allocation; a name not configured (none today) goes
 // through With.

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// notifier speaks systemd's sd_notify protocol (issue 10): one datagram
+// notifier speaks systemd's sd_notify protocol (sd_notify(3)): one datagram
 // of "KEY=value" lines to the unixgram socket named by NOTIFY_SOCKET (a
 // path, or "@name" in the abstract namespace). ZEO's runzeo has no
 // readiness signal; with Type=notify systemd starts dependants only

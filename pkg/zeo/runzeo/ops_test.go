@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdkit/zdkit/dashboards"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 )
 
@@ -208,8 +209,7 @@ func scrape(t *testing.T, hc *http.Client, base string) map[string]float64 {
 
 // A real runzeo with --metrics-address: the values of /metrics move with
 // real traffic from pkg/zeo/client, /status carries server_status as
-// JSON, pprof answers, and the fake systemd sees READY=1 then STOPPING=1
-// (issue 10).
+// JSON, pprof answers, and the fake systemd sees READY=1 then STOPPING=1.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	dir := t.TempDir()
 	nfy := newFakeSystemd(t)
@@ -225,6 +225,11 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	const s1 = `{storage="1"}`
 	before := scrape(t, hc, base)
+	// Every query of the Grafana dashboard names a metric runzeo exports.
+	_, expo, _ := httpGet(t, hc, base+"/metrics")
+	if missing, err := dashboards.Missing("zeo_", expo); err != nil || len(missing) > 0 {
+		t.Errorf("dashboards/zdkit.json queries metrics runzeo does not export: %v %v", missing, err)
+	}
 	for _, name := range []string{"zeo_loads_total", "zeo_stores_total", "zeo_commits_total", "zeo_aborts_total",
 		"zeo_conflicts_total", "zeo_connections", "zeo_waiting_committers", "zeo_active_transactions",
 		"zeo_commit_lock_held_seconds", "zeo_last_transaction_age_seconds", "zeo_objects", "zeo_storage_bytes",
@@ -475,7 +480,7 @@ func TestNotifyReadyStopping(t *testing.T) {
 	}
 }
 
-// runzeo --cpuprofile writes a CPU profile from start to exit (issue 7):
+// runzeo --cpuprofile writes a CPU profile from start to exit:
 // after SIGTERM the file is a gzipped pprof protobuf.
 func TestCPUProfile(t *testing.T) {
 	dir := t.TempDir()

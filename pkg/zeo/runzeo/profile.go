@@ -6,7 +6,7 @@ import (
 )
 
 // startCPUProfile writes a CPU profile to path until the returned stop
-// is called (runzeo --cpuprofile, issue 7: anyone can look at where a
+// is called (runzeo --cpuprofile: anyone can look at where a
 // server spends its time without rebuilding it). The file is pprof's
 // gzipped protobuf, for `go tool pprof runzeo FILE`.
 func startCPUProfile(path string) (stop func() error, err error) {

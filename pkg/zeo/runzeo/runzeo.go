@@ -25,7 +25,7 @@ import (
 )
 
 // Version is what --version prints. runzeo prints the zdaemon version
-// (a quirk of ZEO's runzeo, zeo-protocol.md §6.4).
+// (a quirk of ZEO 6.0's runzeo, whose --version comes from zdaemon's options).
 var Version = "5.2.1+zdkit" // the same string zdctl/zdrun print (pkg/runner.Version)
 
 // OpenFileStorage opens a <filestorage> section or -f path. It is a
@@ -33,7 +33,7 @@ var Version = "5.2.1+zdkit" // the same string zdctl/zdrun print (pkg/runner.Ver
 // package depending on it; nil means FileStorage is not available.
 var OpenFileStorage func(cfg FileStorageConfig) (storage.Storage, error)
 
-// FileStorageConfig is a <filestorage> section (zeo-protocol.md §6.2).
+// FileStorageConfig is a <filestorage> section (ZODB 6.3's component.xml).
 type FileStorageConfig struct {
 	Path        string
 	BlobDir     string
@@ -108,12 +108,12 @@ type settings struct {
 	msgpack     bool
 	msgpackSet  bool // <zeo> has a msgpack key
 	monitor     *zconfig.Address
-	metrics     *zconfig.Address // HTTP: /metrics, /status, /debug/pprof/ (issue 10)
+	metrics     *zconfig.Address // HTTP: /metrics, /status, /debug/pprof/
 	metricsText string
 	cpuProfile  string
 	tls         *tls.Config
 	storages    []storageSpec
-	// The limits of issue 8, in server.Options's terms (0: the server's
+	// The <zeo> limits (docs/runzeo.md), in server.Options's terms (0: the server's
 	// default, negative: none).
 	maxFrame         int
 	maxPendingStores int
@@ -300,8 +300,14 @@ func (s *settings) fromConfig(cfg *zconfig.Node) error {
 				return err
 			}
 			s.storages = append(s.storages, spec)
+		case "zeoclient":
+			spec, err := zeoClientSpec(st)
+			if err != nil {
+				return err
+			}
+			s.storages = append(s.storages, spec)
 		default:
-			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage, relstorage with postgresql)", st.Pos, st.Type)
+			return fmt.Errorf("%s: storage type <%s> is not supported by this runzeo (supported: filestorage, mappingstorage, blobstorage around a filestorage, zeoclient, relstorage with postgresql)", st.Pos, st.Type)
 		}
 	}
 	if ev := cfg.Section("eventlog"); ev != nil {
@@ -323,7 +329,8 @@ func fileStorageSpec(name string, fc FileStorageConfig) storageSpec {
 	}}
 }
 
-// tlsConfig builds the server side of <ssl> (zeo-protocol.md §1.4):
+// tlsConfig builds the server side of <ssl> (ZEO 6.0 ZEO/sslconfig.py,
+// server_ssl):
 // client certificates are required and must chain to `authenticate`.
 func tlsConfig(n *zconfig.Node) (*tls.Config, error) {
 	if n.Has("password-function") {
@@ -385,7 +392,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	rz := log.Logger("ZEO.runzeo")
 	info := func(f string, a ...any) { rz.Infof("(%d) "+f, append([]any{pid}, a...)...) }
 
-	// --cpuprofile (issue 7): from before the storages open (so start-up,
+	// --cpuprofile: from before the storages open (so start-up,
 	// index reading included, is in it) until runzeo returns.
 	if s.cpuProfile != "" {
 		stop, err := startCPUProfile(s.cpuProfile)
@@ -539,7 +546,7 @@ func run(s *settings, testing bool, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	// Readiness (issue 10): the ZEO socket (and monitor and metrics
+	// Readiness (sd_notify READY=1): the ZEO socket (and monitor and metrics
 	// ones) are bound, so clients connecting from now on are served.
 	notify := notifySocket()
 	if err := notify.send(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving on %s\n", pid, s.addressText)); err != nil {
@@ -608,7 +615,7 @@ func listen(a zconfig.Address) (net.Listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Tight permissions on the socket (README decision 5).
+		// Tight permissions on the socket: only the owner may connect.
 		os.Chmod(a.Path, 0o600)
 		return l, nil
 	}
@@ -624,7 +631,7 @@ func pyAddr(a zconfig.Address) string {
 	return fmt.Sprintf("(%s, %d)", pyrepr.Str(a.Host), a.Port)
 }
 
-// limitsFromConfig reads <zeo>'s limit keys (issue 8; docs/runzeo.md).
+// limitsFromConfig reads <zeo>'s limit keys (docs/runzeo.md).
 // In the file 0 means "no limit"; a negative value is refused with the
 // key's position.
 func (s *settings) limitsFromConfig(z *zconfig.Node) error {

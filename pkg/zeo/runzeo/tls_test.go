@@ -67,7 +67,7 @@ func writePEM(t *testing.T, dir, name string, p *certPair) (certFile, keyFile st
 }
 
 // The <ssl> section requires client certificates that chain to
-// `authenticate` (zeo-protocol.md §1.4): a client with a certificate from
+// `authenticate` (ZEO 6.0 sslconfig.server_ssl: CERT_REQUIRED): a client with a certificate from
 // that CA works, one without a certificate, or from another CA, does not.
 func TestSSLSection(t *testing.T) {
 	dir := t.TempDir()

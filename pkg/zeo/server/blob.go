@@ -12,7 +12,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
-// Blob protocol (zeo-protocol.md §3.2, §9.1 item 4): uploads arrive as
+// Blob protocol (ZEO 6.0 ZEOStorage.storeBlobStart/Chunk/End/Shared): uploads arrive as
 // storeBlobStart / storeBlobChunk* / storeBlobEnd (or storeBlobShared for
 // a shared blob directory) and are kept as files owned by the ZEO-level
 // transaction; each vote round hands the storage a hard link (or copy) so

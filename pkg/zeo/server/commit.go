@@ -12,7 +12,7 @@ import (
 )
 
 // maxVoteRounds: the client gives up after 9 rounds of conflict dicts and
-// then calls tpc_finish without the lock (zeo-protocol.md §4.3), so from
+// then calls tpc_finish without the lock (ZEO 6.0 ClientStorage.tpc_vote), so from
 // this round on a conflict is reported as a ConflictError instead.
 const maxVoteRounds = 8
 
@@ -101,8 +101,8 @@ func (c *conn) addOp(txnID any, op txnOp) error {
 		return stErr("store after vote")
 	}
 	// The server buffers a transaction's stores until vote, so without a
-	// cap one client grows its memory without bound (issue 8;
-	// docs/reliability.md finding 5). The stores are one-way calls, so
+	// cap one client grows its memory without bound
+	// (docs/reliability.md finding 5). The stores are one-way calls, so
 	// the refusal is kept for the vote, which answers it as a
 	// StorageTransactionError the client raises; meanwhile what was
 	// buffered is dropped and later stores are ignored.
@@ -254,7 +254,7 @@ func (c *conn) vote(id any, args wire.Tuple) (any, error) {
 		return nil, stErr("Already voting (locked)")
 	case tResolving:
 		// The lock was kept across the client's conflict resolution
-		// (README decision 4): vote again at once.
+		// (docs/design/commit.md): vote again at once.
 		c.doVoteLocked(t, id)
 		return nil, errNoReply
 	}
@@ -349,7 +349,7 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 			var ce *storage.ConflictError
 			if errors.As(err, &ce) && !ce.Read {
 				// Client-side resolution: hand the conflict back as a dict
-				// (zeo-protocol.md §4.3/§4.4); the server never unpickles.
+				// (docs/design/commit.md); the server never unpickles.
 				if firstConflict == nil {
 					firstConflict = ce
 				}
@@ -401,7 +401,8 @@ func (c *conn) doVoteLocked(t *ztxn, msgID any) {
 	t.undone = undone
 	t.state = tVoted
 	// Oids whose stored data is not what the client sent (undo) go back so
-	// the client invalidates instead of caching its own bytes (§4.3).
+	// the client invalidates instead of caching its own bytes (ZEO 6.0
+	// ClientStorage.tpc_vote).
 	out := make(wire.List, len(undone))
 	for i, o := range undone {
 		out[i] = o.Bytes()
@@ -440,7 +441,7 @@ func (c *conn) voteConflictsLocked(t *ztxn, msgID any, vc *storage.VoteConflicts
 // objects locked, check the serials against the newest committed state
 // (durable or not) and answer; nothing is written before tpc_finish.
 // Conflicts are reported as in doVoteLocked, and the object locks are
-// kept while the client resolves (README decision 4).
+// kept while the client resolves (docs/design/commit.md).
 func (c *conn) doGroupVoteLocked(t *ztxn, msgID any) {
 	st := c.store
 	var extra []storage.OID
@@ -572,7 +573,7 @@ func (c *conn) abortLocked(t *ztxn) {
 }
 
 // timeout fixes ZEO 5.4-6.0's leak: abort, release the lock, then close
-// (zeo-protocol.md §4.5).
+// (docs/design/commit.md, "Locks").
 func (c *conn) timeout(t *ztxn, d time.Duration) {
 	c.mu.Lock()
 	if c.txn != t || !t.holdsLock {
@@ -603,7 +604,7 @@ func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
 	t, err := c.txnForLocked(txnID)
 	if err != nil {
 		// Stock ZEO answers None here; a None tid confuses the client, so
-		// we report the error (zeo-protocol.md §3.2).
+		// we report the error.
 		return nil, err
 	}
 	if t.state != tVoted {
@@ -624,8 +625,9 @@ func (c *conn) tpcFinish(id any, args wire.Tuple) (any, error) {
 		return nil, errNoReply
 	}
 	// Make the transaction visible and queue its invalidations under the
-	// exclusive visibility lock (§5.1 rules 2 and 3), then info and the
-	// reply on the committer (§4.6), then release the commit lock.
+	// exclusive visibility lock (docs/design/commit.md, "Ordering", rules 2
+	// and 3), then info and the reply on the committer (ZEO 6.0
+	// ZEOStorage._finish_tpc), then release the commit lock.
 	st.vis.Lock()
 	newTid, err := t.stxn.Finish()
 	if err != nil {

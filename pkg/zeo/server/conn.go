@@ -18,7 +18,7 @@ import (
 )
 
 // errNoReply tells the dispatcher that the handler has sent its reply
-// itself (under a lock, see §5.1) or will send it later (a queued vote).
+// itself (under a lock: docs/design/commit.md, "Ordering") or will send it later (a queued vote).
 var errNoReply = errors.New("reply handled")
 
 // Transaction states.
@@ -71,7 +71,7 @@ type ztxn struct {
 	voted    time.Time // first vote, for Observer.Commit (observe.go)
 	// overLimit is set once the transaction exceeded
 	// Options.MaxPendingStores: its ops are dropped and vote answers
-	// this error (issue 8).
+	// this error.
 	overLimit error
 }
 
@@ -98,7 +98,7 @@ type conn struct {
 	// handling is set while the reader goroutine runs a handler: frames
 	// queued meanwhile are written by the reader itself when it runs out
 	// of buffered requests, sparing a wake-up of the writer goroutine per
-	// reply (issue 7 profile). wmu orders the two writers.
+	// reply (seen in profiles of the load path). wmu orders the two writers.
 	handling atomic.Bool
 	wmu      sync.Mutex
 	wbuf     []byte
@@ -259,13 +259,13 @@ func (c *conn) serve() {
 	} else {
 		s.log.info("ZEO.asyncio.base", "Connected ZEO.asyncio.server.ServerProtocol(%s)", pyQuote(c.nc.LocalAddr().String()))
 	}
-	// Handshake timeout (issue 8): a peer that never completes the TLS
+	// Handshake timeout: a peer that never completes the TLS
 	// handshake or never answers the protocol frame would pin this
 	// goroutine and its descriptor for ever; ZEO keeps such sockets.
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		c.nc.SetDeadline(time.Now().Add(d))
 	}
-	// The server speaks first (zeo-protocol.md §1.2).
+	// The server speaks first (docs/design/wire-protocol.md, "Handshake").
 	if err := wire.WriteFrame(c.nc, enc.ProtocolID()); err != nil {
 		if isTimeout(err) {
 			s.log.warning("ZEO.asyncio.server", "dropped %s: no handshake within %v (handshake-timeout)", c.nc.RemoteAddr(), s.opts.HandshakeTimeout)
@@ -293,7 +293,7 @@ func (c *conn) serve() {
 	go c.writer()
 	// One read syscall fetches every frame the client has pipelined
 	// instead of two per frame (length word, then payload): the load path
-	// was syscall-bound (issue 7 profile).
+	// was syscall-bound in profiles.
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
 		frame, err := wire.ReadFrame(br, s.opts.MaxFrame)
@@ -329,8 +329,8 @@ func (c *conn) serve() {
 }
 
 // cleanup runs when the connection ends for any reason: abort its
-// transaction and release or leave the commit-lock queue (zeo-protocol.md
-// §4.5), leave the fan-out set, free iterators.
+// transaction and release or leave the commit-lock queue
+// (docs/design/commit.md, "Locks"), leave the fan-out set, free iterators.
 func (c *conn) cleanup() {
 	c.close()
 	c.mu.Lock()
@@ -435,7 +435,7 @@ func (c *conn) handle(m wire.Message) (err error) {
 	if async {
 		if err != nil {
 			// An async call cannot report its error: log and close
-			// (zeo-protocol.md §2.1).
+			// (ZEO 6.0 ServerProtocol.message_received).
 			c.srv.log.error("ZEO.StorageServer", "(%s) %s raised exception: %v; closing connection", c.logName(), pyQuote(m.Method), err)
 			return err
 		}
@@ -565,7 +565,8 @@ func (c *conn) register(id any, args wire.Tuple) (any, error) {
 	c.readOnly = ro || st.readOnly
 	c.mu.Unlock()
 	// Join the fan-out set before reading the last tid, under the
-	// visibility lock, so no commit falls between the two (§5.4).
+	// visibility lock, so no commit falls between the two (docs/design/commit.md,
+	// "Ordering", rule 4).
 	st.vis.RLock()
 	defer st.vis.RUnlock()
 	st.register(c)
@@ -744,7 +745,8 @@ func (c *conn) newOIDs(id any, args wire.Tuple) (any, error) {
 }
 
 // getInvalidations answers (latest tid, oids since tid) from the queue, or
-// None when the queue does not reach back far enough (zeo-protocol.md §5.3).
+// None when the queue does not reach back far enough (ZEO 6.0
+// StorageServer.getInvalidations).
 func (c *conn) getInvalidations(id any, args wire.Tuple) (any, error) {
 	since, err := argTID(args, 0, "tid")
 	if err != nil {
@@ -880,7 +882,7 @@ func (c *conn) undoQuery(args wire.Tuple, spec *wire.Dict) (any, error) {
 }
 
 // matchSpec applies undoInfo's filter: each spec item must equal the
-// entry's value; a ZopeUndo Prefix matches by path prefix (§2.5).
+// entry's value; a ZopeUndo Prefix matches by path prefix (Zope's ZopeUndo.Prefix).
 func matchSpec(spec, entry *wire.Dict) bool {
 	for _, it := range spec.Items {
 		key, _ := wire.AsString(it.Key)

@@ -1,8 +1,8 @@
 // Package server is zdkit's ZEO 5/6 StorageServer: it serves one or more
 // named storage.Storage values to real ZEO ClientStorage clients over TCP,
-// Unix sockets or TLS (zeo-protocol.md).
+// Unix sockets or TLS (docs/design/wire-protocol.md).
 //
-// Design, following zeo-protocol.md §5.1 and §10.4:
+// Design (docs/design/commit.md has the rules it keeps):
 //   - one reader goroutine per connection handles requests in arrival
 //     order and reads through a buffer; encoded frames go into a FIFO,
 //     written by the reader itself after a burst of requests or by a
@@ -14,9 +14,9 @@
 //     reply is never overtaken by the invalidation that makes it stale;
 //   - per storage, a commit lock taken at vote with a FIFO of waiting
 //     voters; conflicts go back as conflict dicts and the lock stays held
-//     while the client resolves (README decision 4), and a transaction
+//     while the client resolves (runzeo never runs application code), and a transaction
 //     timeout aborts, releases the lock and closes (fixing ZEO 5.4-6.0);
-//   - group commit (issue 7) on a storage.GroupCommitter: a transaction
+//   - group commit on a storage.GroupCommitter: a transaction
 //     of plain stores locks only its objects at vote, is written at
 //     tpc_finish, and a committer goroutine makes each batch durable
 //     (two fsyncs per batch) before publishing it and queueing its

@@ -9,7 +9,8 @@ import (
 )
 
 // Exception class names as the client's exception factories expect them
-// (zeo-protocol.md §2.4). A wrong name or shape makes the client hang.
+// (ZEO 6.0 ZEO/asyncio/client.py, exc_factories; docs/design/wire-protocol.md).
+// A wrong name or shape makes the client hang.
 const (
 	ClassPOSKeyError             = "ZODB.POSException.POSKeyError"
 	ClassReadOnlyError           = "ZODB.POSException.ReadOnlyError"

@@ -8,7 +8,7 @@ import (
 )
 
 // MonitorReport is the 2003-style text report of the old monitor port
-// (ZEO 2-4 monitor-address, zeo-protocol.md §7.1), one block per storage
+// (ZEO 2-4 monitor-address, ZEO 4's ZEO/monitor.py StatsServer), one block per storage
 // sorted by name.
 func (s *Server) MonitorReport(version string) string {
 	var sb strings.Builder
@@ -40,7 +40,7 @@ func (s *Server) MonitorReport(version string) string {
 }
 
 // ServeMonitor writes the report to every connection on l and closes it,
-// reading nothing (zeo-protocol.md §7.1). It returns when l is closed.
+// reading nothing (as ZEO 4's StatsClient did). It returns when l is closed.
 func (s *Server) ServeMonitor(l net.Listener, version string) error {
 	s.mu.Lock()
 	if s.closed {

@@ -3,8 +3,7 @@ package server
 import "time"
 
 // Observer receives the timings of the serving paths, per storage name,
-// for latency histograms (issue 10: commit and load latency, fsync
-// time). ZEO's server_status has only counters; these durations are
+// for latency histograms (commit and load latency, fsync time). ZEO's server_status has only counters; these durations are
 // measured where the counters are bumped so that both agree. Methods are
 // called on the serving goroutines (Commit while the storage's visibility
 // lock is held), so they must be quick and safe for concurrent use: an

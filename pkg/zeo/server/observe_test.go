@@ -92,7 +92,7 @@ func serveFile(t *testing.T, opts Options) (*Server, string) {
 
 // The Observer sees each loadBefore, each committed transaction and each
 // group sync of a real FileStorage, by the time the client has the reply
-// (issue 10's latency histograms), with and without group commit.
+// (runzeo's latency histograms), with and without group commit.
 func TestObserverSeesLoadsCommitsAndSyncs(t *testing.T) {
 	for _, noGroup := range []bool{false, true} {
 		srv, addr := serveFile(t, Options{NoGroupCommit: noGroup})

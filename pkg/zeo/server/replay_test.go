@@ -23,7 +23,7 @@ import (
 // against our server: the client's frames are sent as recorded (with tids
 // rewritten to ours), and every reply must decode to the recorded value up
 // to tids, times, sizes and the start time. The one intended difference is
-// the conflicting vote, where we return conflict dicts (README decision 4).
+// the conflicting vote, where we return conflict dicts (docs/design/commit.md).
 
 type recFrame struct {
 	Seq     int    `json:"seq"`

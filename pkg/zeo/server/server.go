@@ -18,7 +18,7 @@ import (
 	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
 
-// Options configure a Server (the <zeo> section, zeo-protocol.md §6.1).
+// Options configure a Server (the <zeo> section of ZEO 6.0's server.xml).
 type Options struct {
 	// ReadOnly makes every connection read-only.
 	ReadOnly bool
@@ -49,15 +49,15 @@ type Options struct {
 	// MaxPendingStores caps the stores (and checkCurrentSerialInTransaction
 	// calls) one transaction buffers before its vote; the vote of a
 	// transaction over it fails with StorageTransactionError and the
-	// transaction is aborted (issue 8). 0: DefaultMaxPendingStores;
+	// transaction is aborted. 0: DefaultMaxPendingStores;
 	// negative: no limit.
 	MaxPendingStores int
 	// MaxConnections caps the open client connections; one accepted over
-	// it is closed at once with a log line (issue 8). 0:
+	// it is closed at once with a log line. 0:
 	// DefaultMaxConnections; negative: no limit.
 	MaxConnections int
 	// HandshakeTimeout drops a connection that has not completed its
-	// handshake (TLS, then the protocol frame) within it (issue 8). 0:
+	// handshake (TLS, then the protocol frame) within it. 0:
 	// DefaultHandshakeTimeout; negative: none.
 	HandshakeTimeout time.Duration
 	// TLS, when set, wraps every accepted connection.
@@ -71,7 +71,7 @@ type Options struct {
 	Log func(level Level, name, msg string)
 }
 
-// Defaults of the limits issue 8 asks for: high enough for real use.
+// Defaults of the limits on hostile or broken peers: high enough for real use.
 const (
 	DefaultMaxPendingStores = 100000
 	DefaultMaxConnections   = 1000
@@ -166,11 +166,12 @@ func New(storages map[string]storage.Storage, opts Options) (*Server, error) {
 	sort.Strings(s.names)
 	s.useConfigOrder(opts.StorageOrder)
 	s.attachStorageLogs()
+	s.attachRelays()
 	// Seeding the invalidation queues reads the tail of each storage (for
 	// a FileStorage, the last 100 transactions' headers): transient
 	// garbage of the order of the index itself. Return it to the OS now;
 	// otherwise a server that then mostly serves loads keeps it resident
-	// for minutes (issue 7: 1M objects must fit in 32 MB; measured 28.5
+	// for minutes (our target: 1M objects in 32 MB; measured 28.5
 	// MiB without this, 18 with it).
 	debug.FreeOSMemory()
 	for _, n := range s.names {
@@ -237,7 +238,7 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		// Connection limit (issue 8): each connection costs goroutines,
+		// Connection limit: each connection costs goroutines,
 		// buffers and a file descriptor, so past the limit a new one is
 		// closed before the server says anything; the client sees EOF
 		// and retries later. ZEO has no such limit.
@@ -306,7 +307,7 @@ func (s *Server) Status(name string) (*wire.Dict, bool) {
 }
 
 // RuokJSON is the JSON report the "ruok" probe gets:
-// {storage_id: server_status-dict, ...} (zeo-protocol.md §7.2).
+// {storage_id: server_status-dict, ...} (ZEO 6.0 ServerProtocol's ruok answer).
 func (s *Server) RuokJSON() []byte {
 	var sb strings.Builder
 	sb.WriteString("{")
@@ -385,8 +386,8 @@ type store struct {
 	st       storage.Storage
 	readOnly bool
 
-	// vis orders load replies against invalidations (zeo-protocol.md §5.1
-	// rule 3): shared for loads/register/getInvalidations, exclusive for
+	// vis orders load replies against invalidations (docs/design/commit.md,
+	// "Ordering", rule 3): shared for loads/register/getInvalidations, exclusive for
 	// the tpc_finish step. invq (newest last) is guarded by it.
 	vis  sync.RWMutex
 	invq []storage.Invalidation
@@ -394,12 +395,12 @@ type store struct {
 	connsMu sync.Mutex
 	conns   map[*conn]bool // registered connections: the fan-out set
 
-	// Commit locks (zeo-protocol.md §4.5). A transaction holds either the
+	// Commit locks (docs/design/commit.md, "Locks"). A transaction holds either the
 	// storage-wide lock (holder: stock ZEO's commit lock, taken by every
 	// transaction unless group commit applies) or, on a GroupCommitter,
 	// locks on the objects it writes or checks (shared, oidOwner), so that
 	// transactions on different objects vote and finish concurrently and
-	// become durable together (issue 7). Waiters queue FIFO; nothing
+	// become durable together (group commit). Waiters queue FIFO; nothing
 	// passes a waiting storage-wide transaction.
 	lockMu   sync.Mutex
 	holder   *ztxn
@@ -586,7 +587,7 @@ func (st *store) enqueueFinished(f *finished) {
 // committer makes batches durable (the storage's two fsyncs once per
 // batch), then, under the exclusive visibility lock, publishes them and
 // queues each transaction's invalidations, info and reply in tid order
-// (zeo-protocol.md §4.6, §5.1 rules 1-3). Transactions finished while a
+// (docs/design/commit.md, "Ordering", rules 1-3). Transactions finished while a
 // batch syncs form the next batch.
 func (st *store) committer() {
 	defer st.gwg.Done()
@@ -681,7 +682,7 @@ func (st *store) publish(committer *conn, t tid.TID, oids []storage.OID) {
 	msg := wire.Message{ID: int64(0), Flags: true, Method: "invalidateTransaction",
 		Args: wire.Tuple{storage.TIDBytes(t), list}}
 	// Encode once per marshalling, not once per connection: with N
-	// clients every commit fans out N-1 of these (issue 7 profile).
+	// clients every commit fans out N-1 of these (seen in commit profiles).
 	var encoded [2][]byte
 	st.connsMu.Lock()
 	defer st.connsMu.Unlock()

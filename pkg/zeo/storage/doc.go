@@ -1,5 +1,5 @@
 // Package storage defines what the ZEO server needs from a storage
-// (zeo-protocol.md §9.1), independent of any implementation, and the
+// (ZEO 6.0 ZEOStorage's registered methods), independent of any implementation, and the
 // errors the server turns into ZODB.POSException replies.
 //
 // The server serialises commits itself (one commit lock per storage, taken

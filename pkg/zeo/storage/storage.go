@@ -291,7 +291,7 @@ type GroupRecord struct {
 
 // GroupCommitter is implemented by storages that commit plain
 // transactions (stores, deletions, readCurrent checks; no undo, restore
-// or blobs) in groups (issue 7): the server checks serials against
+// or blobs) in groups (docs/design/commit.md): the server checks serials against
 // CurrentSerial at vote while it holds per-object locks, and at
 // tpc_finish calls CommitGroup, which assigns the tid and writes the
 // transaction without making it durable or visible. A committer
@@ -315,4 +315,38 @@ type GroupCommitter interface {
 	SyncGroup() (tid.TID, error)
 	// PublishGroup makes the durable transactions up to t visible.
 	PublishGroup(t tid.TID)
+}
+
+// Relayer is implemented by storages whose data also changes outside the
+// server serving them: a storage that is itself a client of another ZEO
+// server (ZODB's <zeoclient>, ZEO's fan-out), whose other clients commit
+// there. ZEO 6 hands such a storage a StorageServerDB through registerDB;
+// its invalidate and invalidateCache reach every connected client. Here
+// the server calls SetRelay once, before it accepts connections.
+type Relayer interface {
+	SetRelay(r Relay)
+}
+
+// Relay is the server's side of a Relayer.
+//
+// The server makes committed data visible and tells clients about it
+// under one lock per storage, which loads share and which it holds
+// exclusively around Transaction.Finish. Publish takes that lock, so a
+// Relayer calls it from a goroutine of its own, never from inside a
+// method the server is calling; from Transaction.Finish it uses
+// PublishInFinish, which relies on the lock Finish runs under. Either
+// way invalidations must be passed in tid order, and those older than
+// the transaction being finished before Finish returns its tid.
+type Relay interface {
+	// Publish runs fn holding the lock; fn sends each invalidation with
+	// send (to every client, and into the queue getInvalidations answers
+	// from).
+	Publish(fn func(send func(Invalidation)))
+	// PublishInFinish sends inv from inside Transaction.Finish.
+	PublishInFinish(inv Invalidation)
+	// DropClients closes every client connection of the storage and
+	// empties its invalidation queue, so that clients reconnect and
+	// revalidate their caches: ZEO 6 StorageServer._invalidateCache,
+	// what ClientStorage asks for whenever it (re)connects.
+	DropClients()
 }

@@ -47,7 +47,7 @@ func TestFrameLimits(t *testing.T) {
 }
 
 // TestPrefixUndoFilter decodes Zope's undoInfo filter, which needs NEWOBJ
-// and BUILD on the allowed ZopeUndo.Prefix global (zeo-protocol.md §2.5).
+// and BUILD on the allowed ZopeUndo.Prefix global (ZEO 6.0 server_find_global).
 func TestPrefixUndoFilter(t *testing.T) {
 	p := []byte("\x80\x03(K\x07\x89X\x08\x00\x00\x00undoInfoK\x00K\x14}X\x09\x00\x00\x00user_namecZopeUndo.Prefix\nPrefix\n)\x81}(X\x06\x00\x00\x00lengthK\x02X\x04\x00\x00\x00path]q\x00(X\x01\x00\x00\x00aX\x01\x00\x00\x00beubs\x87t.")
 	m, err := Pickle.Decode(p)

@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultMaxFrame is the default cap on one frame's payload. ZEO itself has
-// no cap (zeo-protocol.md §1.1) and object records of tens of MB occur, so
+// no cap (ZEO 6.0 ZEO/asyncio/base.py) and object records of tens of MB occur, so
 // the default is generous; it only bounds what a hostile peer can make us
 // allocate.
 const DefaultMaxFrame = 64 << 20

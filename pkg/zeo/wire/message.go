@@ -39,7 +39,7 @@ func (e Encoding) String() string {
 
 // ParseProtocolID checks a peer's protocol id. Like ZEO's server it looks at
 // the version only and returns the encoding the peer named
-// (zeo-protocol.md §1.2 item 3).
+// (ZEO 6.0 ServerProtocol.finish_connection).
 func ParseProtocolID(b []byte) (Encoding, error) {
 	if len(b) < 2 || string(b[1:]) != ProtocolVersion || (b[0] != 'Z' && b[0] != 'M') {
 		return 0, fmt.Errorf("%w %q", ErrHandshake, b)
@@ -63,7 +63,7 @@ func (e Encoding) Unmarshal(b []byte) (any, error) {
 	return DecodePickle(b)
 }
 
-// Message is the RPC 4-tuple (zeo-protocol.md §2.1).
+// Message is the RPC 4-tuple (docs/design/wire-protocol.md).
 type Message struct {
 	ID     any    // int counter, 0 (async), -1 (heartbeat) or the (oid, tid) tuple of loadBefore
 	Flags  any    // False/True from clients; 0, 2 (error) or True from servers

@@ -84,7 +84,7 @@ const (
 // EncodePickle marshals v the way ZEO's pickle encoder does:
 // zodbpickle Pickler(protocol=3) with fast=1, i.e. no memo opcodes, bytes as
 // (SHORT_)BINBYTES and no GLOBAL ever (a protocol-2 `_codecs.encode` makes
-// the real client hang, zeo-protocol.md §2.2). The output is byte-identical
+// the real client hang: its find_global refuses it). The output is byte-identical
 // to Python's for the value model of this package.
 func EncodePickle(v any) ([]byte, error) {
 	buf := []byte{opProto, 3}
@@ -305,7 +305,7 @@ func normInt(x *big.Int) any {
 
 // ------------------------------------------------------------------ decoder
 
-// allowedModules mirrors ZEO's server_find_global (zeo-protocol.md §2.5):
+// allowedModules mirrors ZEO 6.0's marshal.server_find_global:
 // only these modules may be named by a GLOBAL. Nothing named is ever
 // imported or called; the decoder builds inert Global/Object values.
 var allowedModules = map[string]bool{
@@ -630,7 +630,7 @@ func (d *pdec) run() (any, error) {
 				return nil, err
 			}
 			// py2 str (SHORT_BINSTRING) stays bytes; text fields accept
-			// bytes through AsString (zeo-protocol.md §2.2).
+			// bytes through AsString (Python 2 clients send str as bytes).
 			d.push(append([]byte(nil), b...))
 		case opBinBytes, opBinString:
 			n, err := d.u32()

@@ -34,7 +34,7 @@ type Global struct{ Module, Name string }
 
 // Object is an instance built by REDUCE or NEWOBJ; State is what BUILD set
 // (nil if no BUILD). The server only ever inspects these for ZopeUndo's
-// Prefix (zeo-protocol.md §2.5); nothing is executed.
+// Prefix (ZEO 6.0 marshal.server_find_global allows it); nothing is executed.
 type Object struct {
 	Class Global
 	Args  Tuple
@@ -184,7 +184,7 @@ func AsInt(v any) (int64, bool) {
 
 // IntKey returns a canonical string form of any integer value (including
 // *big.Int), used to compare client transaction ids, which are Python id()
-// values of any size (zeo-protocol.md §10.1: compare txn ids normalised).
+// values of any size, so they are compared normalised.
 func IntKey(v any) (string, bool) {
 	if b, ok := v.(*big.Int); ok {
 		return b.String(), true
@@ -205,7 +205,7 @@ func IntKey(v any) (string, bool) {
 }
 
 // AsBytes accepts bytes, and str for callers that take "bytes or str"
-// (tpc_begin user/description, zeo-protocol.md §2.2).
+// (tpc_begin user/description: ZODB 5+ clients send bytes, older ones str).
 func AsBytes(v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case []byte:
