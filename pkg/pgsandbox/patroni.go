@@ -309,7 +309,7 @@ func (c *Cluster) newNode(name string) (*Node, error) {
 				"host replication replicator 127.0.0.1/32 trust",
 				"host all all 127.0.0.1/32 trust",
 			},
-			"remove_data_directory_on_rewind_failure":    true,
+			"remove_data_directory_on_rewind_failure":     true,
 			"remove_data_directory_on_diverged_timelines": true,
 		},
 	}
