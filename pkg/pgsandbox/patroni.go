@@ -494,7 +494,10 @@ func (c *Cluster) WaitReplicas(ctx context.Context, want int) error {
 			switch {
 			case err != nil:
 				last = err
-			case streaming >= want && (!c.opts.Synchronous || want == 0 || sync >= 1):
+			case streaming >= want && (!c.opts.Synchronous || want == 0 || sync >= 1 && c.syncStandby() != nil):
+				// In synchronous mode Patroni promotes only the standby
+				// named in its /sync key, which it writes after the
+				// standby shows as sync in pg_stat_replication.
 				return nil
 			default:
 				last = fmt.Errorf("%d standbys streaming (%d synchronous), want %d", streaming, sync, want)
@@ -506,6 +509,26 @@ func (c *Cluster) WaitReplicas(ctx context.Context, want int) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// syncStandby returns the node Patroni's REST API reports as the
+// synchronous standby (GET /sync answers 200 there), or nil.
+func (c *Cluster) syncStandby() *Node {
+	cl := http.Client{Timeout: time.Second}
+	for _, n := range c.Nodes {
+		if !n.Alive() {
+			continue
+		}
+		resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/sync", n.APIPort))
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			return n
+		}
+	}
+	return nil
 }
 
 // CreateDatabase creates database name on the primary.
