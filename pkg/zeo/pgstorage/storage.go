@@ -74,6 +74,8 @@ type Storage struct {
 	closed         atomic.Bool
 
 	revs *revCache // history-free only: recent states for loadSerial
+
+	health health // which node it writes to, reconnects, failovers (failover.go)
 }
 
 // revCacheBytes bounds the history-free revision cache.

@@ -2,7 +2,9 @@ package runzeo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net"
 	"fmt"
 	"os"
 	"slices"
@@ -19,7 +21,35 @@ import (
 	"github.com/zdkit/zdkit/pkg/tid"
 	"github.com/zdkit/zdkit/pkg/zeo/client"
 	"github.com/zdkit/zdkit/pkg/zeo/storage"
+	"github.com/zdkit/zdkit/pkg/zeo/wire"
 )
+
+// ruok asks a front end for its status with the ZEO "ruok" probe and
+// returns the status of storage "1".
+func ruok(sock string) (map[string]any, error) {
+	nc, err := net.DialTimeout("unix", sock, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	// The server speaks first (its protocol versions), as ZEO 6 does.
+	if _, err := wire.ReadFrame(nc, 1024); err != nil {
+		return nil, err
+	}
+	if err := wire.WriteFrame(nc, []byte("ruok")); err != nil {
+		return nil, err
+	}
+	reply, err := wire.ReadFrame(nc, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var all map[string]map[string]any
+	if err := json.Unmarshal(reply, &all); err != nil {
+		return nil, fmt.Errorf("ruok reply %q: %w", reply, err)
+	}
+	return all["1"], nil
+}
 
 // haEvent is one commit attempt's outcome, for the outage figures.
 type haEvent struct {
@@ -231,6 +261,34 @@ func TestRelStoragePatroniFailover(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); load.run(i, fes[i%2].sock) }()
 	}
+	// A watcher of front end 0's health: ruok's database-ok must turn
+	// false while there is no primary, and name the new one after.
+	var healthMu sync.Mutex
+	var sawDown int
+	healthDone := make(chan struct{})
+	healthStop := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		wasOK := true
+		for {
+			select {
+			case <-healthStop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			st, err := ruok(fes[0].sock)
+			if err != nil {
+				continue
+			}
+			ok, _ := st["database-ok"].(bool)
+			if !ok && wasOK {
+				healthMu.Lock()
+				sawDown++
+				healthMu.Unlock()
+			}
+			wasOK = ok
+		}
+	}()
 	ackedNow := func() int { load.mu.Lock(); defer load.mu.Unlock(); return len(load.acked) }
 	var kills []time.Time
 	var rejoin []time.Duration
@@ -277,6 +335,25 @@ func TestRelStoragePatroniFailover(t *testing.T) {
 	end := time.Now()
 	load.stop.Store(true)
 	wg.Wait()
+	close(healthStop)
+	<-healthDone
+	healthMu.Lock()
+	if sawDown < failovers {
+		t.Errorf("ruok showed database-ok false %d times over %d failovers", sawDown, failovers)
+	}
+	healthMu.Unlock()
+	primary := cluster.Primary()
+	for i, fe := range fes {
+		st, err := ruok(fe.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("127.0.0.1:%d", primary.PGPort)
+		if st["database-ok"] != true || st["database-write-node"] != want || st["database-failovers"] != float64(failovers) {
+			t.Errorf("front end %d after %d failovers: ruok %v, want database-ok true, write node %s, %d failovers",
+				i, failovers, st, want, failovers)
+		}
+	}
 	for _, err := range load.errs {
 		t.Error(err)
 	}
