@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-stop bench bench-report fuzz stress clean vet lint
+.PHONY: all build test demo demo-ha demo-ha-packages demo-stop bench bench-report fuzz stress clean vet lint
 
 all: build
 
@@ -36,6 +36,20 @@ demo: build
 
 demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
+	@./scripts/demo-ha.sh stop
+
+# High availability on PostgreSQL (docs/postgresql.md): etcd, two Patroni
+# nodes and two runzeo front ends; kills the primary and commits after the
+# failover. Its Debian packages are installed first when missing.
+demo-ha: build demo-ha-packages
+	./scripts/demo-ha.sh
+
+demo-ha-packages:
+	@if ! command -v patroni >/dev/null || ! command -v etcd >/dev/null || ! command -v psql >/dev/null || \
+	    ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" != 0 ]; then sudo=sudo; fi; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y postgresql patroni etcd-server; \
+	fi
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
 # (docs/performance.md): every figure beside its target, on stdout. Changes no file;
