@@ -195,22 +195,29 @@ func (t *txn) Vote() error {
 			return convErr("vote (truncating temporary tables)", err)
 		}
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	// The rows of the previous transaction on this session (committed,
-	// or restored by a rollback): see sessionDDL.
-	b.Queue(`DELETE FROM temp_store`)
-	b.Queue(`DELETE FROM temp_blob_chunk`)
-	if n > 0 {
-		b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
+	// The batch is built anew for each try: pgx keeps, in a queued
+	// query, the statement description it prepared on the session it
+	// was first sent on, which a new session does not have (SQLSTATE
+	// 26000 on the retry after a failover).
+	newBatch := func() *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		// The rows of the previous transaction on this session (committed,
+		// or restored by a rollback): see sessionDDL.
+		b.Queue(`DELETE FROM temp_store`)
+		b.Queue(`DELETE FROM temp_blob_chunk`)
+		if n > 0 {
+			b.Queue(`INSERT INTO temp_store (zoid, prev_tid, md5, state)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[])`, zoids, prevs, sums, states)
+		}
+		if maxNew > 0 {
+			// RelStorage's set_min_oid: oids allocated elsewhere (a restore)
+			// must never be handed out again.
+			b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
+		}
+		b.Queue(`SELECT zoid, tid, prev_tid, committed_state FROM lock_objects_and_detect_conflicts($1, $2)`, rcOids, rcTids)
+		return b
 	}
-	if maxNew > 0 {
-		// RelStorage's set_min_oid: oids allocated elsewhere (a restore)
-		// must never be handed out again.
-		b.Queue(`SELECT setval('zoid_seq', $1) FROM zoid_seq WHERE last_value < $1`, (maxNew+15)/16)
-	}
-	b.Queue(`SELECT zoid, tid, prev_tid, committed_state FROM lock_objects_and_detect_conflicts($1, $2)`, rcOids, rcTids)
 	type conflictRow struct {
 		zoid, tid int64
 		prev      *int64
@@ -218,6 +225,7 @@ func (t *txn) Vote() error {
 	}
 	var found []conflictRow
 	run := func(conn *pgx.Conn) error {
+		b := newBatch()
 		br := conn.SendBatch(ctx, b)
 		defer br.Close()
 		for i := 0; i < b.Len()-1; i++ {
@@ -240,10 +248,13 @@ func (t *txn) Vote() error {
 	}
 	t.conn = conn
 	err = run(conn)
-	var pe *pgconn.PgError
-	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil {
+	if sessionLost(err) && ctx.Err() == nil {
 		// The session broke (the database restarted, a failover): its
-		// transaction is gone with it, so vote again on a new one.
+		// transaction is gone with it, so vote again on a new one. A
+		// session to a primary that died may also answer with SQLSTATE
+		// 57P01 (its backend saw the postmaster exit), an error from the
+		// server that is still a lost session: the first vote after a
+		// Patroni failover meets it.
 		conn.Close(context.Background())
 		t.s.store, t.conn = nil, nil
 		if conn, err = t.s.storeConn(ctx); err != nil {
