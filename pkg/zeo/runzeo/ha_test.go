@@ -74,7 +74,6 @@ type haLoad struct {
 	unknown []haCommit
 	errs    []error
 	stop    atomic.Bool
-	verbose func(string, ...any)
 }
 
 func (l *haLoad) event(ok bool) {
@@ -134,9 +133,6 @@ func (l *haLoad) run(id int, sock string) {
 		}
 		data, serial, err := c.Load(l.counter)
 		if err != nil {
-			if l.verbose != nil {
-				l.verbose("client %d: load: %v", id, err)
-			}
 			l.event(false)
 			broken()
 			time.Sleep(20 * time.Millisecond)
@@ -254,7 +250,7 @@ func TestRelStoragePatroniFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := &haLoad{counter: oids[0], verbose: t.Logf}
+	load := &haLoad{counter: oids[0]}
 	commitOne(t, w.Client, load.counter, 0, "0")
 	var wg sync.WaitGroup
 	for i := 0; i < clients; i++ {
