@@ -74,6 +74,10 @@ func (s *Storage) Health() storage.HealthReport {
 	if !h.ok {
 		node = ""
 	}
-	return storage.HealthReport{OK: h.ok, WriteNode: node, ReadNode: node,
+	read := node
+	if s.replica.usable() {
+		read = s.replica.addr()
+	}
+	return storage.HealthReport{OK: h.ok, WriteNode: node, ReadNode: read,
 		Reconnects: h.reconnects, Failovers: h.failovers, LastError: h.lastErr}
 }

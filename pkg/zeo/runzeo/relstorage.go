@@ -3,6 +3,7 @@ package runzeo
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // an error naming them rather than being ignored.
 var relStorageUnsupported = []string{
 	"blob-dir", "blob-cache-size", "blob-cache-size-check", "blob-cache-size-check-external",
-	"blob-chunk-size", "replica-conf", "ro-replica-conf", "replica-timeout", "revert_when_stale",
+	"blob-chunk-size", "replica-conf",
 	"pack-gc", "pack-prepack-only", "pack-skip-prepack", "pack-batch-timeout", "pack-commit-busy-delay",
 	"cache-servers", "cache-module-name", "cache-prefix", "cache-local-mb", "cache-local-storage",
 	"cache-local-dir", "cache-local-dir-count", "cache-local-dir-read-count", "cache-local-dir-compress",
@@ -56,6 +57,17 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 		}
 		opts.CommitLockTimeout = time.Duration(n) * time.Second
 	}
+	if st.Has("ro-replica-conf") {
+		// RelStorage 4.2 adapters/replica.py: a file of DSNs, one per
+		// line, '#' starting a comment.
+		path := st.String("ro-replica-conf")
+		dsns, err := readReplicaConf(path)
+		if err != nil {
+			return storageSpec{}, st.ValueError("ro-replica-conf", "%v", err)
+		}
+		opts.ReadReplicas = dsns
+		opts.ReplicaTimeout = time.Duration(st.Float("replica-timeout") * float64(time.Second))
+	}
 	if opts.Name == "" {
 		// RelStorage names itself after the adapter and its DSN; the DSN
 		// may hold a password, so only the database kind is shown.
@@ -66,4 +78,25 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 		defer cancel()
 		return pgstorage.Open(ctx, opts)
 	}}, nil
+}
+
+// readReplicaConf reads RelStorage's replica file: one DSN per line,
+// blank lines and lines starting with '#' ignored.
+func readReplicaConf(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var dsns []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		dsns = append(dsns, line)
+	}
+	if len(dsns) == 0 {
+		return nil, fmt.Errorf("%s lists no replica", path)
+	}
+	return dsns, nil
 }
