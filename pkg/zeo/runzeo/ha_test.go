@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,7 +245,19 @@ func TestRelStoragePatroniFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	dsn := cluster.DSN("zodb")
-	fes := []*frontEnd{startFrontEnd(t, dsn, ""), startFrontEnd(t, dsn, "")}
+	// Front end 1 loads from the standbys (ro-replica-conf lists every
+	// node: the primary of the moment answers as well, a dead node is
+	// skipped for replica-timeout).
+	replicas := filepath.Join(t.TempDir(), "replicas.conf")
+	var lines []string
+	for _, n := range cluster.Nodes {
+		lines = append(lines, n.DSN("zodb"))
+	}
+	if err := os.WriteFile(replicas, []byte("# hot standbys\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fes := []*frontEnd{startFrontEnd(t, dsn, ""),
+		startFrontEnd(t, dsn, "  ro-replica-conf "+replicas+"\n  replica-timeout 1\n")}
 	w := dialWatcher(t, fes[0])
 	oids, err := w.NewOIDs(1)
 	if err != nil {
