@@ -63,7 +63,7 @@ func relStorageSpec(st *zconfig.Node) (storageSpec, error) {
 		path := st.String("ro-replica-conf")
 		dsns, err := readReplicaConf(path)
 		if err != nil {
-			return storageSpec{}, st.ValueError("ro-replica-conf", "%v", err)
+			return storageSpec{}, st.ValueError("ro-replica-conf", "ro-replica-conf: %v", err)
 		}
 		opts.ReadReplicas = dsns
 		opts.ReplicaTimeout = time.Duration(st.Float("replica-timeout") * float64(time.Second))
