@@ -2,6 +2,7 @@ package pgstorage
 
 import (
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,10 +75,11 @@ func (s *Storage) Health() storage.HealthReport {
 	if !h.ok {
 		node = ""
 	}
-	read := node
+	read, lag := node, 0.0
 	if s.replica.usable() {
 		read = s.replica.addr()
+		lag = time.Duration(s.replica.lag.Load()).Seconds()
 	}
-	return storage.HealthReport{OK: h.ok, WriteNode: node, ReadNode: read,
+	return storage.HealthReport{OK: h.ok, WriteNode: node, ReadNode: read, ReplicaLag: lag,
 		Reconnects: h.reconnects, Failovers: h.failovers, LastError: h.lastErr}
 }

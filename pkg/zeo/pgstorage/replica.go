@@ -31,6 +31,7 @@ type replica struct {
 	downUntil atomic.Int64  // unix nanoseconds
 	loads     atomic.Int64  // loads a standby answered
 	stale     atomic.Int64  // answers thrown away because the standby lagged
+	lag       atomic.Int64  // nanoseconds behind the delivered tid, at the last answer
 }
 
 // openReplica prepares a pool per DSN; none connects before its first
@@ -115,8 +116,19 @@ func (s *Storage) loadBeforeReplica(oid storage.OID, before tid.TID) (data []byt
 			r.failed()
 		}
 		return nil, 0, 0, false
-	case newest < delivered || data == nil:
-		r.stale.Add(1)
+	}
+	if newest < delivered {
+		lag := tid.TID(delivered).Time().Sub(tid.TID(newest).Time())
+		r.lag.Store(int64(lag))
+	} else {
+		r.lag.Store(0)
+	}
+	if newest < delivered || data == nil {
+		// Behind what clients were told (or a deletion, which the
+		// primary reports as it does for any load).
+		if data != nil {
+			r.stale.Add(1)
+		}
 		return nil, 0, 0, false
 	}
 	r.loads.Add(1)

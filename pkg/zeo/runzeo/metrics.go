@@ -50,6 +50,7 @@ func newRegistry(srv *server.Server, storages map[string]storage.Storage, starte
 	dbUp := reg.Gauge("zeo_database_up", "1 while a database-backed storage (RelStorage on PostgreSQL) has a writable database (a primary), else 0.", lbl)
 	dbNode := reg.Gauge("zeo_database_write_node", "1 for the database node (host:port) a database-backed storage writes to.", lbl, "node")
 	dbReconnects := reg.Counter("zeo_database_reconnects_total", "Database sessions re-established after one was lost.", lbl)
+	dbLag := reg.Gauge("zeo_database_replica_lag_seconds", "How far the standby loads are read from was behind the last delivered tid, at its last answer (ro-replica-conf).", lbl)
 	dbFailovers := reg.Counter("zeo_database_failovers_total", "Times the database node written to changed (a failover).", lbl)
 	writeNodes := map[string]string{} // storage: node last reported (scrapes are serialized by OnScrape)
 	startTime := reg.Gauge("zeo_start_time_seconds", "Unix time runzeo started serving.")
@@ -104,6 +105,7 @@ func newRegistry(srv *server.Server, storages map[string]storage.Storage, starte
 				}
 				dbReconnects.With(name).Set(float64(r.Reconnects))
 				dbFailovers.With(name).Set(float64(r.Failovers))
+				dbLag.With(name).Set(r.ReplicaLag)
 			}
 			if g, ok := st.(groupStater); ok {
 				n, t := g.GroupStats()

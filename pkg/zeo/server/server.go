@@ -756,6 +756,7 @@ func (st *store) status() *wire.Dict {
 		d.Set("database-read-node", r.ReadNode)
 		d.Set("database-reconnects", r.Reconnects)
 		d.Set("database-failovers", r.Failovers)
+		d.Set("database-replica-lag", r.ReplicaLag)
 		d.Set("database-error", r.LastError)
 	}
 	return d

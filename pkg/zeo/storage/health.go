@@ -22,6 +22,9 @@ type HealthReport struct {
 	// was lost; Failovers counts the times the write node changed.
 	Reconnects int64
 	Failovers  int64
+	// ReplicaLag is how far the standby loads are read from was behind
+	// the last tid delivered, at its last answer (0 without one).
+	ReplicaLag float64 // seconds
 	// LastError is the last connection failure, "" when none.
 	LastError string
 }
