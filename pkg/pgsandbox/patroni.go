@@ -485,9 +485,15 @@ func (c *Cluster) WaitReplicas(ctx context.Context, want int) error {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			conn, err := pgx.Connect(cctx, p.DSN("postgres"))
 			if err == nil {
+				// Only Patroni's standbys (application_name is the member's
+				// name): a clone in progress streams too, as pg_basebackup.
+				names := make([]string, len(c.Nodes))
+				for i, n := range c.Nodes {
+					names[i] = n.Name
+				}
 				err = conn.QueryRow(cctx, `SELECT count(*) FILTER (WHERE state = 'streaming'),
 					count(*) FILTER (WHERE state = 'streaming' AND sync_state = 'sync')
-					FROM pg_stat_replication`).Scan(&streaming, &sync)
+					FROM pg_stat_replication WHERE application_name = ANY($1)`, names).Scan(&streaming, &sync)
 				conn.Close(context.Background())
 			}
 			cancel()
