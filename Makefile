@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test demo demo-pg demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zeo interop-suites-zdaemon
+.PHONY: all build test demo demo-pg demo-ha demo-ha-packages demo-stop bench bench-report fuzz stress clean vet lint interop-suites interop-suites-zeo interop-suites-zdaemon
 
 all: build
 
@@ -42,6 +42,16 @@ demo-pg: build
 demo-stop:
 	@if [ -x demo/zeo/bin/zeoctl ]; then demo/zeo/bin/zeoctl stop; else echo "no demo instance"; fi
 	@./scripts/demo-pg-stop.sh
+	@./scripts/demo-ha.sh stop
+
+# High availability on PostgreSQL (docs/postgresql.md): etcd, two Patroni
+# nodes and two runzeo front ends; kills the primary and commits after the
+# failover. Its Debian packages are installed first when missing.
+demo-ha: build demo-ha-packages
+	./scripts/demo-ha.sh
+
+demo-ha-packages:
+	./scripts/ensure-packages.sh postgresql patroni etcd-server
 
 # Go benchmarks, then zeobench's standard set against a runzeo process
 # (docs/performance.md): every figure beside its target, on stdout. Changes no file;

@@ -17,7 +17,7 @@ import (
 // rather than being ignored.
 var unsupportedKeys = []string{
 	"blob-cache-size", "blob-cache-size-check", "blob-cache-size-check-external",
-	"blob-chunk-size", "replica-conf", "ro-replica-conf", "replica-timeout", "revert_when_stale",
+	"blob-chunk-size", "replica-conf",
 	"pack-gc", "pack-prepack-only", "pack-skip-prepack", "pack-batch-timeout", "pack-commit-busy-delay",
 	"cache-servers", "cache-module-name", "cache-prefix", "cache-local-mb", "cache-local-storage",
 	"cache-local-dir", "cache-local-dir-count", "cache-local-dir-read-count", "cache-local-dir-compress",
@@ -69,6 +69,17 @@ func ConfigFromNode(st *zconfig.Node) (Config, error) {
 			return Config{}, st.ValueError("commit-lock-timeout", "commit-lock-timeout must be a positive number of seconds")
 		}
 		c.CommitLockTimeout = time.Duration(n) * time.Second
+	}
+	if st.Has("ro-replica-conf") {
+		// Loads from hot standbys (replica.go); polls and commits stay on
+		// the primary. revert_when_stale has nothing to revert here: a
+		// standby that lags is skipped for that load.
+		dsns, err := ReadReplicaConf(st.String("ro-replica-conf"))
+		if err != nil {
+			return Config{}, st.ValueError("ro-replica-conf", "ro-replica-conf: %v", err)
+		}
+		c.ReadReplicas = dsns
+		c.ReplicaTimeout = time.Duration(st.Float("replica-timeout") * float64(time.Second))
 	}
 	if c.Name == "" {
 		// RelStorage names itself after the adapter and its DSN; the DSN

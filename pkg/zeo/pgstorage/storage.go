@@ -37,6 +37,11 @@ type Options struct {
 	// CommitLockTimeout bounds the wait for object locks at vote
 	// (RelStorage's commit-lock-timeout, default 30 s).
 	CommitLockTimeout time.Duration
+	// ReadReplicas are DSNs of hot standbys to load from, tried in order
+	// (RelStorage's ro-replica-conf); ReplicaTimeout is how long one that
+	// failed is left alone (replica-timeout, default 600 s). See replica.go.
+	ReadReplicas   []string
+	ReplicaTimeout time.Duration
 }
 
 // maxSessions bounds the store sessions (transactions between vote and
@@ -84,6 +89,10 @@ type Storage struct {
 	namedByDSN bool // the DSN sets application_name: keep it everywhere
 
 	sharedBlobs *BlobStorage // shared-blob-dir true: packs remove blob files
+
+	health health // which node it writes to, reconnects, failovers (failover.go)
+
+	replica *replica // loads from a hot standby, nil without ro-replica-conf (replica.go)
 }
 
 // revCacheBytes bounds the history-free revision cache.
@@ -138,6 +147,15 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	s := &Storage{opts: opts, hp: opts.KeepHistory, pool: pool, slots: make(chan struct{}, maxSessions), namedByDSN: namedByDSN}
+	if len(opts.ReadReplicas) > 0 {
+		if opts.ReplicaTimeout <= 0 {
+			opts.ReplicaTimeout = 600 * time.Second
+		}
+		if s.replica, err = openReplica(opts.ReadReplicas, opts.ReplicaTimeout); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	if !s.hp {
 		s.revs = newRevCache(revCacheBytes)
 	}
@@ -260,6 +278,9 @@ func (s *Storage) Close() error {
 	s.idle = nil
 	s.sessMu.Unlock()
 	s.pool.Close()
+	if s.replica != nil {
+		s.replica.close()
+	}
 	return nil
 }
 
@@ -268,6 +289,10 @@ func (s *Storage) Close() error {
 // database has only the current revision: older ones give ok false,
 // which ZODB's MVCC adapter turns into a retryable ReadConflictError.
 func (s *Storage) LoadBefore(oid storage.OID, before tid.TID) ([]byte, tid.TID, tid.TID, bool, error) {
+	if data, start, end, ok := s.loadBeforeReplica(oid, before); ok {
+		s.revs.put(oid, start, data)
+		return data, start, end, true, nil
+	}
 	ctx := s.ctx
 	var data []byte
 	var start int64

@@ -705,15 +705,19 @@ func (s *Storage) listen() {
 			}
 		}
 		if err != nil {
+			s.health.noteDown(err)
 			s.signal() // keep polling through the pool meanwhile
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
+			// At most a second: a Patroni failover takes a few, and this
+			// session is what reports the new primary (failover.go).
+			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		s.health.noteUp(conn)
 		s.signal() // catch up on what happened while not listening
 		for {
 			wctx, cancel := context.WithTimeout(ctx, s.opts.PollInterval)
@@ -730,6 +734,7 @@ func (s *Storage) listen() {
 				}
 			}
 			conn.Close(context.Background())
+			s.health.noteDown(err)
 			break
 		}
 	}

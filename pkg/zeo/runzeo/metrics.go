@@ -47,6 +47,12 @@ func newRegistry(srv *server.Server, storages map[string]storage.Storage, starte
 	size := reg.Gauge("zeo_storage_bytes", "Storage size in bytes (for a FileStorage, the bytes in Data.fs; get_info size).", lbl)
 	groups := reg.Counter("zeo_group_commit_syncs_total", "Group commits made durable (each pays the status fsync once; the data fsync runs after the vote).", lbl)
 	grouped := reg.Counter("zeo_group_commit_transactions_total", "Transactions made durable by group commits.", lbl)
+	dbUp := reg.Gauge("zeo_database_up", "1 while a database-backed storage (RelStorage on PostgreSQL) has a writable database (a primary), else 0.", lbl)
+	dbNode := reg.Gauge("zeo_database_write_node", "1 for the database node (host:port) a database-backed storage writes to.", lbl, "node")
+	dbReconnects := reg.Counter("zeo_database_reconnects_total", "Database sessions re-established after one was lost.", lbl)
+	dbLag := reg.Gauge("zeo_database_replica_lag_seconds", "How far the standby loads are read from was behind the last delivered tid, at its last answer (ro-replica-conf).", lbl)
+	dbFailovers := reg.Counter("zeo_database_failovers_total", "Times the database node written to changed (a failover).", lbl)
+	writeNodes := map[string]string{} // storage: node last reported (scrapes are serialized by OnScrape)
 	startTime := reg.Gauge("zeo_start_time_seconds", "Unix time runzeo started serving.")
 	startTime.With().Set(float64(started.UnixNano()) / 1e9)
 	srv.SetObserver(newLatencyObserver(reg, storages))
@@ -82,6 +88,25 @@ func newRegistry(srv *server.Server, storages map[string]storage.Storage, starte
 			}
 			objects.With(name).Set(float64(st.Len()))
 			size.With(name).Set(float64(st.Size()))
+			if h, ok := st.(storage.Health); ok {
+				r := h.Health()
+				up := 0.0
+				if r.OK {
+					up = 1
+				}
+				dbUp.With(name).Set(up)
+				// The node written to before a failover stays, at 0.
+				if prev, ok := writeNodes[name]; ok && prev != r.WriteNode {
+					dbNode.With(name, prev).Set(0)
+				}
+				if r.WriteNode != "" {
+					dbNode.With(name, r.WriteNode).Set(1)
+					writeNodes[name] = r.WriteNode
+				}
+				dbReconnects.With(name).Set(float64(r.Reconnects))
+				dbFailovers.With(name).Set(float64(r.Failovers))
+				dbLag.With(name).Set(r.ReplicaLag)
+			}
 			if g, ok := st.(groupStater); ok {
 				n, t := g.GroupStats()
 				groups.With(name).Set(float64(n))

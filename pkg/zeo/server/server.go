@@ -1003,7 +1003,7 @@ func (st *store) status() *wire.Dict {
 	if st.srv.opts.TransactionTimeout > 0 {
 		timeoutAlive = true
 	}
-	return wire.NewDict(
+	d := wire.NewDict(
 		"connections", int64(st.connections()),
 		"loads", st.loads.Load(),
 		"stores", st.stores.Load(),
@@ -1018,6 +1018,19 @@ func (st *store) status() *wire.Dict {
 		"timeout-thread-is-alive", timeoutAlive,
 		"last-transaction", st.st.LastTransaction().Hex(),
 	)
+	if h, ok := st.st.(storage.Health); ok {
+		// A database-backed storage (not in ZEO 6, whose storages are
+		// local): whether it has a writable database, and where.
+		r := h.Health()
+		d.Set("database-ok", r.OK)
+		d.Set("database-write-node", r.WriteNode)
+		d.Set("database-read-node", r.ReadNode)
+		d.Set("database-reconnects", r.Reconnects)
+		d.Set("database-failovers", r.Failovers)
+		d.Set("database-replica-lag", r.ReplicaLag)
+		d.Set("database-error", r.LastError)
+	}
+	return d
 }
 
 // logger wraps Options.Log (nil = discard).
