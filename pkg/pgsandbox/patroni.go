@@ -131,19 +131,12 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	bin, err := findBin()
+	env, err := prepare("patroni-")
 	if err != nil {
 		return nil, err
 	}
-	cred, uid, gid, err := credential()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "patroni-")
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{dir: dir, opts: opts, bin: bin, patroni: patroniBin, cred: cred, uid: uid, gid: gid}
+	dir := env.dir
+	c := &Cluster{dir: dir, opts: opts, bin: env.bin, patroni: patroniBin, cred: env.cred, uid: env.uid, gid: env.gid}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		c.Stop()
 		return nil, err

@@ -69,6 +69,28 @@ func findBin() (string, error) {
 
 // credential returns the credential to run PostgreSQL with: the
 // `postgres` user's when running as root, none otherwise.
+// sandboxEnv is what every sandbox needs first: PostgreSQL's binaries,
+// the user its processes run as, and a temporary directory.
+type sandboxEnv struct {
+	bin      string
+	cred     *syscall.Credential
+	uid, gid int
+	dir      string
+}
+
+func prepare(prefix string) (sandboxEnv, error) {
+	var e sandboxEnv
+	var err error
+	if e.bin, err = findBin(); err != nil {
+		return e, err
+	}
+	if e.cred, e.uid, e.gid, err = credential(); err != nil {
+		return e, err
+	}
+	e.dir, err = os.MkdirTemp("", prefix)
+	return e, err
+}
+
 func credential() (*syscall.Credential, int, int, error) {
 	if os.Geteuid() != 0 {
 		return nil, -1, -1, nil
@@ -97,18 +119,11 @@ func freePort() (int, error) {
 // Start creates and starts a cluster. settings are extra `-c name=value`
 // server settings.
 func Start(settings ...string) (*Server, error) {
-	bin, err := findBin()
+	env, err := prepare("pgsandbox-")
 	if err != nil {
 		return nil, err
 	}
-	cred, uid, gid, err := credential()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "pgsandbox-")
-	if err != nil {
-		return nil, err
-	}
+	bin, cred, uid, gid, dir := env.bin, env.cred, env.uid, env.gid, env.dir
 	s := &Server{dir: dir, Host: "127.0.0.1"}
 	fail := func(err error) (*Server, error) {
 		os.RemoveAll(dir)
