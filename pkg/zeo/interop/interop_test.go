@@ -25,7 +25,13 @@ import (
 func python(t *testing.T) (string, []string) {
 	t.Helper()
 	env := os.Environ()
-	if p := os.Getenv("ZDKIT_PYZEO_PATH"); p != "" {
+	// ZDKIT_PYREF is what the other interop tests use (docs/interop.md);
+	// ZDKIT_PYZEO_PATH, this package's older name, still works.
+	p := os.Getenv("ZDKIT_PYZEO_PATH")
+	if p == "" {
+		p = os.Getenv("ZDKIT_PYREF")
+	}
+	if p != "" {
 		env = append(env, "PYTHONPATH="+p)
 	}
 	cands := []string{"python3", "/usr/bin/python3"}
@@ -39,7 +45,7 @@ func python(t *testing.T) (string, []string) {
 			return py, env
 		}
 	}
-	t.Skip("no Python with ZEO/ZODB (set ZDKIT_PYTHON and ZDKIT_PYZEO_PATH)")
+	t.Skip("no Python with ZEO/ZODB (set ZDKIT_PYTHON and ZDKIT_PYREF)")
 	return "", nil
 }
 

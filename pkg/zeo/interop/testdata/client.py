@@ -55,10 +55,10 @@ def invalidation():
     ca.close(); cb.close(); a.close(); b.close()
 
 
-def resolve():
-    # BTrees.Length resolves conflicts in the client: 4 clients, 20 each.
-    n, per = 4, 20
-    dbs = [db() for _ in range(n)]
+
+def increment_concurrently(dbs, key, per):
+    """One thread per database increments the BTrees.Length root[key] per
+    times, retrying conflicts (resolved in the client); returns errors."""
     errors = []
 
     def work(d):
@@ -68,7 +68,7 @@ def resolve():
             for _ in range(per):
                 for attempt in range(50):
                     try:
-                        conn.root()["len"].change(1)
+                        conn.root()[key].change(1)
                         tm.commit()
                         break
                     except ZODB.POSException.ConflictError:
@@ -83,6 +83,13 @@ def resolve():
     ts = [threading.Thread(target=work, args=(d,)) for d in dbs]
     [t.start() for t in ts]
     [t.join() for t in ts]
+    return errors
+
+def resolve():
+    # BTrees.Length resolves conflicts in the client: 4 clients, 20 each.
+    n, per = 4, 20
+    dbs = [db() for _ in range(n)]
+    errors = increment_concurrently(dbs, "len", per)
     assert not errors, errors
     d = db()
     with d.transaction() as conn:
@@ -243,31 +250,8 @@ def frontends():
         tm.begin()
     cb.close()
     n, per = 4, 15
-    errors = []
-
-    def work(d):
-        tm = transaction.TransactionManager()
-        conn = d.open(tm)
-        try:
-            for _ in range(per):
-                for attempt in range(50):
-                    try:
-                        conn.root()["fe"].change(1)
-                        tm.commit()
-                        break
-                    except ZODB.POSException.ConflictError:
-                        tm.abort()
-                else:
-                    errors.append("gave up")
-        except Exception as e:
-            errors.append(repr(e))
-        finally:
-            conn.close()
-
     dbs = [ZODB.DB(ClientStorage(ADDR if i % 2 else addr2, wait_timeout=10)) for i in range(n)]
-    ts = [threading.Thread(target=work, args=(d,)) for d in dbs]
-    [t.start() for t in ts]
-    [t.join() for t in ts]
+    errors = increment_concurrently(dbs, "fe", per)
     assert not errors, errors
     for d in (a, b):
         tm = transaction.TransactionManager()
