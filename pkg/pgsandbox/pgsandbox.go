@@ -295,6 +295,19 @@ func Main(m Runner) int {
 	return code
 }
 
+// Unavailable ends a test that cannot get what it needs from this
+// machine (PostgreSQL, Patroni, root, a tmpfs): a loud skip on a
+// developer's machine, a failure when CI=true, since CI installs
+// everything and must run every test.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%s (CI=true: this test must run in CI)", msg)
+	}
+	tb.Skipf("SKIPPING: %s (CI=true makes this a failure)", msg)
+}
+
 // Shared returns the package's shared server, starting it on first use.
 // Without binaries it skips t loudly, or fails it when CI=true.
 func Shared(t testing.TB) *Server {
@@ -305,8 +318,8 @@ func Shared(t testing.TB) *Server {
 		shared.srv, shared.err = Start()
 	}
 	if shared.err != nil {
-		if errors.Is(shared.err, ErrNoPostgres) && os.Getenv("CI") != "true" {
-			t.Skipf("SKIPPING PostgreSQL TEST: %v (install Debian's postgresql package; CI=true makes this a failure)", shared.err)
+		if errors.Is(shared.err, ErrNoPostgres) {
+			Unavailable(t, "PostgreSQL test: %v (install Debian's postgresql package)", shared.err)
 		}
 		t.Fatalf("PostgreSQL test server: %v", shared.err)
 	}
@@ -328,8 +341,8 @@ func Private(t testing.TB) *Server {
 	t.Helper()
 	s, err := Start()
 	if err != nil {
-		if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") != "true" {
-			t.Skipf("SKIPPING PostgreSQL TEST: %v (install Debian's postgresql package; CI=true makes this a failure)", err)
+		if errors.Is(err, ErrNoPostgres) {
+			Unavailable(t, "PostgreSQL test: %v (install Debian's postgresql package)", err)
 		}
 		t.Fatalf("PostgreSQL test server: %v", err)
 	}

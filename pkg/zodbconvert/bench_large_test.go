@@ -39,7 +39,7 @@ func BenchmarkConvertLargeDataFS(b *testing.B) {
 	}
 	srv, err := pgsandbox.Start("fsync=on", "synchronous_commit=on", "full_page_writes=on")
 	if err != nil {
-		b.Skipf("SKIPPING: PostgreSQL server: %v", err)
+		pgsandbox.Unavailable(b, "PostgreSQL server: %v", err)
 	}
 	defer srv.Stop()
 	ctx := context.Background()

@@ -59,7 +59,7 @@ func BenchmarkPostgreSQLBesideFileStorage(b *testing.B) {
 	}
 	srv, err := pgsandbox.Start(settings...)
 	if err != nil {
-		b.Skipf("SKIPPING: PostgreSQL server: %v", err)
+		pgsandbox.Unavailable(b, "PostgreSQL server: %v", err)
 	}
 	defer srv.Stop()
 	ctx := context.Background()

@@ -105,21 +105,21 @@ func TestRelStorageStartFaults(t *testing.T) {
 // of it is committed and no lock stays held; once space is freed the
 // same runzeo and client commit again.
 func TestRelStorageFullDisk(t *testing.T) {
+	srv := pgsandbox.Shared(t)
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs for the database's tablespace")
+		pgsandbox.Unavailable(t, "needs root to mount a small tmpfs for the database's tablespace")
 	}
 	pg, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skipf("no postgres user: %v", err)
+		pgsandbox.Unavailable(t, "no postgres user: %v", err)
 	}
-	srv := pgsandbox.Shared(t)
 	mnt, err := os.MkdirTemp("", "pgfull")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=40m,mode=0755", "tmpfs", mnt).CombinedOutput(); err != nil {
 		os.Remove(mnt)
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		pgsandbox.Unavailable(t, "cannot mount a tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
