@@ -2,10 +2,11 @@ package fsdump
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zdkit/zdkit/pkg/scriptdata"
 )
 
 func TestMain(m *testing.M) {
@@ -16,19 +17,7 @@ func TestMain(m *testing.M) {
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			// Binary data files cannot live in txtar archives.
-			for _, n := range []string{"small.fs", "undo.fs", "damaged/trunc.fs", "damaged/rtl.fs", "damaged/tloc.fs", "damaged/hdr.fs"} {
-				b, err := os.ReadFile(filepath.Join("testdata", n))
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(filepath.Join(env.WorkDir, filepath.Base(n)), b, 0o644); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		Dir:   "testdata/script",
+		Setup: scriptdata.Copy("small.fs", "undo.fs", "damaged/trunc.fs", "damaged/rtl.fs", "damaged/tloc.fs", "damaged/hdr.fs"),
 	})
 }

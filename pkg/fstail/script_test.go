@@ -2,10 +2,11 @@ package fstail
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zdkit/zdkit/pkg/scriptdata"
 )
 
 func TestMain(m *testing.M) {
@@ -19,13 +20,7 @@ func TestMain(m *testing.M) {
 // outputs are the real fstail.py's.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			b, err := os.ReadFile(filepath.Join("testdata", "small.fs"))
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(env.WorkDir, "small.fs"), b, 0o644)
-		},
+		Dir:   "testdata/script",
+		Setup: scriptdata.Copy("small.fs"),
 	})
 }
