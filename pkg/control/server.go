@@ -342,7 +342,17 @@ func (l *Listener) Serve(handle func(line string) string) error {
 			}
 			return fmt.Errorf("control: accept on %s: %w", l.path, err)
 		}
+		// Add under the lock Close takes before it waits: an Add racing
+		// with Wait (the race detector caught one at zdrun's exit) could
+		// let Close return while a connection is still being served.
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return nil
+		}
 		l.wg.Add(1)
+		l.mu.Unlock()
 		go func() {
 			defer l.wg.Done()
 			l.serveConn(c, handle)
